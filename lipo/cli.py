@@ -1,0 +1,110 @@
+"""Command line: ``python launch.py --study NAME`` and friends (contract in DESIGN.md)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import warnings
+
+from lipo.errors import ConfigError, LipoError
+
+EPILOG = """examples:
+  python launch.py --list
+  python launch.py --study baseline                      # search (resumes if re-run)
+  python launch.py --study baseline --final --seeds 0,1,2
+  torchrun --nproc_per_node 2 launch.py --study baseline
+results: mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db"""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="launch.py", epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                description="Hyperparameter sweeps for chemical language models "
+                                            "on lipophilicity, tracked in MLflow.")
+    p.add_argument("--study", help="study to run (file name in sweeps/); see --list")
+    p.add_argument("--list", action="store_true", help="list the studies and exit")
+    p.add_argument("--trials", type=int, help="total trials of the study (re-running continues)")
+    p.add_argument("--epochs", type=int, help="maximum epochs per trial")
+    p.add_argument("--backbone", default="mini", help="tiny | mini | molformer | PATH")
+    p.add_argument("--data", help="CSV with SMILES and label columns (default: LIPO_DATA_DIR "
+                                  "or a checked download)")
+    p.add_argument("--split", default="random", help="random | scaffold | FILE.json")
+    p.add_argument("--seed", type=int, default=0, help="seeds the split and the search")
+    p.add_argument("--strict", action="store_true", help="reject a data file with invalid rows")
+    p.add_argument("--storage", help="Optuna storage: a journal file path or an RDB URL "
+                                     "(default mlruns/optuna.journal)")
+    p.add_argument("--tracking-uri", default=None,
+                   help="MLflow tracking URI (default sqlite:///mlruns/mlflow.db)")
+    p.add_argument("--final", action="store_true",
+                   help="re-train the best settings per seed and evaluate the test split")
+    p.add_argument("--seeds", help="comma-separated seeds for --final (default 0,1,2)")
+    return p
+
+
+def parse_seeds(text: str | None) -> list[int]:
+    try:
+        seeds = [int(s) for s in (text or "0,1,2").split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r}: expected comma-separated integers") from None
+    if not seeds:
+        raise ConfigError("--seeds: give at least one seed")
+    return seeds
+
+
+def check(args) -> None:
+    if args.seeds and not args.final:
+        raise ConfigError("--seeds applies to --final only")
+    if args.final and args.trials is not None:
+        raise ConfigError("--trials and --final conflict: --final re-trains the best trial")
+    for flag in ("trials", "epochs"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{flag} must be at least 1, got {value}")
+    if not args.study and not args.list:
+        raise ConfigError("give --study NAME (see --list)")
+
+
+def quieten(main_process: bool) -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    logging.basicConfig(level=logging.WARNING if main_process else logging.ERROR,
+                        format="%(levelname)s: %(message)s")
+    import transformers
+    transformers.logging.set_verbosity_error()
+
+
+def run(args) -> None:
+    from lipo.studies import describe, study_names
+    if args.list:
+        for name in study_names():
+            print(f"{name:12s} {describe(name)}")
+        return
+    from accelerate import Accelerator
+    accelerator = Accelerator()
+    quieten(accelerator.is_main_process)
+    from lipo.invocation import build
+    inv = build(args)
+    if args.final:
+        from lipo.final import final
+        final(inv, accelerator, parse_seeds(args.seeds))
+    else:
+        from lipo.runner import search
+        search(inv, accelerator)
+    accelerator.end_training()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        check(args)
+        run(args)
+    except LipoError as exc:
+        print(f"lipo: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lipo: interrupted; re-run the same command to continue the study",
+              file=sys.stderr)
+        return 130
+    return 0

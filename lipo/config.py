@@ -1,0 +1,68 @@
+"""One frozen ``RunConfig`` per trial; flattened into MLflow params as it is."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from lipo.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    study: str = "baseline"
+    strategy: str = "all"  # which examples, in what order
+    adapter: str = "full"  # how the weights change
+    backbone: str = "mini"
+    data: str = ""  # resolved path of the data file
+    split: str = "random"  # random | scaffold | FILE.json
+    split_seed: int = 0  # seeds the random split; the same in search and final phases
+    seed: int = 0  # seeds initialisation, dropout and batch order
+    phase: str = "search"  # search | final
+    epochs: int = 10  # at most; early stopping may end sooner
+    patience: int = 3  # epochs without a better val/mse before stopping
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    warmup_frac: float = 0.1  # of all optimiser steps; then linear decay to zero
+    grad_clip: float = 1.0
+    dropout: float = 0.1  # in the regression head
+    head_hidden: int = 0  # 0: the encoder's width
+    strict: bool = False  # reject a data file with any invalid row
+    adapter_args: dict[str, Any] = field(default_factory=dict)
+    strategy_args: dict[str, Any] = field(default_factory=dict)
+
+    def replace(self, **changes) -> "RunConfig":
+        return dataclasses.replace(self, **changes)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> "RunConfig":
+        """Apply a search space's values: plain field names, or 'adapter.r', 'strategy.k'."""
+        plain, nested = {}, {"adapter": dict(self.adapter_args), "strategy": dict(self.strategy_args)}
+        names = {f.name for f in dataclasses.fields(self)}
+        for key, value in overrides.items():
+            group, _, knob = key.partition(".")
+            if knob and group in nested:
+                nested[group][knob] = value
+            elif key in names:
+                plain[key] = value
+            else:
+                raise ConfigError(f"unknown setting {key!r} in a search space")
+        return self.replace(**plain, adapter_args=nested["adapter"],
+                            strategy_args=nested["strategy"])
+
+    def flat(self) -> dict[str, Any]:
+        """MLflow params: one key per knob, 'adapter.r' style for nested ones."""
+        out = {k: v for k, v in dataclasses.asdict(self).items()
+               if k not in ("adapter_args", "strategy_args")}
+        out.update({f"adapter.{k}": v for k, v in self.adapter_args.items()})
+        out.update({f"strategy.{k}": v for k, v in self.strategy_args.items()})
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunConfig":
+        return cls(**json.loads(text))

@@ -1,0 +1,95 @@
+"""The final phase: re-train the study's best settings once per seed, then, and only then,
+evaluate the test split. Seeds already finished for the same best trial are skipped."""
+from __future__ import annotations
+
+import statistics
+
+from accelerate import Accelerator
+from tqdm.auto import tqdm
+
+from lipo import sweep
+from lipo.errors import ConfigError
+from lipo.experiment import TrialRun, train_trial
+from lipo.runner import Invocation, Recorder, describe_error
+from lipo.tracking import Tracker
+
+
+def final(inv: Invocation, accelerator: Accelerator, seeds: list[int]) -> None:
+    main = accelerator.is_main_process
+    chosen = tracker = parent = None
+    if main:
+        chosen = best_settings(inv)
+    trial_number, overrides = sweep.broadcast(accelerator, chosen)
+    cfg = inv.base.with_overrides(overrides).replace(phase="final")
+    if main:
+        tracker = Tracker(inv.tracking_uri, inv.study)
+        parent = tracker.start_run(f"{inv.study} final", inv.tags(cfg),
+                                   params={"seeds": ",".join(map(str, seeds)),
+                                           "best_trial": trial_number})
+    results = {}
+    for seed in tqdm(seeds, desc=f"{inv.study} final", unit="seed", disable=not main):
+        done = sweep.broadcast(accelerator, main and finished(tracker, inv, trial_number, seed))
+        if done:
+            tqdm.write(f"seed {seed}: already finished for trial {trial_number}, skipped") if main else None
+            continue
+        results[seed] = one_seed(inv, accelerator, cfg.replace(seed=seed), tracker, parent,
+                                 trial_number)
+    if main:
+        tracker.finish(parent, "FINISHED")
+        summarise(inv, tracker, trial_number)
+
+
+def best_settings(inv: Invocation) -> tuple[int, dict]:
+    try:
+        study = sweep.load_existing(inv.optuna_name, inv.storage)
+    except KeyError:
+        raise ConfigError(f"no study {inv.optuna_name} in the Optuna storage: run "
+                          f"'python launch.py --study {inv.study}' first") from None
+    best = sweep.best_trial(study)
+    if best is None:
+        raise ConfigError(f"study {inv.optuna_name} has no completed trial yet")
+    return best.number, best.user_attrs.get("overrides", best.params)
+
+
+def finished(tracker: Tracker, inv: Invocation, trial_number: int, seed: int) -> bool:
+    query = (f"tags.`lipo.phase` = 'final' AND tags.`lipo.optuna_study` = '{inv.optuna_name}' "
+             f"AND tags.`lipo.best_trial` = '{trial_number}' AND tags.`lipo.seed` = '{seed}' "
+             "AND attributes.status = 'FINISHED'")
+    return bool(tracker.runs(query))
+
+
+def one_seed(inv, accelerator, cfg, tracker, parent, trial_number):
+    main = accelerator.is_main_process
+    recorder = None
+    if main:
+        recorder = Recorder(inv, tracker, parent, cfg, f"final seed {cfg.seed}",
+                            {"lipo.best_trial": trial_number, "optuna.trial_number": trial_number})
+    reporter = sweep.EpochReporter(accelerator, None, recorder.log_epoch if main else None)
+    run = TrialRun(cfg, inv.ws, accelerator, reporter)
+    try:
+        result = train_trial(run)
+    except Exception as exc:
+        if main:
+            recorder.end("FAIL", describe_error(exc), run)
+            tqdm.write(f"seed {cfg.seed} failed: {describe_error(exc).splitlines()[0]}")
+        return None
+    val_metrics, val_table = run.evaluate(result.model, "val")
+    test_metrics, test_table = run.evaluate(result.model, "test")  # the only test evaluation
+    if main:
+        recorder.complete(run, result, extra_metrics=test_metrics,
+                          tables={"predictions_val": val_table, "predictions_test": test_table})
+        tqdm.write(f"seed {cfg.seed}: val/mse {val_metrics['val/mse']:.4f}  "
+                   f"test/mse {test_metrics['test/mse']:.4f}  test/r2 {test_metrics['test/r2']:.3f}")
+    return test_metrics
+
+
+def summarise(inv: Invocation, tracker: Tracker, trial_number: int) -> None:
+    query = (f"tags.`lipo.phase` = 'final' AND tags.`lipo.optuna_study` = '{inv.optuna_name}' "
+             f"AND tags.`lipo.best_trial` = '{trial_number}' AND attributes.status = 'FINISHED'")
+    runs = tracker.runs(query)
+    for key in ("test/mse", "test/r2"):
+        values = [r.data.metrics[key] for r in runs if key in r.data.metrics]
+        if values:
+            spread = statistics.stdev(values) if len(values) > 1 else 0.0
+            print(f"{inv.study} final, trial {trial_number}, {len(values)} seeds: "
+                  f"{key} {statistics.mean(values):.4f} ± {spread:.4f}")

@@ -1,0 +1,20 @@
+"""Resolve a command line into an ``Invocation``: study, base config, data, split, stores."""
+from __future__ import annotations
+
+from lipo.config import RunConfig
+from lipo.experiment import Workspace
+from lipo.runner import Invocation
+from lipo.studies import load_study
+from lipo.tracking import DEFAULT_TRACKING_URI
+
+
+def build(args) -> Invocation:
+    definition = load_study(args.study)
+    ws = Workspace.load(args.data, args.split, args.seed, args.strict)
+    base = RunConfig(study=args.study, strategy=definition.STRATEGY, adapter=definition.ADAPTER,
+                     backbone=args.backbone, data=ws.mols.source, split=args.split,
+                     split_seed=args.seed, seed=args.seed, strict=args.strict,
+                     epochs=args.epochs or definition.EPOCHS)
+    return Invocation(study=args.study, definition=definition, base=base,
+                      trials=args.trials or definition.TRIALS, storage=args.storage,
+                      tracking_uri=args.tracking_uri or DEFAULT_TRACKING_URI, ws=ws)

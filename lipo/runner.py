@@ -1,0 +1,182 @@
+"""The search and final phases: Optuna proposes, every rank trains, rank 0 records.
+
+Every side effect (Optuna, MLflow, files, printing) sits behind ``is_main_process``.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from accelerate import Accelerator
+from tqdm.auto import tqdm
+
+from lipo import sweep
+from lipo.config import RunConfig
+from lipo.errors import LipoError
+from lipo.experiment import TrialRun, Workspace, count_params, save_checkpoint, train_trial
+from lipo.tracking import Tracker
+
+
+@dataclass
+class Invocation:
+    """What one command line asks for, resolved."""
+
+    study: str
+    definition: ModuleType
+    base: RunConfig
+    trials: int
+    storage: str | None
+    tracking_uri: str
+    ws: Workspace
+
+    @property
+    def optuna_name(self) -> str:
+        """One Optuna study per (study, backbone, split, data): mixing them would feed the
+        sampler incomparable objectives."""
+        backbone = Path(self.base.backbone).name or self.base.backbone
+        return f"{self.study}:{backbone}:{self.ws.split.name}:{self.ws.data_sha256[:8]}"
+
+    def tags(self, cfg: RunConfig) -> dict[str, str]:
+        return {"lipo.study": self.study, "lipo.strategy": cfg.strategy,
+                "lipo.adapter": cfg.adapter, "lipo.backbone": cfg.backbone,
+                "lipo.phase": cfg.phase, "lipo.seed": cfg.seed, "lipo.split": self.ws.split.name,
+                "lipo.split_sha256": self.ws.split.sha256, "lipo.optuna_study": self.optuna_name}
+
+
+class Recorder:
+    """Rank 0's side of a trial: the MLflow run, its epochs, artifacts and end state."""
+
+    def __init__(self, inv: Invocation, tracker: Tracker, parent: str, cfg: RunConfig,
+                 name: str, extra_tags: dict):
+        self.inv, self.tracker, self.cfg = inv, tracker, cfg
+        self.run_id = tracker.start_run(name, {**inv.tags(cfg), **extra_tags}, parent, cfg.flat())
+        self.started = time.time()
+        tracker.log_metrics(self.run_id, {"data/invalid_rows": len(inv.ws.mols.dropped)})
+
+    def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
+        self.tracker.log_metrics(self.run_id, metrics, step=epoch)
+
+    def complete(self, run: TrialRun, result, extra_metrics: dict | None = None,
+                 tables: dict | None = None) -> None:
+        metrics = {**count_params(result.model), "best_epoch": result.best_epoch,
+                   "wall_time_s": time.time() - self.started, **(extra_metrics or {})}
+        self.tracker.log_metrics(self.run_id, metrics)
+        with tempfile.TemporaryDirectory() as tmp:
+            save_checkpoint(result.model, run, Path(tmp) / "checkpoint")
+            for name, table in (tables or {}).items():
+                table.to_csv(Path(tmp) / f"{name}.csv", index=False)
+            (Path(tmp) / "config.json").write_text(self.cfg.to_json())
+            self.tracker.log_artifacts(self.run_id, Path(tmp))
+        self.tracker.set_tags(self.run_id, {"lipo.state": "COMPLETE"})
+        self.tracker.finish(self.run_id, "FINISHED")
+
+    def end(self, state: str, reason: str, run: TrialRun) -> None:
+        if run.param_counts:  # pruned and failed runs keep their parameter counts too
+            self.tracker.log_metrics(self.run_id, run.param_counts)
+        self.tracker.set_tags(self.run_id, {"lipo.state": state, "lipo.error": reason[:5000]})
+        self.tracker.finish(self.run_id, "KILLED" if state == "PRUNED" else "FAILED")
+
+
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, LipoError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
+
+
+def search(inv: Invocation, accelerator: Accelerator) -> None:
+    main = accelerator.is_main_process
+    study = tracker = parent = bar = None
+    if main:
+        study = sweep.open_study(inv.optuna_name, inv.storage, inv.base.seed,
+                                 startup=min(4, max(1, inv.trials // 3)))
+        tracker = Tracker(inv.tracking_uri, inv.study)
+        parent = tracker.start_run(f"{inv.study} search", {**inv.tags(inv.base)},
+                                   params={"trials": inv.trials, "epochs": inv.base.epochs})
+        done = sweep.trials_counted(study)
+        bar = tqdm(total=inv.trials, initial=min(done, inv.trials), desc=f"{inv.study} trials",
+                   unit="trial", position=0)
+    try:
+        while True:
+            trial = None
+            if main and sweep.trials_counted(study) < inv.trials:
+                trial = study.ask()
+            overrides = sweep.broadcast(accelerator, None if trial is None else
+                                        propose(inv, trial))
+            if overrides is None:
+                break
+            one_trial(inv, accelerator, study, trial, tracker, parent, overrides)
+            if main:
+                bar.update(1)
+                bar.set_postfix_str(best_line(study))
+    except KeyboardInterrupt:
+        if main:
+            tracker.finish(parent, "KILLED")
+            bar.close()
+        raise
+    if main:
+        bar.close()
+        tracker.finish(parent, "FINISHED")
+        summarise_search(inv, study)
+
+
+def propose(inv: Invocation, trial) -> dict:
+    overrides = {**getattr(inv.definition, "DEFAULTS", {}), **inv.definition.space(trial)}
+    trial.set_user_attr("overrides", overrides)
+    return overrides
+
+
+def one_trial(inv: Invocation, accelerator, study, trial, tracker, parent, overrides) -> None:
+    cfg = inv.base.with_overrides(overrides)
+    main = accelerator.is_main_process
+    recorder = None
+    if main:
+        recorder = Recorder(inv, tracker, parent, cfg, f"trial {trial.number}",
+                            {"optuna.trial_number": trial.number})
+        trial.set_user_attr("mlflow_run_id", recorder.run_id)
+    reporter = sweep.EpochReporter(accelerator, trial, recorder.log_epoch if main else None)
+    run = TrialRun(cfg, inv.ws, accelerator, reporter)
+    try:
+        result = train_trial(run)
+    except sweep.TrialPruned as exc:
+        if main:
+            recorder.end("PRUNED", str(exc), run)
+            sweep.tell(study, trial, "PRUNED")
+        return
+    except KeyboardInterrupt:
+        if main:
+            recorder.end("FAIL", "interrupted by the user; re-queued for the next run", run)
+            sweep.tell(study, trial, "FAIL", interrupted=True)
+            sweep.requeue(study, trial)
+        raise
+    except Exception as exc:  # a failing trial is recorded and the study goes on
+        if main:
+            reason = describe_error(exc)
+            recorder.end("FAIL", reason, run)
+            sweep.tell(study, trial, "FAIL", error=reason.splitlines()[0][:500])
+            tqdm.write(f"trial {trial.number} failed: {reason.splitlines()[0]}")
+        return
+    _, val_table = run.evaluate(result.model, "val")  # every rank: the gather needs them all
+    if main:
+        recorder.complete(run, result, tables={"predictions_val": val_table})
+        sweep.tell(study, trial, "COMPLETE", result.best["val/mse"])
+        tqdm.write(f"trial {trial.number}: val/mse {result.best['val/mse']:.4f} "
+                   f"(epoch {result.best_epoch}) in {time.time() - recorder.started:.0f} s")
+
+
+def best_line(study) -> str:
+    best = sweep.best_trial(study)
+    return f"best val/mse {best.value:.4f} (trial {best.number})" if best else "no trial completed"
+
+
+def summarise_search(inv: Invocation, study) -> None:
+    best = sweep.best_trial(study)
+    states = [t.state.name for t in study.get_trials(deepcopy=False)]
+    counts = ", ".join(f"{states.count(s)} {s.lower()}" for s in sorted(set(states)))
+    print(f"study {inv.optuna_name}: {len(states)} trials ({counts})")
+    if best is not None:
+        print(f"best val/mse {best.value:.4f} from trial {best.number}: {best.params}")
+        print(f"next: python launch.py --study {inv.study} --final --seeds 0,1,2")

@@ -1,0 +1,7 @@
+"""Every training example, every epoch: the baseline."""
+from lipo.train import FitResult
+
+
+def train(run) -> FitResult:
+    model = run.new_model()
+    return run.fit(model, run.split.train)

@@ -1,0 +1,104 @@
+"""Optuna, and the only module that imports it: one study per strategy, resumable.
+
+Under torchrun / accelerate launch, rank 0 alone asks the study, broadcasts the trial's
+settings, reports each epoch and broadcasts the prune decision; every rank trains.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import optuna
+from accelerate import Accelerator
+from accelerate.utils import broadcast_object_list
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+log = logging.getLogger(__name__)
+
+DEFAULT_STORAGE = Path("mlruns") / "optuna.journal"
+TrialPruned = optuna.TrialPruned
+
+
+def storage(url: str | None):
+    """A journal file by default (safe for several workers on one machine); RDB URLs
+    (postgresql://, mysql://, sqlite://) go to Optuna as they are."""
+    if url and "://" in url:
+        return url
+    path = Path(url) if url else DEFAULT_STORAGE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def open_study(name: str, storage_url: str | None, seed: int, startup: int) -> optuna.Study:
+    study = optuna.create_study(study_name=name, storage=storage(storage_url),
+                                direction="minimize", load_if_exists=True,
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=startup,
+                                                                   n_warmup_steps=1))
+    # Seeded, but offset by the trials already run: a resumed study must not redraw the
+    # settings its first trials had.
+    study.sampler = optuna.samplers.TPESampler(seed=seed * 10_000 + len(study.trials),
+                                               n_startup_trials=startup)
+    return study
+
+
+def load_existing(name: str, storage_url: str | None) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=storage(storage_url))
+
+
+def counted(trial: optuna.trial.FrozenTrial) -> bool:
+    """Every trial counts towards --trials, except one interrupted by the user (re-queued)."""
+    if trial.state == TrialState.WAITING:
+        return False
+    return not (trial.state == TrialState.FAIL and trial.user_attrs.get("interrupted"))
+
+
+def trials_counted(study: optuna.Study) -> int:
+    return sum(counted(t) for t in study.get_trials(deepcopy=False))
+
+
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    return min(done, key=lambda t: t.value) if done else None
+
+
+def tell(study: optuna.Study, trial: optuna.Trial, state: str, value: float | None = None,
+         **attrs: Any) -> None:
+    for key, item in attrs.items():
+        trial.set_user_attr(key, item)
+    states = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED,
+              "FAIL": TrialState.FAIL}
+    study.tell(trial, value if state == "COMPLETE" else None, state=states[state])
+
+
+def requeue(study: optuna.Study, trial: optuna.Trial) -> None:
+    """Run the same settings again on resume (after Ctrl-C)."""
+    study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
+
+
+def broadcast(accelerator: Accelerator, value: Any) -> Any:
+    """rank 0's ``value`` on every rank (a no-op in one process)."""
+    if accelerator.num_processes == 1:
+        return value
+    return broadcast_object_list([value], from_process=0)[0]
+
+
+class EpochReporter:
+    """Per-epoch hook: rank 0 logs and asks the pruner, every rank learns the decision."""
+
+    def __init__(self, accelerator: Accelerator, trial: optuna.Trial | None, log_epoch,
+                 prune: bool = True):
+        self.accelerator, self.trial, self.log_epoch, self.prune = accelerator, trial, log_epoch, prune
+
+    def __call__(self, epoch: int, metrics: dict[str, float]) -> None:
+        stop = False
+        if self.accelerator.is_main_process:
+            self.log_epoch(epoch, metrics)
+            if self.trial is not None and self.prune:
+                self.trial.report(metrics["val/mse"], epoch)
+                stop = self.trial.should_prune()
+        if broadcast(self.accelerator, stop):
+            raise TrialPruned(f"pruned after epoch {epoch}")

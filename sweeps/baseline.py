@@ -1,0 +1,17 @@
+"""Baseline: the encoder with a regression head, every weight fine-tuned on all examples."""
+
+STRATEGY = "all"
+ADAPTER = "full"
+TRIALS = 8
+EPOCHS = 8
+DEFAULTS = {"patience": 3}
+
+
+def space(trial) -> dict:
+    return {
+        "lr": trial.suggest_float("lr", 1e-4, 3e-3, log=True),
+        "weight_decay": trial.suggest_float("weight_decay", 1e-4, 0.1, log=True),
+        "dropout": trial.suggest_float("dropout", 0.0, 0.3),
+        "batch_size": trial.suggest_categorical("batch_size", [16, 32, 64]),
+        "warmup_frac": trial.suggest_float("warmup_frac", 0.0, 0.2),
+    }
