@@ -75,14 +75,22 @@ def quieten(main_process: bool) -> None:
     transformers.logging.set_verbosity_error()
 
 
+def make_accelerator():
+    """Accelerate starts gloo for several CPU processes only when told cpu=True: without a
+    GPU, torchrun's 2 processes would otherwise each train alone."""
+    import torch
+    from accelerate import Accelerator
+    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return Accelerator(cpu=several and not torch.cuda.is_available())
+
+
 def run(args) -> None:
     from lipo.studies import describe, study_names
     if args.list:
         for name in study_names():
             print(f"{name:12s} {describe(name)}")
         return
-    from accelerate import Accelerator
-    accelerator = Accelerator()
+    accelerator = make_accelerator()
     quieten(accelerator.is_main_process)
     from lipo.invocation import build
     inv = build(args)

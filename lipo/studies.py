@@ -1,8 +1,10 @@
-"""Find and load study definitions (``sweeps/<name>.py``)."""
+"""Find and load study definitions: ``sweeps/<name>.py``, plus any folders listed in
+``LIPO_STUDIES`` (os.pathsep-separated) for studies kept outside the package."""
 from __future__ import annotations
 
-import importlib
-import pkgutil
+import importlib.util
+import os
+from pathlib import Path
 from types import ModuleType
 
 import sweeps
@@ -11,18 +13,31 @@ from lipo.errors import ConfigError
 REQUIRED = ("STRATEGY", "ADAPTER", "TRIALS", "EPOCHS", "space")
 
 
+def study_files() -> dict[str, Path]:
+    folders = [Path(p) for p in sweeps.__path__]
+    folders += [Path(p) for p in os.environ.get("LIPO_STUDIES", "").split(os.pathsep) if p]
+    found = {}
+    for folder in folders:
+        for path in sorted(folder.glob("*.py")):
+            if not path.name.startswith("_"):
+                found.setdefault(path.stem, path)
+    return found
+
+
 def study_names() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules(sweeps.__path__) if not m.ispkg)
+    return sorted(study_files())
 
 
 def load_study(name: str) -> ModuleType:
-    names = study_names()
-    if name not in names:
-        raise ConfigError(f"unknown study {name!r}: expected one of {', '.join(names)}")
-    module = importlib.import_module(f"sweeps.{name}")
+    files = study_files()
+    if name not in files:
+        raise ConfigError(f"unknown study {name!r}: expected one of {', '.join(sorted(files))}")
+    spec = importlib.util.spec_from_file_location(f"sweeps.{name}", files[name])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     missing = [attr for attr in REQUIRED if not hasattr(module, attr)]
     if missing:
-        raise ConfigError(f"sweeps/{name}.py lacks {', '.join(missing)}")
+        raise ConfigError(f"{files[name]} lacks {', '.join(missing)}")
     return module
 
 

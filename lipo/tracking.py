@@ -6,7 +6,6 @@ per trial with the ``lipo.*`` tags; per-epoch metrics use step = epoch.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -17,13 +16,13 @@ DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 ARTIFACT_ROOT = Path("mlruns") / "artifacts"
 PARAM_LIMIT = 6000  # MLflow rejects longer param values
 
-os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
-logging.getLogger("mlflow").setLevel(logging.WARNING)
-logging.getLogger("alembic").setLevel(logging.WARNING)
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 
-from mlflow import MlflowClient  # noqa: E402  (after quietening its loggers)
-from mlflow.entities import Metric, Param, RunTag  # noqa: E402
-from mlflow.exceptions import MlflowException  # noqa: E402
+# MLflow announces every schema migration at INFO; a study's output should be its trials.
+for _name in ("mlflow", "alembic"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 def now_ms() -> int:

@@ -1,0 +1,33 @@
+"""Shared fixtures. Tests read the real data folder (``LIPO_DATA_DIR``, default ../shared/data)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("LIPO_DATA_DIR", ROOT.parent / "shared" / "data")).resolve()
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not (DATA_DIR / "lipophilicity.csv").is_file():
+        pytest.fail(f"no lipophilicity.csv in {DATA_DIR}: set LIPO_DATA_DIR")
+    return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def lipo_csv(data_dir) -> Path:
+    return data_dir / "lipophilicity.csv"
+
+
+@pytest.fixture(scope="session")
+def molecules(lipo_csv):
+    from lipo.data import load_molecules
+    return load_molecules(lipo_csv)
+
+
+def write_csv(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

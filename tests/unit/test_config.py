@@ -1,0 +1,17 @@
+import pytest
+
+from lipo.config import RunConfig
+from lipo.errors import ConfigError
+
+
+def test_overrides_and_flat_params():
+    cfg = RunConfig().with_overrides({"lr": 1e-3, "adapter.r": 8, "strategy.k": 64})
+    assert cfg.lr == 1e-3 and cfg.adapter_args == {"r": 8}
+    flat = cfg.flat()
+    assert flat["adapter.r"] == 8 and flat["strategy.k"] == 64 and "adapter_args" not in flat
+    assert RunConfig.from_json(cfg.to_json()) == cfg
+
+
+def test_unknown_setting_is_named():
+    with pytest.raises(ConfigError, match="'learning_rate'"):
+        RunConfig().with_overrides({"learning_rate": 1e-3})
