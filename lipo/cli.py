@@ -63,6 +63,8 @@ def check(args) -> None:
             raise ConfigError(f"--{flag} must be at least 1, got {value}")
     if not args.study and not args.list:
         raise ConfigError("give --study NAME (see --list)")
+    if args.final:
+        args.seeds = parse_seeds(args.seeds)
 
 
 def quieten(main_process: bool) -> None:
@@ -96,7 +98,7 @@ def run(args) -> None:
     inv = build(args)
     if args.final:
         from lipo.final import final
-        final(inv, accelerator, parse_seeds(args.seeds))
+        final(inv, accelerator, args.seeds)
     else:
         from lipo.runner import search
         search(inv, accelerator)

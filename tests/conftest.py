@@ -8,6 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("LIPO_DATA_DIR", ROOT.parent / "shared" / "data")).resolve()
+os.environ["LIPO_DATA_DIR"] = str(DATA_DIR)  # never download during tests
 
 
 @pytest.fixture(scope="session")

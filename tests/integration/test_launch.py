@@ -1,0 +1,85 @@
+"""End to end through launch.py: MLflow and Optuna are read back as a user would."""
+import pytest
+from optuna.trial import TrialState
+
+from tests.integration.helpers import (launch, metric_history, mlflow_runs, optuna_trials,
+                                       trial_runs)
+
+TAGS = ("lipo.study", "lipo.strategy", "lipo.adapter", "lipo.backbone", "lipo.phase",
+        "lipo.seed", "lipo.split", "optuna.trial_number")
+TINY = ("--study", "baseline", "--backbone", "tiny", "--epochs", "2")
+
+pytestmark = pytest.mark.slow
+
+
+def test_search_resume_and_final(tmp_path):
+    launch(tmp_path, *TINY, "--trials", "2")
+    runs = trial_runs(tmp_path, "baseline")
+    trials = optuna_trials(tmp_path)
+    assert len(runs) == len(trials) == 2
+    by_id = {r.info.run_id: r for r in runs}
+    for trial in trials:
+        run = by_id[trial.user_attrs["mlflow_run_id"]]  # each trial names its run
+        assert all(tag in run.data.tags for tag in TAGS)
+        assert run.data.tags["optuna.trial_number"] == str(trial.number)
+        assert run.data.tags["lipo.phase"] == "search"
+        assert not any(key.startswith("test/") for key in run.data.metrics)
+        curve = metric_history(tmp_path, run.info.run_id, "val/mse")
+        assert 1 <= len(curve) <= 2
+        assert run.data.metrics["trainable_params"] == run.data.metrics["total_params"] > 0
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert complete and complete[0].value == pytest.approx(
+        min(metric_history(tmp_path, complete[0].user_attrs["mlflow_run_id"], "val/mse")))
+
+    launch(tmp_path, *TINY, "--trials", "3")  # continues the same study
+    assert len(optuna_trials(tmp_path)) == 3
+    assert len(trial_runs(tmp_path, "baseline")) == 3
+
+    launch(tmp_path, *TINY, "--final", "--seeds", "0,1")
+    finals = trial_runs(tmp_path, "baseline", phase="final")
+    assert sorted(r.data.tags["lipo.seed"] for r in finals) == ["0", "1"]
+    for run in finals:
+        assert {"test/mse", "test/rmse", "test/mae", "test/r2"} <= set(run.data.metrics)
+    assert not any(k.startswith("test/") for r in trial_runs(tmp_path, "baseline")
+                   for k in r.data.metrics)
+
+    again = launch(tmp_path, *TINY, "--final", "--seeds", "0,1")  # nothing to redo
+    assert "already finished" in again.stdout + again.stderr
+    assert len(trial_runs(tmp_path, "baseline", phase="final")) == 2
+
+
+FAILING_STUDY = '''"""Trial 0 cannot build its head; the study must go on."""
+STRATEGY = "all"
+ADAPTER = "full"
+TRIALS = 2
+EPOCHS = 1
+
+
+def space(trial):
+    lr = trial.suggest_float("lr", 1e-4, 1e-3, log=True)
+    return {"lr": lr, "head_hidden": -1 if trial.number == 0 else 0}
+'''
+
+
+def test_failing_trial_is_recorded_and_the_study_goes_on(tmp_path):
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    (studies / "flaky.py").write_text(FAILING_STUDY)
+    launch(tmp_path, "--study", "flaky", "--backbone", "tiny", LIPO_STUDIES=str(studies))
+    trials = sorted(optuna_trials(tmp_path), key=lambda t: t.number)
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
+    assert "RuntimeError" in trials[0].user_attrs["error"] or "negative" in \
+        trials[0].user_attrs["error"]
+    runs = {r.data.tags["optuna.trial_number"]: r for r in trial_runs(tmp_path, "flaky")}
+    assert runs["0"].info.status == "FAILED" and runs["0"].data.tags["lipo.error"]
+    assert runs["1"].info.status == "FINISHED"
+
+
+def test_torchrun_two_processes_make_exactly_the_trials(tmp_path):
+    launch(tmp_path, *TINY, "--trials", "2", "--epochs", "1",
+           prefix=("torchrun", "--nproc_per_node", "2", "--master_port", "29517"))
+    assert len(optuna_trials(tmp_path)) == 2
+    runs = trial_runs(tmp_path, "baseline")
+    assert len(runs) == 2
+    parents = [r for r in mlflow_runs(tmp_path, "baseline") if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1  # rank 1 recorded nothing of its own

@@ -1,0 +1,25 @@
+"""Flag errors: one line on stderr, exit status 2, nothing started."""
+import pytest
+
+from lipo.cli import main
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--study", "nope"], "unknown study 'nope': expected one of baseline"),
+    (["--study", "baseline", "--seeds", "0,1"], "--seeds applies to --final only"),
+    (["--study", "baseline", "--final", "--trials", "3"], "--trials and --final conflict"),
+    (["--study", "baseline", "--trials", "0"], "--trials must be at least 1"),
+    (["--study", "baseline", "--final", "--seeds", "a,b"], "--seeds 'a,b'"),
+    ([], "give --study NAME"),
+    (["--study", "baseline", "--data", "/no/such.csv"], "/no/such.csv: no such file"),
+])
+def test_bad_flags(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_list(capsys):
+    assert main(["--list"]) == 0
+    assert "baseline" in capsys.readouterr().out
