@@ -81,7 +81,7 @@ class Collate:
         batch = {"input_ids": input_ids, "attention_mask": mask,
                  "labels": self.data.targets[index], "positions": index}
         if self.data.extra is not None:
-            batch["features"] = torch.as_tensor(self.data.extra[index])
+            batch["features"] = torch.as_tensor(self.data.extra[index.numpy()])
         return batch
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -11,6 +12,7 @@ from lipo.errors import ConfigError, LipoError
 
 EPILOG = """examples:
   python launch.py --list
+  python launch.py predict --run RUN_ID --smiles molecules.csv --out predictions.csv
   python launch.py --study baseline                      # search (resumes if re-run)
   python launch.py --study baseline --final --seeds 0,1,2
   torchrun --nproc_per_node 2 launch.py --study baseline
@@ -32,10 +34,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="random", help="random | scaffold | FILE.json")
     p.add_argument("--seed", type=int, default=0, help="seeds the split and the search")
     p.add_argument("--strict", action="store_true", help="reject a data file with invalid rows")
+    p.add_argument("--head-features", choices=["rdkit"], default=None,
+                   help="concatenate RDKit descriptors (Crippen logP, TPSA, ...) with the "
+                        "pooled embedding before the head")
     p.add_argument("--storage", help="Optuna storage: a journal file path or an RDB URL "
                                      "(default mlruns/optuna.journal)")
     p.add_argument("--tracking-uri", default=None,
                    help="MLflow tracking URI (default sqlite:///mlruns/mlflow.db)")
+    p.add_argument("--objective", default="mse",
+                   help="mse (default) or mse,params: also minimise trainable parameters "
+                        "(multi-objective, keeps the Pareto front, no pruning)")
     p.add_argument("--final", action="store_true",
                    help="re-train the best settings per seed and evaluate the test split")
     p.add_argument("--seeds", help="comma-separated seeds for --final (default 0,1,2)")
@@ -52,6 +60,13 @@ def parse_seeds(text: str | None) -> list[int]:
     return seeds
 
 
+def parse_objectives(text: str) -> tuple[str, ...]:
+    names = tuple(s.strip() for s in text.split(","))
+    if names not in (("mse",), ("mse", "params")):
+        raise ConfigError(f"--objective {text!r}: expected mse or mse,params")
+    return names
+
+
 def check(args) -> None:
     if args.seeds and not args.final:
         raise ConfigError("--seeds applies to --final only")
@@ -65,6 +80,7 @@ def check(args) -> None:
         raise ConfigError("give --study NAME (see --list)")
     if args.final:
         args.seeds = parse_seeds(args.seeds)
+    args.objective = parse_objectives(args.objective)
 
 
 def quieten(main_process: bool) -> None:
@@ -105,9 +121,17 @@ def run(args) -> None:
     accelerator.end_training()
 
 
+SUBCOMMANDS = {"predict": "lipo.predict", "pretrain": "lipo.pretrain"}
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
     try:
+        if argv and argv[0] in SUBCOMMANDS:
+            quieten(True)
+            importlib.import_module(SUBCOMMANDS[argv[0]]).main(argv[1:])
+            return 0
+        args = parser().parse_args(argv)
         check(args)
         run(args)
     except LipoError as exc:

@@ -30,6 +30,7 @@ class RunConfig:
     grad_clip: float = 1.0
     dropout: float = 0.1  # in the regression head
     head_hidden: int = 0  # 0: the encoder's width
+    head_features: str = ""  # "" or "rdkit": descriptors concatenated before the head
     strict: bool = False  # reject a data file with any invalid row
     adapter_args: dict[str, Any] = field(default_factory=dict)
     strategy_args: dict[str, Any] = field(default_factory=dict)

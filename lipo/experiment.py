@@ -1,7 +1,6 @@
 """One trial: the data it sees, the model it builds, the loaders it trains on."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,17 +8,16 @@ import numpy as np
 import pandas as pd
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from safetensors.torch import save_file
 
-from lipo.adapters import ADAPTERS
 from lipo.backbones import Backbone, load_backbone
 from lipo.batching import EncodedMolecules, make_loader
 from lipo.config import RunConfig
 from lipo.data import Molecules, content_sha256, load_molecules, locate
-from lipo.model import LogDRegressor, RegressionHead
+from lipo.features import compute, standardisation
+from lipo.model import LogDRegressor, assemble
 from lipo.splits import Split, make_split
 from lipo.strategies import STRATEGIES
-from lipo.train import EpochHook, FitResult, evaluate, fit, trainable_state
+from lipo.train import EpochHook, FitResult, evaluate, fit
 
 MAX_TOKENS = 512  # longest Lipophilicity SMILES is 207 tokens
 
@@ -39,35 +37,42 @@ class Workspace:
 
 
 def count_params(model) -> dict[str, int]:
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"trainable_params": trainable, "total_params": total}
+    """Parameters the forward pass uses. PEFT keeps a frozen ``original_module`` copy of each
+    module in ``modules_to_save`` (the head) that is never used: it is not counted."""
+    used = [(n, p) for n, p in model.named_parameters() if ".original_module." not in n]
+    return {"trainable_params": sum(p.numel() for _, p in used if p.requires_grad),
+            "total_params": sum(p.numel() for _, p in used)}
 
 
 class TrialRun:
     """Builds models and loaders for one RunConfig; strategies decide what to fit on."""
 
     def __init__(self, cfg: RunConfig, ws: Workspace, accelerator: Accelerator,
-                 on_epoch: EpochHook | None = None):
+                 on_epoch: EpochHook | None = None, log=None):
         self.cfg, self.ws, self.accelerator, self.on_epoch = cfg, ws, accelerator, on_epoch
+        # log(metrics, step): strategy outputs (curves) into the trial's run, main process only
+        self.log = log if log is not None else (lambda metrics, step: None)
         self.split = ws.split
         self.backbone: Backbone | None = None
         self.data: EncodedMolecules | None = None
         self.param_counts: dict[str, int] = {}  # of the last model built
 
-    def new_model(self) -> LogDRegressor:
+    @property
+    def train_smiles(self) -> list[str]:
+        return [self.ws.mols.smiles[i] for i in self.split.train]
+
+    def new_model(self, backbone: Backbone | None = None) -> LogDRegressor:
+        """A fresh model on the configured backbone, or on ``backbone`` (e.g. an adapted one)."""
         set_seed(self.cfg.seed)
-        train_smiles = [self.ws.mols.smiles[i] for i in self.split.train]
-        self.backbone = load_backbone(self.cfg.backbone, train_smiles)
+        self.backbone = backbone or load_backbone(self.cfg.backbone, self.train_smiles)
+        features = compute(self.cfg.head_features, self.ws.mols.smiles)
         if self.data is None:
             ids = self.backbone.tokenizer(self.ws.mols.smiles, truncation=True,
                                           max_length=MAX_TOKENS)["input_ids"]
-            self.data = EncodedMolecules(ids, self.ws.mols.y)
+            self.data = EncodedMolecules(ids, self.ws.mols.y, features)
         y_train = self.ws.mols.y[self.split.train]
-        width = self.backbone.hidden_size
-        head = RegressionHead(width, self.cfg.head_hidden or width, self.cfg.dropout)
-        model = LogDRegressor(self.backbone.encoder, head, y_train.mean(), y_train.std())
-        model = ADAPTERS.get(self.cfg.adapter).apply(model, **self.cfg.adapter_args)
+        stats = None if features is None else standardisation(features, self.split.train)
+        model = assemble(self.backbone, self.cfg, y_train.mean(), y_train.std(), stats)
         self.param_counts = count_params(model)
         return model
 
@@ -92,21 +97,6 @@ class TrialRun:
 
 def train_trial(run: TrialRun) -> FitResult:
     return STRATEGIES.get(run.cfg.strategy).train(run)
-
-
-def save_checkpoint(model, run: TrialRun, folder: Path) -> Path:
-    """Trainable weights (safetensors), the resolved config, and the backbone's config and
-    tokenizer, so that ``predict`` can rebuild the model."""
-    folder.mkdir(parents=True, exist_ok=True)
-    unwrapped = run.accelerator.unwrap_model(model)
-    save_file({k: v.contiguous() for k, v in trainable_state(unwrapped).items()},
-              folder / "weights.safetensors")
-    (folder / "config.json").write_text(run.cfg.to_json())
-    run.backbone.tokenizer.save_pretrained(folder / "tokenizer")
-    run.backbone.encoder.config.save_pretrained(folder / "encoder")
-    (folder / "backbone.json").write_text(json.dumps(
-        {"source": run.backbone.source, "revision": run.backbone.revision}, indent=2))
-    return folder
 
 
 def to_jsonable(values: dict) -> dict:

@@ -65,7 +65,7 @@ def one_seed(inv, accelerator, cfg, tracker, parent, trial_number):
         recorder = Recorder(inv, tracker, parent, cfg, f"final seed {cfg.seed}",
                             {"lipo.best_trial": trial_number, "optuna.trial_number": trial_number})
     reporter = sweep.EpochReporter(accelerator, None, recorder.log_epoch if main else None)
-    run = TrialRun(cfg, inv.ws, accelerator, reporter)
+    run = TrialRun(cfg, inv.ws, accelerator, reporter, recorder.log if main else None)
     try:
         result = train_trial(run)
     except Exception as exc:

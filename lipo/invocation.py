@@ -14,7 +14,9 @@ def build(args) -> Invocation:
     base = RunConfig(study=args.study, strategy=definition.STRATEGY, adapter=definition.ADAPTER,
                      backbone=args.backbone, data=ws.mols.source, split=args.split,
                      split_seed=args.seed, seed=args.seed, strict=args.strict,
-                     epochs=args.epochs or definition.EPOCHS)
+                     epochs=args.epochs or definition.EPOCHS,
+                     head_features=args.head_features or "")
     return Invocation(study=args.study, definition=definition, base=base,
                       trials=args.trials or definition.TRIALS, storage=args.storage,
-                      tracking_uri=args.tracking_uri or DEFAULT_TRACKING_URI, ws=ws)
+                      tracking_uri=args.tracking_uri or DEFAULT_TRACKING_URI, ws=ws,
+                      objectives=args.objective)

@@ -19,21 +19,28 @@ class RegressionHead(nn.Module):
 
 
 class LogDRegressor(nn.Module):
-    def __init__(self, encoder: nn.Module, head: RegressionHead, y_mean: float, y_std: float):
+    def __init__(self, encoder: nn.Module, head: RegressionHead, y_mean: float, y_std: float,
+                 feature_mean=None, feature_std=None):
         super().__init__()
         self.encoder = encoder
         self.head = head
         # Buffers, so that they travel with the head's weights.
         self.register_buffer("y_mean", torch.tensor(float(y_mean)))
         self.register_buffer("y_std", torch.tensor(float(y_std)))
+        if feature_mean is not None:  # descriptors, standardised with train statistics
+            self.register_buffer("feature_mean", torch.as_tensor(feature_mean, dtype=torch.float32))
+            self.register_buffer("feature_std", torch.as_tensor(feature_std, dtype=torch.float32))
 
     def forward(self, input_ids, attention_mask, features=None) -> torch.Tensor:
         """Standardised prediction; ``to_logd`` turns it into logD."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # mean over real tokens
-        if features is not None:
-            pooled = torch.cat([pooled, features.to(pooled.dtype)], dim=-1)
+        if hasattr(self, "feature_mean"):
+            if features is None:
+                raise ValueError("this model was trained with descriptor features; pass them")
+            scaled = (features.to(pooled.dtype) - self.feature_mean) / self.feature_std
+            pooled = torch.cat([pooled, scaled], dim=-1)
         return self.head(pooled)
 
     def standardise(self, y: torch.Tensor) -> torch.Tensor:
@@ -41,3 +48,16 @@ class LogDRegressor(nn.Module):
 
     def to_logd(self, z: torch.Tensor) -> torch.Tensor:
         return z * self.y_std + self.y_mean
+
+
+def assemble(backbone, cfg, y_mean: float, y_std: float, feature_stats=None) -> nn.Module:
+    """Encoder + head, then the adapter of ``cfg`` (which decides what trains).
+
+    ``feature_stats``: (mean, std) of the head's descriptor features, or None for none."""
+    from lipo.adapters import ADAPTERS
+    width = backbone.hidden_size
+    n_features = 0 if feature_stats is None else len(feature_stats[0])
+    head = RegressionHead(width, cfg.head_hidden or width, cfg.dropout, n_features)
+    model = LogDRegressor(backbone.encoder, head, y_mean, y_std,
+                          *(feature_stats if feature_stats is not None else (None, None)))
+    return ADAPTERS.get(cfg.adapter).apply(model, **cfg.adapter_args)

@@ -17,7 +17,8 @@ from tqdm.auto import tqdm
 from lipo import sweep
 from lipo.config import RunConfig
 from lipo.errors import LipoError
-from lipo.experiment import TrialRun, Workspace, count_params, save_checkpoint, train_trial
+from lipo.checkpoint import save_checkpoint
+from lipo.experiment import TrialRun, Workspace, count_params, train_trial
 from lipo.tracking import Tracker
 
 
@@ -32,13 +33,17 @@ class Invocation:
     storage: str | None
     tracking_uri: str
     ws: Workspace
+    objectives: tuple[str, ...] = ("mse",)
 
     @property
     def optuna_name(self) -> str:
         """One Optuna study per (study, backbone, split, data): mixing them would feed the
         sampler incomparable objectives."""
         backbone = Path(self.base.backbone).name or self.base.backbone
-        return f"{self.study}:{backbone}:{self.ws.split.name}:{self.ws.data_sha256[:8]}"
+        name = f"{self.study}:{backbone}:{self.ws.split.name}:{self.ws.data_sha256[:8]}"
+        if self.base.head_features:
+            name += f":+{self.base.head_features}"
+        return name if self.objectives == ("mse",) else f"{name}:{'+'.join(self.objectives)}"
 
     def tags(self, cfg: RunConfig) -> dict[str, str]:
         return {"lipo.study": self.study, "lipo.strategy": cfg.strategy,
@@ -60,13 +65,16 @@ class Recorder:
     def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
         self.tracker.log_metrics(self.run_id, metrics, step=epoch)
 
+    def log(self, metrics: dict[str, float], step: int) -> None:
+        self.tracker.log_metrics(self.run_id, metrics, step=step)
+
     def complete(self, run: TrialRun, result, extra_metrics: dict | None = None,
                  tables: dict | None = None) -> None:
         metrics = {**count_params(result.model), "best_epoch": result.best_epoch,
                    "wall_time_s": time.time() - self.started, **(extra_metrics or {})}
         self.tracker.log_metrics(self.run_id, metrics)
         with tempfile.TemporaryDirectory() as tmp:
-            save_checkpoint(result.model, run, Path(tmp) / "checkpoint")
+            save_checkpoint(result.model, run.backbone, self.cfg, Path(tmp) / "checkpoint")
             for name, table in (tables or {}).items():
                 table.to_csv(Path(tmp) / f"{name}.csv", index=False)
             (Path(tmp) / "config.json").write_text(self.cfg.to_json())
@@ -92,7 +100,11 @@ def search(inv: Invocation, accelerator: Accelerator) -> None:
     study = tracker = parent = bar = None
     if main:
         study = sweep.open_study(inv.optuna_name, inv.storage, inv.base.seed,
-                                 startup=min(4, max(1, inv.trials // 3)))
+                                 startup=min(4, max(1, inv.trials // 3)),
+                                 objectives=inv.objectives)
+        if len(inv.objectives) > 1:
+            print(f"objectives {', '.join(inv.objectives)}: pruning is off (Optuna prunes "
+                  "single-objective studies only); the Pareto front is kept")
         tracker = Tracker(inv.tracking_uri, inv.study)
         parent = tracker.start_run(f"{inv.study} search", {**inv.tags(inv.base)},
                                    params={"trials": inv.trials, "epochs": inv.base.epochs})
@@ -137,8 +149,9 @@ def one_trial(inv: Invocation, accelerator, study, trial, tracker, parent, overr
         recorder = Recorder(inv, tracker, parent, cfg, f"trial {trial.number}",
                             {"optuna.trial_number": trial.number})
         trial.set_user_attr("mlflow_run_id", recorder.run_id)
-    reporter = sweep.EpochReporter(accelerator, trial, recorder.log_epoch if main else None)
-    run = TrialRun(cfg, inv.ws, accelerator, reporter)
+    reporter = sweep.EpochReporter(accelerator, trial, recorder.log_epoch if main else None,
+                                   prune=len(inv.objectives) == 1)
+    run = TrialRun(cfg, inv.ws, accelerator, reporter, recorder.log if main else None)
     try:
         result = train_trial(run)
     except sweep.TrialPruned as exc:
@@ -162,14 +175,16 @@ def one_trial(inv: Invocation, accelerator, study, trial, tracker, parent, overr
     _, val_table = run.evaluate(result.model, "val")  # every rank: the gather needs them all
     if main:
         recorder.complete(run, result, tables={"predictions_val": val_table})
-        sweep.tell(study, trial, "COMPLETE", result.best["val/mse"])
+        values = {"mse": result.best["val/mse"], "params": run.param_counts["trainable_params"]}
+        sweep.tell(study, trial, "COMPLETE", [values[k] for k in inv.objectives])
         tqdm.write(f"trial {trial.number}: val/mse {result.best['val/mse']:.4f} "
                    f"(epoch {result.best_epoch}) in {time.time() - recorder.started:.0f} s")
 
 
 def best_line(study) -> str:
     best = sweep.best_trial(study)
-    return f"best val/mse {best.value:.4f} (trial {best.number})" if best else "no trial completed"
+    return (f"best val/mse {best.values[0]:.4f} (trial {best.number})" if best
+            else "no trial completed")
 
 
 def summarise_search(inv: Invocation, study) -> None:
@@ -178,5 +193,9 @@ def summarise_search(inv: Invocation, study) -> None:
     counts = ", ".join(f"{states.count(s)} {s.lower()}" for s in sorted(set(states)))
     print(f"study {inv.optuna_name}: {len(states)} trials ({counts})")
     if best is not None:
-        print(f"best val/mse {best.value:.4f} from trial {best.number}: {best.params}")
+        print(f"best val/mse {best.values[0]:.4f} from trial {best.number}: {best.params}")
+    if len(inv.objectives) > 1:
+        for trial in sweep.pareto_front(study):
+            print(f"  Pareto front: trial {trial.number}: val/mse {trial.values[0]:.4f}, "
+                  f"{int(trial.values[1])} trainable params")
         print(f"next: python launch.py --study {inv.study} --final --seeds 0,1,2")

@@ -33,11 +33,17 @@ def storage(url: str | None):
     return JournalStorage(JournalFileBackend(str(path)))
 
 
-def open_study(name: str, storage_url: str | None, seed: int, startup: int) -> optuna.Study:
+OBJECTIVES = ("mse", "params")  # validation MSE; trainable parameters
+
+
+def open_study(name: str, storage_url: str | None, seed: int, startup: int,
+               objectives: tuple[str, ...] = ("mse",)) -> optuna.Study:
+    # Optuna prunes single-objective studies only.
+    pruner = (optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=1)
+              if len(objectives) == 1 else optuna.pruners.NopPruner())
     study = optuna.create_study(study_name=name, storage=storage(storage_url),
-                                direction="minimize", load_if_exists=True,
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=startup,
-                                                                   n_warmup_steps=1))
+                                directions=["minimize"] * len(objectives), load_if_exists=True,
+                                pruner=pruner)
     # Seeded, but offset by the trials already run: a resumed study must not redraw the
     # settings its first trials had.
     study.sampler = optuna.samplers.TPESampler(seed=seed * 10_000 + len(study.trials),
@@ -61,12 +67,18 @@ def trials_counted(study: optuna.Study) -> int:
 
 
 def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    return min(done, key=lambda t: t.value) if done else None
+    """The completed trial with the lowest validation MSE (the first objective); with two
+    objectives that trial is always on the Pareto front."""
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return min(done, key=lambda t: t.values[0]) if done else None
 
 
-def tell(study: optuna.Study, trial: optuna.Trial, state: str, value: float | None = None,
-         **attrs: Any) -> None:
+def pareto_front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return sorted(study.best_trials, key=lambda t: t.values[0]) if study.best_trials else []
+
+
+def tell(study: optuna.Study, trial: optuna.Trial, state: str,
+         value: float | list[float] | None = None, **attrs: Any) -> None:
     for key, item in attrs.items():
         trial.set_user_attr(key, item)
     states = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED,

@@ -17,11 +17,17 @@ SMILES_REGEX = (r"(\[[^\]]+]|Br?|Cl?|N|O|S|P|F|I|b|c|n|o|s|p|\(|\)|\.|=|#|-|\+|\
                 r"|\*|\$|\%[0-9]{2}|[0-9])")
 SPECIAL = {"pad_token": "<pad>", "unk_token": "<unk>", "cls_token": "<bos>",
            "sep_token": "<eos>", "mask_token": "<mask>"}
-# Every non-bracket piece the regex can emit, so that a vocabulary built from a small
-# corpus still covers ordinary SMILES.
+# Every non-bracket piece the regex can emit, and the bracket atoms common in drug-like
+# molecules (stereocentres, charges): a corpus without them (MOSES has neither) must still
+# give them their own token, not <unk>.
+COMMON_BRACKETS = ["[C@H]", "[C@@H]", "[C@]", "[C@@]", "[nH]", "[H]", "[O-]", "[N+]", "[n+]",
+                   "[N-]", "[S+]", "[NH+]", "[NH2+]", "[NH3+]", "[nH+]", "[S@]", "[S@@]",
+                   "[S-]", "[P+]", "[Si]", "[Se]", "[se]", "[B-]", "[2H]", "[Na+]", "[K+]",
+                   "[Cl-]", "[Br-]", "[I-]", "[O]", "[N@+]", "[N@@+]", "[C-]", "[o+]", "[s+]"]
 BASE_TOKENS = (["Br", "B", "Cl", "C", "N", "O", "S", "P", "F", "I", "b", "c", "n", "o", "s", "p",
                 "(", ")", ".", "=", "#", "-", "+", "\\", "/", ":", "~", "@", "?", ">", "*", "$"]
-               + [str(d) for d in range(10)] + [f"%{d}" for d in range(10, 100)])
+               + [str(d) for d in range(10)] + [f"%{d}" for d in range(10, 100)]
+               + COMMON_BRACKETS)
 _PIECE = re.compile(SMILES_REGEX)
 
 

@@ -102,3 +102,17 @@ class Tracker:
 
     def download(self, run_id: str, path: str, dst: Path) -> Path:
         return Path(self.client.download_artifacts(run_id, path, str(dst)))
+
+
+def download_artifacts(uri: str, run_id: str, path: str, dst: Path) -> Path:
+    """One run's artifact folder, by run id alone (no experiment needed)."""
+    client = MlflowClient(tracking_uri=uri)
+    try:
+        client.get_run(run_id)
+    except MlflowException:
+        raise LipoError(f"no MLflow run {run_id!r} at {uri}") from None
+    try:
+        return Path(client.download_artifacts(run_id, path, str(dst)))
+    except (MlflowException, OSError):
+        raise LipoError(f"run {run_id} has no '{path}' artifact (a failed or pruned trial "
+                        "keeps none)") from None

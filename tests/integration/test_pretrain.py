@@ -1,0 +1,57 @@
+"""`launch.py pretrain` on `tiny`: reloadable through AutoModel/AutoTokenizer, a model card
+that matches its files, and a resume after SIGKILL that ends where an uninterrupted run ends."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from transformers import AutoModel, AutoTokenizer
+
+from tests.conftest import ROOT
+from tests.integration.helpers import env, launch
+
+pytestmark = pytest.mark.slow
+ARGS = ("pretrain", "--size", "tiny", "--limit", "600", "--epochs", "2", "--batch-size", "32",
+        "--save-every", "5")
+
+
+def card(folder):
+    return json.loads((folder / "lipo_card.json").read_text())
+
+
+def test_pretrain_reload_and_card(tmp_path):
+    launch(tmp_path, *ARGS, "--out", str(tmp_path / "p"))
+    out = tmp_path / "p"
+    model, tokenizer = AutoModel.from_pretrained(out), AutoTokenizer.from_pretrained(out)
+    assert model.config.num_hidden_layers == 2
+    assert tokenizer("c1ccccc1")["input_ids"][0] == tokenizer.cls_token_id
+    info = card(out)
+    assert info["heldout_smiles"] == 12 and info["train_smiles"] == 588
+    assert info["command"].startswith("python launch.py pretrain --size tiny")
+    assert 0 < info["heldout/mlm_loss"] < 10
+    import hashlib
+    for name, digest in json.loads((out / "checksums.json").read_text()).items():
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
+    assert "| corpus_sha256 |" in (out / "README.md").read_text()
+
+
+def test_resume_after_kill_matches_uninterrupted(tmp_path):
+    launch(tmp_path, *ARGS, "--out", str(tmp_path / "straight"))
+    target = tmp_path / "resumed"
+    cmd = [sys.executable, str(ROOT / "launch.py"), *ARGS, "--out", str(target)]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    progress = target / "state" / "progress.json"
+    deadline = time.time() + 300
+    while not (progress.is_file() and json.loads(progress.read_text())["step"] >= 10):
+        assert proc.poll() is None and time.time() < deadline, "no state saved in time"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (target / "lipo_card.json").exists()
+    launch(tmp_path, *ARGS, "--out", str(target))  # the same command continues
+    assert card(target)["heldout/mlm_loss"] == pytest.approx(
+        card(tmp_path / "straight")["heldout/mlm_loss"], abs=1e-5)
