@@ -89,4 +89,7 @@ def make_loader(data: EncodedMolecules, positions, batch_size: int, pad_id: int,
                 shuffle: bool, seed: int = 0) -> DataLoader:
     lengths = [len(ids) for ids in data.ids]
     sampler = LengthGroupedBatches(lengths, positions, batch_size, shuffle, seed)
-    return DataLoader(data, batch_sampler=sampler, collate_fn=Collate(data, pad_id))
+    # A private generator: each new iterator draws its base seed from it rather than from the
+    # global torch RNG, so a resumed run's dropout masks continue where they stopped.
+    return DataLoader(data, batch_sampler=sampler, collate_fn=Collate(data, pad_id),
+                      generator=torch.Generator().manual_seed(seed))

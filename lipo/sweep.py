@@ -39,7 +39,8 @@ OBJECTIVES = ("mse", "params")  # validation MSE; trainable parameters
 def open_study(name: str, storage_url: str | None, seed: int, startup: int,
                objectives: tuple[str, ...] = ("mse",)) -> optuna.Study:
     # Optuna prunes single-objective studies only.
-    pruner = (optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=1)
+    # Never on the first epoch: one epoch says little about where a trial ends up.
+    pruner = (optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=2)
               if len(objectives) == 1 else optuna.pruners.NopPruner())
     study = optuna.create_study(study_name=name, storage=storage(storage_url),
                                 directions=["minimize"] * len(objectives), load_if_exists=True,

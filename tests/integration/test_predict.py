@@ -32,7 +32,9 @@ def test_predict_matches_training(tmp_path, study, extra):
 
 
 def test_predict_unknown_run_is_one_line(tmp_path):
-    done = launch(tmp_path, "predict", "--run", "0123456789abcdef", "--smiles",
-                  __file__, ok=False)
+    smiles = tmp_path / "one.smi"
+    smiles.write_text("CCO\n")
+    done = launch(tmp_path, "predict", "--run", "0123456789abcdef", "--smiles", str(smiles),
+                  ok=False)
     assert done.returncode == 2
     assert "no MLflow run '0123456789abcdef'" in done.stderr
