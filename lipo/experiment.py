@@ -56,6 +56,7 @@ class TrialRun:
         self.backbone: Backbone | None = None
         self.data: EncodedMolecules | None = None
         self.param_counts: dict[str, int] = {}  # of the last model built
+        self.tables: dict = {}  # strategy outputs, logged as CSV artifacts
 
     @property
     def train_smiles(self) -> list[str]:
@@ -81,9 +82,13 @@ class TrialRun:
         return make_loader(self.data, positions, size, self.backbone.tokenizer.pad_token_id,
                            shuffle, seed=self.cfg.seed)
 
-    def fit(self, model, train_positions) -> FitResult:
+    def fit(self, model, train_positions, pools=None) -> FitResult:
         return fit(model, self.loader(train_positions, True), self.loader(self.split.val, False),
-                   self.cfg, self.accelerator, self.on_epoch)
+                   self.cfg, self.accelerator, self.on_epoch, pools)
+
+    def save_table(self, name: str, table) -> None:
+        """A strategy output (CSV) to log with the trial's artifacts."""
+        self.tables[name] = table
 
     def evaluate(self, model, part: str):
         """Metrics and a predictions table for one split part ('val' or, finally, 'test')."""

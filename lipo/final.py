@@ -77,7 +77,8 @@ def one_seed(inv, accelerator, cfg, tracker, parent, trial_number):
     test_metrics, test_table = run.evaluate(result.model, "test")  # the only test evaluation
     if main:
         recorder.complete(run, result, extra_metrics=test_metrics,
-                          tables={"predictions_val": val_table, "predictions_test": test_table})
+                          tables={"predictions_val": val_table, "predictions_test": test_table,
+                                  **run.tables})
         tqdm.write(f"seed {cfg.seed}: val/mse {val_metrics['val/mse']:.4f}  "
                    f"test/mse {test_metrics['test/mse']:.4f}  test/r2 {test_metrics['test/r2']:.3f}")
     return test_metrics

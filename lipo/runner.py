@@ -174,7 +174,7 @@ def one_trial(inv: Invocation, accelerator, study, trial, tracker, parent, overr
         return
     _, val_table = run.evaluate(result.model, "val")  # every rank: the gather needs them all
     if main:
-        recorder.complete(run, result, tables={"predictions_val": val_table})
+        recorder.complete(run, result, tables={"predictions_val": val_table, **run.tables})
         values = {"mse": result.best["val/mse"], "params": run.param_counts["trainable_params"]}
         sweep.tell(study, trial, "COMPLETE", [values[k] for k in inv.objectives])
         tqdm.write(f"trial {trial.number}: val/mse {result.best['val/mse']:.4f} "

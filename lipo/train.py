@@ -30,23 +30,30 @@ class FitResult:
 
 
 def fit(model, train_loader, val_loader, cfg: RunConfig, accelerator: Accelerator,
-        on_epoch: EpochHook | None = None) -> FitResult:
+        on_epoch: EpochHook | None = None, pools: list[np.ndarray] | None = None) -> FitResult:
+    """``pools``: the training positions of each epoch (a curriculum); default: all, always.
+    Early stopping waits until the pool stops growing."""
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sampler = train_loader.batch_sampler
     # Counted as one process would: Accelerate's scheduler steps once per process per step.
-    steps = cfg.epochs * len(train_loader)
+    steps = (sum(-(-len(pool) // sampler.batch_size) for pool in pools) if pools
+             else cfg.epochs * len(train_loader))
+    full_from = next(i for i, p in enumerate(pools, 1) if len(p) == len(pools[-1])) if pools else 1
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_frac * steps), steps)
     model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, val_loader, scheduler)
     result, waited = FitResult(), 0
     for epoch in range(1, cfg.epochs + 1):
+        if pools:
+            sampler.positions = pools[epoch - 1]  # the same object inside Accelerate's wrapper
         loss = train_epoch(model, train_loader, optimizer, scheduler, cfg, accelerator, epoch)
         metrics = {"train/loss": loss, **evaluate(model, val_loader, accelerator, "val")[0]}
         result.history.append(metrics)
         if not result.best or metrics["val/mse"] < result.best["val/mse"]:
             result.best_epoch, result.best, waited = epoch, metrics, 0
             result.best_state = trainable_state(accelerator.unwrap_model(model))
-        else:
+        elif epoch >= full_from:
             waited += 1
         if on_epoch is not None:
             on_epoch(epoch, metrics)

@@ -1,0 +1,35 @@
+"""The pre-trained `mini` shipped in the package loads offline and matches its model card."""
+import hashlib
+import json
+
+from lipo.backbones import SHIPPED, load_backbone
+
+FOLDER = SHIPPED / "mini"
+
+
+def test_model_card_matches_the_files():
+    sums = json.loads((FOLDER / "checksums.json").read_text())
+    assert {"model.safetensors", "config.json", "tokenizer.json"} <= set(sums)
+    for name, digest in sums.items():
+        assert hashlib.sha256((FOLDER / name).read_bytes()).hexdigest() == digest, name
+    card = json.loads((FOLDER / "lipo_card.json").read_text())
+    assert card["corpus_sha256"] == (
+        "f896fbf3764f88d94670b9959e5872c600c12152a18233823e820761b7a791b2")  # MOSES test split
+    assert card["size"] == "mini" and card["heldout/mlm_loss"] > 0
+
+
+def test_loads_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    backbone = load_backbone("mini", corpus=[])
+    assert backbone.pretrained and backbone.source == "mini" and backbone.revision
+    ids = backbone.tokenizer("CC(=O)Nc1ccc(O)cc1")["input_ids"]
+    assert backbone.tokenizer.unk_token_id not in ids
+    assert backbone.encoder(input_ids=__import__("torch").tensor([ids]))[0].shape[-1] == 128
+
+
+def test_vocabulary_covers_lipophilicity(molecules):
+    tokenizer = load_backbone("mini", corpus=[]).tokenizer
+    ids = tokenizer(molecules.smiles)["input_ids"]
+    unknown = sum(i == tokenizer.unk_token_id for seq in ids for i in seq)
+    total = sum(map(len, ids))
+    assert unknown / total < 0.001
