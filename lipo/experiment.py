@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
@@ -17,7 +18,7 @@ from lipo.features import compute, standardisation
 from lipo.model import LogDRegressor, assemble
 from lipo.splits import Split, make_split
 from lipo.strategies import STRATEGIES
-from lipo.train import EpochHook, FitResult, evaluate, fit
+from lipo.train import EpochHook, FitResult, evaluate, fit, predict
 
 MAX_TOKENS = 512  # longest Lipophilicity SMILES is 207 tokens
 
@@ -85,6 +86,21 @@ class TrialRun:
     def fit(self, model, train_positions, pools=None) -> FitResult:
         return fit(model, self.loader(train_positions, True), self.loader(self.split.val, False),
                    self.cfg, self.accelerator, self.on_epoch, pools)
+
+    def extend(self, smiles: list[str], labels: np.ndarray) -> np.ndarray:
+        """Append molecules from outside the table (an external pool) to what loaders can
+        serve; returns their positions. Call after ``new_model`` (it needs the tokenizer)."""
+        start = len(self.data)
+        ids = self.backbone.tokenizer(smiles, truncation=True, max_length=MAX_TOKENS)["input_ids"]
+        self.data.ids = self.data.ids + ids
+        self.data.targets = torch.cat([self.data.targets, torch.as_tensor(labels, dtype=torch.float32)])
+        if self.data.extra is not None:
+            self.data.extra = np.vstack([self.data.extra, compute(self.cfg.head_features, smiles)])
+        return np.arange(start, len(self.data))
+
+    def predict_positions(self, model, positions):
+        """(predictions, labels, positions) computed by this process alone, unsharded."""
+        return predict(self.accelerator.unwrap_model(model), self.loader(positions, False))
 
     def save_table(self, name: str, table) -> None:
         """A strategy output (CSV) to log with the trial's artifacts."""

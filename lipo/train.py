@@ -91,15 +91,20 @@ def train_epoch(model, loader, optimizer, scheduler, cfg, accelerator, epoch: in
 
 
 @torch.no_grad()
-def predict(model, loader, accelerator: Accelerator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Predictions (logD), labels and table positions, gathered from every process."""
-    model.eval()
-    unwrapped = accelerator.unwrap_model(model)
+def predict(model, loader, accelerator: Accelerator | None = None,
+            keep_mode: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Predictions (logD), labels and table positions, gathered from every process (or this
+    process's alone without ``accelerator``). ``keep_mode``: leave the modules' train/eval
+    modes as they are (MC dropout)."""
+    if not keep_mode:
+        model.eval()
+    unwrapped = accelerator.unwrap_model(model) if accelerator else model
     preds, labels, positions = [], [], []
     for batch in loader:
         z = model(batch["input_ids"], batch["attention_mask"], batch.get("features"))
-        gathered = accelerator.gather_for_metrics((unwrapped.to_logd(z), batch["labels"],
-                                                   batch["positions"]))
+        gathered = (unwrapped.to_logd(z), batch["labels"], batch["positions"])
+        if accelerator is not None:
+            gathered = accelerator.gather_for_metrics(gathered)
         for store, value in zip((preds, labels, positions), gathered):
             store.append(value.cpu())
     return tuple(torch.cat(s).numpy() for s in (preds, labels, positions))

@@ -3,4 +3,5 @@ is a ``lipo.experiment.TrialRun`` that builds models and loaders and calls ``fit
 from lipo.registry import Registry
 
 STRATEGIES = Registry("strategy", "lipo.strategies",
-                      {"all": "all_examples", "mlm": "mlm_adapt", "curriculum": "curriculum"})
+                      {"all": "all_examples", "mlm": "mlm_adapt", "curriculum": "curriculum",
+                       "active": "active", "influence": "influence"})

@@ -15,3 +15,68 @@ def test_curriculum_logs_its_pool_schedule(tmp_path):
     assert len(sizes) == 3 and sizes == sorted(sizes) and sizes[-1] <= 3360
     client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
     assert "curriculum_schedule.csv" in [a.path for a in client.list_artifacts(run_id)]
+
+
+ACTIVE = '''"""Active learning on tiny: 2 rounds of 40 from 60."""
+STRATEGY = "active"
+ADAPTER = "full"
+TRIALS = 1
+EPOCHS = 1
+DEFAULTS = {"strategy.initial": 60, "strategy.acquire": 40, "strategy.rounds": 2,
+            "strategy.passes": 4}
+
+
+def space(trial):
+    return {"lr": trial.suggest_float("lr", 1e-3, 2e-3)}
+'''
+
+
+def test_active_learning_curve_and_acquisitions(tmp_path):
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    (folder / "active_tiny.py").write_text(ACTIVE)
+    launch(tmp_path, "--study", "active_tiny", "--backbone", "tiny", LIPO_STUDIES=str(folder))
+    run_id = optuna_trials(tmp_path)[0].user_attrs["mlflow_run_id"]
+    assert metric_history(tmp_path, run_id, "active/labelled") == [60, 100, 140]
+    assert len(metric_history(tmp_path, run_id, "active/val_mse")) == 3
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    import pandas as pd
+    acquired = pd.read_csv(client.download_artifacts(run_id, "active_acquired.csv", str(tmp_path)))
+    assert acquired.groupby("round").size().tolist() == [40, 40]
+    assert acquired["row"].is_unique
+    assert (acquired["uncertainty"] > 0).all()  # dropout was really active
+
+
+INFLUENCE = '''"""Influence on tiny, a sweep over k sharing one score computation."""
+STRATEGY = "influence"
+ADAPTER = "full"
+TRIALS = 2
+EPOCHS = 1
+DEFAULTS = {"strategy.depth": 50}
+
+
+def space(trial):
+    return {"strategy.k": [10, 20][trial.number % 2], "strategy.method": "lissa"}
+'''
+
+
+def test_influence_selects_top_k_and_caches_scores(tmp_path):
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    (folder / "influence_tiny.py").write_text(INFLUENCE)
+    done = launch(tmp_path, "--study", "influence_tiny", "--backbone", "tiny",
+                  LIPO_STUDIES=str(folder))
+    assert "leave the pool" in done.stderr  # the overlap with Lipophilicity is reported
+    trials = sorted(optuna_trials(tmp_path), key=lambda t: t.number)
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    import pandas as pd
+    tables = [pd.read_csv(client.download_artifacts(t.user_attrs["mlflow_run_id"],
+                                                    "influence_scores.csv", str(tmp_path / str(i))))
+              for i, t in enumerate(trials)]
+    assert [int(t["selected"].sum()) for t in tables] == [10, 20]
+    pd.testing.assert_series_equal(tables[0]["score"], tables[1]["score"])  # cached
+    top = tables[1].sort_values("score", ascending=False).head(20)
+    assert top["selected"].all()
+    assert len(list((tmp_path / "mlruns" / "cache" / "influence").glob("*.csv"))) == 1
+    first = trials[0].user_attrs["mlflow_run_id"]
+    assert metric_history(tmp_path, first, "influence/ihvp_norm")  # the convergence curve

@@ -1,0 +1,12 @@
+"""Influence selection: add the external molecules predicted to lower the validation loss."""
+
+STRATEGY = "influence"
+ADAPTER = "full"
+TRIALS = 4
+EPOCHS = 6
+DEFAULTS = {"patience": 3, "strategy.method": "lissa"}
+
+
+def space(trial) -> dict:
+    # Only k varies by default, so the influence scores are computed once for the study.
+    return {"strategy.k": trial.suggest_categorical("strategy.k", [16, 32, 64, 100, 150, 278])}

@@ -1,0 +1,72 @@
+"""Influence on small problems: LiSSA agrees with the exact solve, and on a convex problem
+the scores predict what adding an example really does to the validation loss."""
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+from torch import nn
+
+from lipo.influence import HeadLoss, exact_ihvp, influence_scores, lissa_ihvp, top_eigenvalue
+
+
+def problem(seed=0, n=200, d=6):
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(d, generator=g)
+    x = torch.randn(n, d, generator=g)
+    y = x @ w + 0.3 * torch.randn(n, generator=g)
+    return x, y
+
+
+def fitted_linear(x, y, damping):
+    """Ridge solution of mean squared error + damping/2 |w|^2 (a convex head)."""
+    head = nn.Linear(x.shape[1], 1, bias=False).double()
+    a = 2 * x.double().T @ x.double() / len(x) + damping * torch.eye(x.shape[1], dtype=torch.float64)
+    with torch.no_grad():
+        head.weight.copy_(torch.linalg.solve(a, 2 * x.double().T @ y.double() / len(x)).unsqueeze(0))
+    return head
+
+
+def test_lissa_agrees_with_exact_on_a_small_mlp():
+    x, y = problem()
+    torch.manual_seed(0)
+    head = nn.Sequential(nn.Linear(6, 8), nn.GELU(), nn.Linear(8, 1))
+    optimiser = torch.optim.Adam(head.parameters(), lr=0.01)
+    for _ in range(1500):  # influence is taken at a trained minimum, as in the strategy
+        optimiser.zero_grad()
+        ((head(x).squeeze(-1) - y) ** 2).mean().backward()
+        optimiser.step()
+    loss = HeadLoss(head, [n for n, _ in head.named_parameters()])
+    xv, yv = problem(seed=1, n=50)
+    xp, yp = problem(seed=2, n=40)
+    g = loss.mean_grad(xv, yv)
+    exact = exact_ihvp(loss, x, y, g, damping=0.1)
+    norms = []
+    scale = 1.5 * (top_eigenvalue(loss, x, y) + 0.1)
+    lissa = lissa_ihvp(loss, x, y, g, damping=0.1, scale=scale, depth=600, repeats=2,
+                       batch_size=200, seed=0, log=lambda it, norm: norms.append(norm))
+    a = influence_scores(loss, exact, xp, yp).numpy()
+    b = influence_scores(loss, lissa, xp, yp).numpy()
+    assert spearmanr(a, b).statistic >= 0.95
+    tail = np.array(norms[-100:])  # stochastic batches: converged means it settled down
+    assert len(norms) == 600 and tail.std() < 0.05 * tail.mean()
+
+
+def val_loss(head, x, y):
+    with torch.no_grad():
+        return float(((head(x.double()).squeeze(-1) - y.double()) ** 2).mean())
+
+
+def test_scores_predict_the_effect_of_adding_an_example():
+    damping = 0.01
+    x, y = problem(n=60)
+    xv, yv = problem(seed=1, n=100)
+    xp, yp = problem(seed=2, n=30)
+    yp = yp + torch.linspace(-3, 3, 30)  # some pool labels are misleading
+    head = fitted_linear(x, y, damping)
+    loss = HeadLoss(head, ["weight"])
+    s = exact_ihvp(loss, x, y, loss.mean_grad(xv, yv), damping)
+    scores = influence_scores(loss, s, xp, yp).numpy()
+    before = val_loss(head, xv, yv)
+    for pick, should_lower in ((int(np.argmax(scores)), True), (int(np.argmin(scores)), False)):
+        x2, y2 = torch.cat([x, xp[pick:pick + 1]]), torch.cat([y, yp[pick:pick + 1]])
+        after = val_loss(fitted_linear(x2, y2, damping), xv, yv)
+        assert (after < before) == should_lower, (pick, before, after)
