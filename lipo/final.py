@@ -26,14 +26,13 @@ def final(inv: Invocation, accelerator: Accelerator, seeds: list[int]) -> None:
         parent = tracker.start_run(f"{inv.study} final", inv.tags(cfg),
                                    params={"seeds": ",".join(map(str, seeds)),
                                            "best_trial": trial_number})
-    results = {}
     for seed in tqdm(seeds, desc=f"{inv.study} final", unit="seed", disable=not main):
         done = sweep.broadcast(accelerator, main and finished(tracker, inv, trial_number, seed))
         if done:
-            tqdm.write(f"seed {seed}: already finished for trial {trial_number}, skipped") if main else None
+            if main:
+                tqdm.write(f"seed {seed}: already finished for trial {trial_number}, skipped")
             continue
-        results[seed] = one_seed(inv, accelerator, cfg.replace(seed=seed), tracker, parent,
-                                 trial_number)
+        one_seed(inv, accelerator, cfg.replace(seed=seed), tracker, parent, trial_number)
     if main:
         tracker.finish(parent, "FINISHED")
         summarise(inv, tracker, trial_number)
@@ -58,13 +57,13 @@ def finished(tracker: Tracker, inv: Invocation, trial_number: int, seed: int) ->
     return bool(tracker.runs(query))
 
 
-def one_seed(inv, accelerator, cfg, tracker, parent, trial_number):
+def one_seed(inv, accelerator, cfg, tracker, parent, trial_number) -> None:
     main = accelerator.is_main_process
     recorder = None
     if main:
         recorder = Recorder(inv, tracker, parent, cfg, f"final seed {cfg.seed}",
                             {"lipo.best_trial": trial_number, "optuna.trial_number": trial_number})
-    reporter = sweep.EpochReporter(accelerator, None, recorder.log_epoch if main else None)
+    reporter = sweep.EpochReporter(accelerator, None, recorder.log if main else None)
     run = TrialRun(cfg, inv.ws, accelerator, reporter, recorder.log if main else None)
     try:
         result = train_trial(run)
@@ -72,7 +71,7 @@ def one_seed(inv, accelerator, cfg, tracker, parent, trial_number):
         if main:
             recorder.end("FAIL", describe_error(exc), run)
             tqdm.write(f"seed {cfg.seed} failed: {describe_error(exc).splitlines()[0]}")
-        return None
+        return
     val_metrics, val_table = run.evaluate(result.model, "val")
     test_metrics, test_table = run.evaluate(result.model, "test")  # the only test evaluation
     if main:
@@ -81,7 +80,6 @@ def one_seed(inv, accelerator, cfg, tracker, parent, trial_number):
                                   **run.tables})
         tqdm.write(f"seed {cfg.seed}: val/mse {val_metrics['val/mse']:.4f}  "
                    f"test/mse {test_metrics['test/mse']:.4f}  test/r2 {test_metrics['test/r2']:.3f}")
-    return test_metrics
 
 
 def summarise(inv: Invocation, tracker: Tracker, trial_number: int) -> None:

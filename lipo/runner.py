@@ -16,8 +16,8 @@ from tqdm.auto import tqdm
 
 from lipo import sweep
 from lipo.config import RunConfig
-from lipo.errors import LipoError
 from lipo.checkpoint import save_checkpoint
+from lipo.errors import LipoError
 from lipo.experiment import TrialRun, Workspace, count_params, train_trial
 from lipo.tracking import Tracker
 
@@ -61,9 +61,6 @@ class Recorder:
         self.run_id = tracker.start_run(name, {**inv.tags(cfg), **extra_tags}, parent, cfg.flat())
         self.started = time.time()
         tracker.log_metrics(self.run_id, {"data/invalid_rows": len(inv.ws.mols.dropped)})
-
-    def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
-        self.tracker.log_metrics(self.run_id, metrics, step=epoch)
 
     def log(self, metrics: dict[str, float], step: int) -> None:
         self.tracker.log_metrics(self.run_id, metrics, step=step)
@@ -149,7 +146,7 @@ def one_trial(inv: Invocation, accelerator, study, trial, tracker, parent, overr
         recorder = Recorder(inv, tracker, parent, cfg, f"trial {trial.number}",
                             {"optuna.trial_number": trial.number})
         trial.set_user_attr("mlflow_run_id", recorder.run_id)
-    reporter = sweep.EpochReporter(accelerator, trial, recorder.log_epoch if main else None,
+    reporter = sweep.EpochReporter(accelerator, trial, recorder.log if main else None,
                                    prune=len(inv.objectives) == 1)
     run = TrialRun(cfg, inv.ws, accelerator, reporter, recorder.log if main else None)
     try:

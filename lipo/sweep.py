@@ -102,14 +102,15 @@ def broadcast(accelerator: Accelerator, value: Any) -> Any:
 class EpochReporter:
     """Per-epoch hook: rank 0 logs and asks the pruner, every rank learns the decision."""
 
-    def __init__(self, accelerator: Accelerator, trial: optuna.Trial | None, log_epoch,
+    def __init__(self, accelerator: Accelerator, trial: optuna.Trial | None, log,
                  prune: bool = True):
-        self.accelerator, self.trial, self.log_epoch, self.prune = accelerator, trial, log_epoch, prune
+        """``log(metrics, step)``: rank 0's MLflow logger (None on other ranks)."""
+        self.accelerator, self.trial, self.log, self.prune = accelerator, trial, log, prune
 
     def __call__(self, epoch: int, metrics: dict[str, float]) -> None:
         stop = False
         if self.accelerator.is_main_process:
-            self.log_epoch(epoch, metrics)
+            self.log(metrics, epoch)
             if self.trial is not None and self.prune:
                 self.trial.report(metrics["val/mse"], epoch)
                 stop = self.trial.should_prune()
