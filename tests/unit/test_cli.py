@@ -5,7 +5,7 @@ from lipo.cli import main
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--study", "nope"], "unknown study 'nope': expected one of baseline"),
+    (["--study", "nope"], "unknown study 'nope': expected one of active, baseline, bitfit"),
     (["--study", "baseline", "--seeds", "0,1"], "--seeds applies to --final only"),
     (["--study", "baseline", "--final", "--trials", "3"], "--trials and --final conflict"),
     (["--study", "baseline", "--trials", "0"], "--trials must be at least 1"),
