@@ -15,6 +15,7 @@ EPILOG = """examples:
   python launch.py predict --run RUN_ID --smiles molecules.csv --out predictions.csv
   python launch.py --study baseline                      # search (resumes if re-run)
   python launch.py --study baseline --final --seeds 0,1,2
+  python launch.py --report                               # table and plots under reports/
   torchrun --nproc_per_node 2 launch.py --study baseline
 results: mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db"""
 
@@ -28,10 +29,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the studies and exit")
     p.add_argument("--trials", type=int, help="total trials of the study (re-running continues)")
     p.add_argument("--epochs", type=int, help="maximum epochs per trial")
-    p.add_argument("--backbone", default="mini", help="tiny | mini | molformer | PATH")
+    # No argparse default: with --report, a given --backbone or --split is a filter.
+    p.add_argument("--backbone", help="tiny | mini (default) | molformer | PATH")
     p.add_argument("--data", help="CSV with SMILES and label columns (default: LIPO_DATA_DIR "
                                   "or a checked download)")
-    p.add_argument("--split", default="random", help="random | scaffold | FILE.json")
+    p.add_argument("--split", help="random (default) | scaffold | FILE.json")
     p.add_argument("--seed", type=int, default=0, help="seeds the split and the search")
     p.add_argument("--strict", action="store_true", help="reject a data file with invalid rows")
     p.add_argument("--head-features", choices=["rdkit"], default=None,
@@ -47,6 +49,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--final", action="store_true",
                    help="re-train the best settings per seed and evaluate the test split")
     p.add_argument("--seeds", help="comma-separated seeds for --final (default 0,1,2)")
+    p.add_argument("--report", action="store_true",
+                   help="build the comparison table and plots under reports/ from MLflow "
+                        "(--split NAME and --backbone NAME filter the runs)")
     return p
 
 
@@ -76,8 +81,10 @@ def check(args) -> None:
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise ConfigError(f"--{flag} must be at least 1, got {value}")
-    if not args.study and not args.list:
-        raise ConfigError("give --study NAME (see --list)")
+    if args.report and (args.study or args.final):
+        raise ConfigError("--report reads MLflow alone: drop --study and --final")
+    if not args.study and not args.list and not args.report:
+        raise ConfigError("give --study NAME (see --list), or --report")
     if args.final:
         args.seeds = parse_seeds(args.seeds)
     args.objective = parse_objectives(args.objective)
@@ -107,6 +114,10 @@ def run(args) -> None:
     if args.list:
         for name in study_names():
             print(f"{name:12s} {describe(name)}")
+        return
+    if args.report:
+        from lipo.report import report
+        report(args)
         return
     accelerator = make_accelerator()
     quieten(accelerator.is_main_process)

@@ -7,9 +7,15 @@ from lipo.runner import Invocation
 from lipo.studies import load_study
 from lipo.tracking import DEFAULT_TRACKING_URI
 
+DEFAULT_BACKBONE = "mini"
+DEFAULT_SPLIT = "random"
+
 
 def build(args) -> Invocation:
     definition = load_study(args.study)
+    # The flags have no argparse default, so that --report can tell a given filter apart.
+    args.backbone = args.backbone or DEFAULT_BACKBONE
+    args.split = args.split or DEFAULT_SPLIT
     ws = Workspace.load(args.data, args.split, args.seed, args.strict)
     base = RunConfig(study=args.study, strategy=definition.STRATEGY, adapter=definition.ADAPTER,
                      backbone=args.backbone, data=ws.mols.source, split=args.split,

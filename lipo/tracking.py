@@ -6,7 +6,9 @@ per trial with the ``lipo.*`` tags; per-epoch metrics use step = epoch.
 from __future__ import annotations
 
 import logging
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +118,70 @@ def download_artifacts(uri: str, run_id: str, path: str, dst: Path) -> Path:
     except (MlflowException, OSError):
         raise LipoError(f"run {run_id} has no '{path}' artifact (a failed or pruned trial "
                         "keeps none)") from None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One MLflow run as plain data, for code that must not import mlflow (the report)."""
+
+    run_id: str
+    experiment: str
+    name: str
+    status: str
+    start_time: int  # ms since the epoch
+    tags: dict
+    params: dict
+    metrics: dict  # latest value of each metric
+
+
+class StoreReader:
+    """Read-only queries over every experiment of one tracking server."""
+
+    def __init__(self, uri: str):
+        self.uri = uri
+        self.client = MlflowClient(tracking_uri=uri)
+        # one progress bar per downloaded file would bury the report's table
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+    def study_runs(self, exclude: tuple[str, ...] = ("pretrain", "report")) -> list[RunRecord]:
+        """Runs tagged ``lipo.study`` in every experiment but ``exclude``."""
+        try:
+            experiments = {e.experiment_id: e.name for e in self._pages(
+                self.client.search_experiments) if e.name not in exclude}
+        except MlflowException as exc:
+            raise LipoError(f"MLflow tracking at {self.uri} is not usable: "
+                            f"{str(exc).splitlines()[0]}") from None
+        if not experiments:
+            return []
+        runs = self._pages(lambda **kw: self.client.search_runs(
+            list(experiments), "tags.`lipo.study` != ''", **kw))
+        return [RunRecord(r.info.run_id, experiments[r.info.experiment_id], r.info.run_name or "",
+                          r.info.status, r.info.start_time or 0, dict(r.data.tags),
+                          dict(r.data.params), dict(r.data.metrics)) for r in runs]
+
+    @staticmethod
+    def _pages(search) -> list:
+        found, token = [], None
+        while True:
+            page = search(max_results=1000, page_token=token)
+            found += list(page)
+            token = page.token
+            if not token:
+                return found
+
+    def history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        """(step, value) of one metric, by step."""
+        return sorted((m.step, m.value) for m in self.client.get_metric_history(run_id, key))
+
+    def download(self, run_id: str, path: str, dst: Path) -> Path | None:
+        """An artifact of one run, or None when the run has none by that name."""
+        try:
+            return Path(self.client.download_artifacts(run_id, path, str(dst)))
+        except (MlflowException, OSError):
+            return None
+
+    def artifact_names(self, run_id: str) -> list[str]:
+        try:
+            return [f.path for f in self.client.list_artifacts(run_id) if not f.is_dir]
+        except (MlflowException, OSError):
+            return []

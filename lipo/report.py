@@ -1,0 +1,166 @@
+"""``python launch.py --report``: MLflow ──► comparison table (Markdown, CSV, HTML) and plots
+under ``reports/``, also logged as the artifacts of a run "report" in the experiment "report".
+
+Built from MLflow alone: the test split is read only through the final runs' test metrics and
+predictions, and through the reference models fitted here on train and evaluated on test.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from lipo import report_html, report_plots
+from lipo.errors import LipoError
+from lipo.references import references, tree_count
+from lipo.report_table import Row, compare, matches, search_trials, study_rows
+from lipo.tracking import DEFAULT_TRACKING_URI, StoreReader, Tracker
+
+OUT = Path("reports")
+STRATEGY_PLOTS = ("influence", "active", "curriculum")  # strategies whose outputs get plots
+
+
+def report(args) -> None:
+    uri = args.tracking_uri or DEFAULT_TRACKING_URI
+    where = f"{uri}" + "".join(f", {flag} {value}" for flag, value in
+                               (("--split", args.split), ("--backbone", args.backbone)) if value)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        print(f"nothing to report: no MLflow store at {uri}")
+        return
+    store = StoreReader(uri)
+    runs = [r for r in store.study_runs() if matches(r, args.split, args.backbone)]
+    curves = {t.run_id: store.history(t.run_id, "val/mse") for t in search_trials(runs)}
+    best_val = {run_id: min(v for _, v in points) for run_id, points in curves.items() if points}
+    rows = study_rows(runs, best_val)
+    if not rows:
+        print(f"nothing to report: no completed trial or finished final run in {where}")
+        return
+    notes: list[str] = []
+    rows = ordered(rows + reference_rows(rows, runs, notes))
+    compare(rows)
+    frame = report_html.display_frame(rows)
+    figures = make_figures(store, rows, runs, curves, best_val)
+    write(frame, report_html.numeric_frame(rows), figures, notes, f"lipo report ({where})")
+    publish(uri)
+    print(report_html.terminal(frame))
+    for note in notes:
+        print(note)
+    print(f"report: {OUT / 'report.html'}, {OUT / 'report.md'}, {OUT / 'report.csv'}")
+
+
+def ordered(rows: list[Row]) -> list[Row]:
+    """Final rows by test MSE, then the references, then studies without a final phase."""
+    def key(row: Row):
+        stat = row.stat("mse")
+        rank = {"final": 0, "reference": 1, "not final": 2}[row.kind]
+        return rank, stat[0] if stat else (row.best_val_mse or 0.0)
+    return sorted(rows, key=key)
+
+
+def reference_rows(rows: list[Row], runs: list, notes: list[str]) -> list[Row]:
+    """Both reference models on each split the final rows used, over the union of their seeds."""
+    by_id = {r.run_id: r for r in runs}
+    found = []
+    for sha in sorted({r.split_sha256 for r in rows if r.kind == "final"}):
+        finals = [r for r in rows if r.kind == "final" and r.split_sha256 == sha]
+        seeds = sorted(set().union(*(r.seeds for r in finals)))
+        params = by_id[finals[0].run_ids[0]].params
+        try:
+            fitted = references(params, sha, seeds, OUT / ".cache")
+        except LipoError as exc:
+            notes.append(f"references skipped for split {finals[0].split}: {exc}")
+            continue
+        for ref in fitted:
+            found.append(Row(f"{ref['model']} (reference)", "reference",
+                             backbone="Morgan+RDKit2D", split=ref["split"],
+                             split_sha256=sha,
+                             per_seed={int(s): m for s, m in ref["per_seed"].items()},
+                             wall_time_s=ref["fit_time_s"], knobs={"trees": tree_count()}))
+    return found
+
+
+def make_figures(store: StoreReader, rows: list[Row], runs: list, curves: dict,
+                 best_val: dict) -> list[tuple[str, str]]:
+    trials = search_trials(runs)
+    figures = []
+    panels = parity_panels(store, [r for r in rows if r.kind == "final"])
+    if panels:
+        figures.append(("Parity on test: predicted vs true logD (mean over seeds)",
+                        report_plots.parity(panels)))
+    best_curves, histories = {}, {}
+    for row in (r for r in rows if r.kind != "reference"):
+        mine = [t for t in trials if t.tags.get("lipo.optuna_study") == row.optuna_study]
+        best = [t for t in mine if t.tags.get("optuna.trial_number") == row.best_trial]
+        if best and curves.get(best[0].run_id):
+            best_curves[f"{row.study} (trial {row.best_trial})"] = curves[best[0].run_id]
+        history = sorted((int(t.tags.get("optuna.trial_number", 0)), best_val[t.run_id])
+                         for t in mine if t.run_id in best_val)
+        if history:
+            histories[row.study] = history
+    if best_curves:
+        figures.append(("Validation curves of the best trials", report_plots.curves(
+            best_curves, "epoch", "val/mse")))
+    if histories:
+        figures.append(("Optimisation history: best val/mse per trial", report_plots.curves(
+            histories, "trial", "best val/mse", running_best=True)))
+    points = [(r.study, r.trainable_params, *r.stat("mse")) for r in rows
+              if r.kind == "final" and r.trainable_params]
+    if points:
+        figures.append(("Test MSE against trainable parameters",
+                        report_plots.mse_vs_params(points)))
+    return figures + strategy_figures(store, rows, {r.run_id: r for r in runs})
+
+
+def parity_panels(store: StoreReader, finals: list[Row]) -> list[tuple]:
+    panels = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for row in finals:
+            tables = [store.download(run_id, "predictions_test.csv", Path(tmp) / run_id)
+                      for run_id in row.run_ids]
+            tables = [pd.read_csv(t) for t in tables if t is not None]
+            if not tables:
+                continue
+            mean = pd.concat(tables).groupby("row")[["y_true", "y_pred"]].mean()
+            panels.append((f"{row.study}: test MSE {row.stat('mse')[0]:.3f}",
+                           mean["y_true"].to_numpy(), mean["y_pred"].to_numpy()))
+    return panels
+
+
+def strategy_figures(store: StoreReader, rows: list[Row], by_id: dict) -> list[tuple[str, str]]:
+    """Influence scores, acquired molecules, curriculum schedules: only where a study logged
+    them (first run of its row), nothing otherwise."""
+    figures = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for row in rows:
+            run = by_id.get(row.run_ids[0]) if row.run_ids else None
+            if run is None or run.tags.get("lipo.strategy") not in STRATEGY_PLOTS:
+                continue
+            for name in store.artifact_names(run.run_id):
+                if not name.endswith(".csv") or name.startswith("predictions_"):
+                    continue
+                path = store.download(run.run_id, name, Path(tmp) / run.run_id)
+                image = path and report_plots.strategy_output(f"{row.study}: {name}",
+                                                              pd.read_csv(path))
+                if image:
+                    figures.append((f"{row.study}: {name}", image))
+    return figures
+
+
+def write(frame: pd.DataFrame, numbers: pd.DataFrame, figures: list, notes: list[str],
+          title: str) -> None:
+    OUT.mkdir(exist_ok=True)
+    numbers.to_csv(OUT / "report.csv", index=False)
+    text = report_html.markdown(frame, title)
+    (OUT / "report.md").write_text(text + "".join(f"\n{n}\n" for n in notes), encoding="utf-8")
+    (OUT / "report.html").write_text(report_html.page(frame, title, figures, notes),
+                                     encoding="utf-8")
+
+
+def publish(uri: str) -> None:
+    """The same files as artifacts of a new run "report" (the cache stays local)."""
+    tracker = Tracker(uri, "report")
+    run_id = tracker.start_run("report", {"lipo.phase": "report"})
+    for name in ("report.md", "report.csv", "report.html"):
+        tracker.log_artifact(run_id, OUT / name)
+    tracker.finish(run_id)

@@ -1,0 +1,139 @@
+"""Rows ──► the table as text (terminal, Markdown), numbers (CSV) and one standalone page."""
+from __future__ import annotations
+
+import html
+import math
+
+import pandas as pd
+
+from lipo.report_table import METRICS, REPORTED, Row
+
+REPORTED_COLUMN = "reported by the original study (one run, one split): MSE / R²"
+NOTE = ("Final rows: mean ± std over seeds of the best configuration's final runs (the only "
+        "runs that saw the test split). 'not final': no final phase yet, best val/mse of the "
+        "search shown. References are fitted by the report on the same split and seeds (their "
+        "wall s/run is the fit time). "
+        "vs baseline: paired t-test on per-seed test MSE (same seeds, same split); p ≥ 0.05 "
+        "or fewer than 2 paired seeds is within noise. The original study's numbers are one "
+        "run of MoLFormer-XL on one random split (standard error of an MSE ~0.02).")
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:.{digits}f}"
+
+
+def knob_text(knobs: dict) -> str:
+    def short(value: str) -> str:
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return value if number.is_integer() and "e" not in value else f"{number:.3g}"
+    return ", ".join(f"{k}={short(str(v))}" for k, v in knobs.items())
+
+
+def params_text(row: Row) -> str:
+    if row.trainable_params is None:
+        return ""
+    share = (f" ({100 * row.trainable_params / row.total_params:.3g}%)"
+             if row.total_params else "")
+    return f"{int(row.trainable_params):,}{share}"
+
+
+def reported_text(study: str) -> str:
+    if study not in REPORTED:
+        return ""
+    mse, r2 = REPORTED[study]
+    return f"{fmt(mse) or '–'} / {fmt(r2)}"
+
+
+def baseline_text(row: Row) -> str:
+    if not row.vs_baseline:
+        return "(baseline)" if row.study == "baseline" and row.kind == "final" else ""
+    delta = f"{row.delta_mse:+.3f} " if row.delta_mse is not None else ""
+    p = f"p={row.p_value:.2g} " if row.p_value is not None else ""
+    return f"{delta}{p}{row.vs_baseline}"
+
+
+def display_frame(rows: list[Row]) -> pd.DataFrame:
+    records = []
+    for row in rows:
+        record = {"study": row.study, "status": row.kind, "backbone": row.backbone,
+                  "split": row.split, "seeds": len(row.seeds) or ""}
+        for metric in METRICS:
+            stat = row.stat(metric)
+            record[f"test {metric.upper() if metric != 'r2' else 'R²'}"] = (
+                f"{stat[0]:.3f} ± {stat[1]:.3f}" if stat else "")
+        record.update({"best val MSE": fmt(row.best_val_mse), "trainable params":
+                       params_text(row), "wall s/run": fmt(row.wall_time_s, 1),
+                       "vs baseline (test MSE)": baseline_text(row),
+                       REPORTED_COLUMN: reported_text(row.study), "knobs": knob_text(row.knobs)})
+        records.append(record)
+    return pd.DataFrame(records)
+
+
+def numeric_frame(rows: list[Row]) -> pd.DataFrame:
+    records = []
+    for row in rows:
+        record = {"study": row.study, "status": row.kind, "backbone": row.backbone,
+                  "split": row.split, "split_sha256": row.split_sha256,
+                  "optuna_study": row.optuna_study, "best_trial": row.best_trial,
+                  "seeds": " ".join(map(str, row.seeds)), "n_seeds": len(row.seeds)}
+        for metric in METRICS:
+            stat = row.stat(metric) or (None, None)
+            record[f"test_{metric}_mean"], record[f"test_{metric}_std"] = stat
+        record.update({"best_val_mse": row.best_val_mse,
+                       "trainable_params": row.trainable_params,
+                       "total_params": row.total_params, "wall_time_s": row.wall_time_s,
+                       "delta_test_mse_vs_baseline": row.delta_mse, "p_value": row.p_value,
+                       "vs_baseline": row.vs_baseline,
+                       "reported_mse": REPORTED.get(row.study, (None, None))[0],
+                       "reported_r2": REPORTED.get(row.study, (None, None))[1],
+                       "knobs": knob_text(row.knobs)})
+        records.append(record)
+    return pd.DataFrame(records)
+
+
+def markdown(frame: pd.DataFrame, title: str) -> str:
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(str(v).replace("|", "/") for v in record) + " |"
+            for record in frame.itertuples(index=False)]
+    return "\n".join([f"# {title}", "", header, rule, *body, "", NOTE, ""])
+
+
+def terminal(frame: pd.DataFrame) -> str:
+    """The columns that fit a terminal; RMSE, MAE, knobs and the original study's numbers are
+    in the files."""
+    shown = frame.drop(columns=["knobs", REPORTED_COLUMN, "split", "test RMSE", "test MAE"])
+    return shown.to_string(index=False)
+
+
+def page(frame: pd.DataFrame, title: str, figures: list[tuple[str, str]],
+         notes: list[str]) -> str:
+    """One self-contained page: the table, then every figure as an embedded PNG."""
+    table = frame.to_html(index=False, escape=True, border=0, classes="results")
+    parts = [f"<h2>{html.escape(caption)}</h2>\n<img alt=\"{html.escape(caption)}\" "
+             f"src=\"data:image/png;base64,{data}\">" for caption, data in figures]
+    remarks = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; color: #222; }}
+table.results {{ border-collapse: collapse; font-size: 13px; }}
+table.results th, table.results td {{ border: 1px solid #ccc; padding: 3px 6px; }}
+table.results th {{ background: #f0f0f0; }}
+table.results td {{ white-space: nowrap; }}
+table.results td:last-child {{ white-space: normal; min-width: 18em; }}
+img {{ max-width: 100%; }}
+</style></head>
+<body>
+<h1>{html.escape(title)}</h1>
+<div style="overflow-x: auto">{table}</div>
+<p>{html.escape(NOTE)}</p>
+<ul>{remarks}</ul>
+{chr(10).join(parts)}
+</body></html>
+"""

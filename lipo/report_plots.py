@@ -1,0 +1,101 @@
+"""The report's figures, each returned as a base64 PNG so the HTML page stands alone."""
+from __future__ import annotations
+
+import base64
+import io
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+DPI = 90  # ~40-80 kB per figure: the page stays small enough to mail
+
+
+def png(fig) -> str:
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def grid(n: int, size: float = 3.6):
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
+def parity(panels: list[tuple[str, np.ndarray, np.ndarray]]) -> str:
+    """Predicted against true logD on test, one panel per study (mean prediction over seeds)."""
+    fig, axes = grid(len(panels))
+    for ax, (title, y_true, y_pred) in zip(axes, panels):
+        low, high = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
+        ax.plot([low, high], [low, high], color="grey", lw=1)
+        ax.scatter(y_true, y_pred, s=6, alpha=0.5)
+        ax.set(title=title, xlabel="true logD", ylabel="predicted logD")
+    return png(fig)
+
+
+def curves(series: dict[str, list[tuple[int, float]]], xlabel: str, ylabel: str,
+           running_best: bool = False) -> str:
+    """One line per study: val/mse by epoch, or best val/mse by trial with its running best."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for name, points in series.items():
+        x, y = zip(*points)
+        if running_best:
+            line = ax.plot(x, np.minimum.accumulate(y), label=f"{name} (best so far)")[0]
+            ax.scatter(x, y, s=14, color=line.get_color(), alpha=0.6)
+        else:
+            ax.plot(x, y, marker="o", ms=3, label=name)
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.legend(fontsize=8)
+    return png(fig)
+
+
+def mse_vs_params(points: list[tuple[str, float, float, float]]) -> str:
+    """(label, trainable params, test MSE mean, std) per final study, log x axis."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for label, params, mean, std in points:
+        ax.errorbar(params, mean, yerr=std, fmt="o", capsize=3)
+        ax.annotate(label, (params, mean), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.set_xscale("log")
+    ax.set(xlabel="trainable parameters", ylabel="test MSE (mean ± std over seeds)")
+    return png(fig)
+
+
+def strategy_output(title: str, table: pd.DataFrame) -> str | None:
+    """A strategy's CSV output: a schedule (an 'epoch' column: its first two series against
+    epoch, the second on its own axis, as pool size and difficulty differ by 100x), else the
+    histogram of its last numeric column (influence score, MC-dropout uncertainty), split by
+    'selected' when the table has it."""
+    numeric = table.select_dtypes("number").dropna(axis=1, how="all")
+    if numeric.empty or (list(numeric.columns) == ["epoch"]):
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    if "epoch" in numeric.columns:
+        first, *rest = numeric.columns.drop("epoch")
+        ax.plot(numeric["epoch"], numeric[first], marker="o", ms=3)
+        ax.set(xlabel="epoch", ylabel=first)
+        if rest:
+            twin = ax.twinx()
+            twin.plot(numeric["epoch"], numeric[rest[0]], marker="s", ms=3, color="C1")
+            twin.set_ylabel(rest[0], color="C1")
+    else:
+        column = numeric.columns[-1]
+        if "selected" in table.columns:
+            chosen = table["selected"].astype(bool)
+            ax.hist([numeric[column][~chosen].dropna(), numeric[column][chosen].dropna()],
+                    bins=40, stacked=True, label=["not selected", "selected"])
+            ax.legend(fontsize=8)
+        else:
+            ax.hist(numeric[column].dropna(), bins=40)
+        ax.set(xlabel=column, ylabel="molecules")
+    ax.set_title(title)
+    return png(fig)

@@ -1,0 +1,176 @@
+"""MLflow runs ──► one row per study: the best configuration's final runs over seeds, or, for
+a study without a final phase, its best validation score. Pure functions over ``RunRecord``s."""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scipy.stats import ttest_rel
+
+BASELINE = "baseline"
+METRICS = ("mse", "rmse", "mae", "r2")
+NOISE_P = 0.05
+# Settings that differ between runs by construction, never knobs of the search.
+NOT_KNOBS = {"seed", "phase", "study", "data", "split", "split_seed", "strict", "backbone",
+             "strategy", "adapter", "head_features", "epochs"}
+# The original study, as DESIGN.md reports it: one run on one random split, MoLFormer-XL.
+REPORTED = {"baseline": (0.495, 0.673), "mlm": (None, 0.675), "influence": (0.443, 0.699),
+            "curriculum": (0.375, 0.740), "active": (0.429, 0.701), "bitfit": (0.712, 0.517),
+            "lora": (0.486, 0.671), "ia3": (0.470, 0.682)}
+
+
+@dataclass
+class Row:
+    study: str
+    kind: str  # final | not final | reference
+    backbone: str = ""
+    split: str = ""
+    split_sha256: str = ""
+    optuna_study: str = ""
+    best_trial: str = ""
+    per_seed: dict = field(default_factory=dict)  # seed -> {"mse": .., "r2": .., ...}
+    trainable_params: float | None = None
+    total_params: float | None = None
+    wall_time_s: float | None = None
+    best_val_mse: float | None = None
+    knobs: dict = field(default_factory=dict)
+    run_ids: list = field(default_factory=list)
+    vs_baseline: str = ""  # filled by compare()
+    delta_mse: float | None = None
+    p_value: float | None = None
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted(self.per_seed)
+
+    def stat(self, metric: str) -> tuple[float, float] | None:
+        values = [m[metric] for m in self.per_seed.values() if metric in m]
+        if not values:
+            return None
+        return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def matches(run, split: str | None, backbone: str | None) -> bool:
+    """--split matches the tag (random_seed0, scaffold, a file's stem) or the command line's
+    value kept as the param (random); --backbone the tag or, for a path, its folder name."""
+    tag = run.tags.get("lipo.backbone", "")
+    return ((split is None or split in (run.tags.get("lipo.split"), run.params.get("split")))
+            and (backbone is None or backbone in (tag, Path(tag).name)))
+
+
+def final_runs(runs: list) -> list:
+    return [r for r in runs if r.tags.get("lipo.phase") == "final" and r.status == "FINISHED"
+            and "lipo.best_trial" in r.tags and "test/mse" in r.metrics]
+
+
+def search_trials(runs: list) -> list:
+    return [r for r in runs if r.tags.get("lipo.phase") == "search" and r.status == "FINISHED"
+            and r.tags.get("lipo.state") == "COMPLETE" and "mlflow.parentRunId" in r.tags]
+
+
+def newest_group(finals: list) -> list:
+    """The final runs of the newest (optuna study, best trial); one run per seed, the newest
+    (two workers may both have finished the same seed)."""
+    groups: dict[tuple, list] = {}
+    for run in finals:
+        groups.setdefault((run.tags.get("lipo.optuna_study"), run.tags["lipo.best_trial"]),
+                          []).append(run)
+    newest = max(groups.values(), key=lambda g: max(r.start_time for r in g))
+    by_seed = {}
+    for run in sorted(newest, key=lambda r: r.start_time):
+        by_seed[run.tags.get("lipo.seed", run.params.get("seed"))] = run
+    return list(by_seed.values())
+
+
+def knob_values(params: dict, trials: list) -> dict:
+    """The params that differ across the study's search trials (all of them with one trial)."""
+    keys = set().union(*(t.params for t in trials)) if trials else set(params)
+    varying = {k for k in keys if len({t.params.get(k) for t in trials}) > 1}
+    chosen = varying or keys
+    return {k: params[k] for k in sorted(chosen - NOT_KNOBS) if k in params}
+
+
+def final_row(study: str, group: list, trials: list) -> Row:
+    first = group[0]
+    same_study = [t for t in trials if t.tags.get("lipo.optuna_study")
+                  == first.tags.get("lipo.optuna_study")]
+    per_seed = {int(r.tags.get("lipo.seed", r.params.get("seed", 0))):
+                {m: r.metrics[f"test/{m}"] for m in METRICS if f"test/{m}" in r.metrics}
+                for r in group}
+    walls = [r.metrics["wall_time_s"] for r in group if "wall_time_s" in r.metrics]
+    return Row(study, "final", backbone=first.tags.get("lipo.backbone", ""),
+               split=first.tags.get("lipo.split", ""),
+               split_sha256=first.tags.get("lipo.split_sha256", ""),
+               optuna_study=first.tags.get("lipo.optuna_study", ""),
+               best_trial=first.tags["lipo.best_trial"], per_seed=per_seed,
+               trainable_params=first.metrics.get("trainable_params"),
+               total_params=first.metrics.get("total_params"),
+               wall_time_s=statistics.mean(walls) if walls else None,
+               knobs=knob_values(first.params, same_study), run_ids=[r.run_id for r in group])
+
+
+def search_row(study: str, trials: list, best_val: dict) -> Row:
+    """A study without a final phase: its best trial by validation MSE."""
+    best = min(trials, key=lambda t: best_val[t.run_id])
+    same_study = [t for t in trials if t.tags.get("lipo.optuna_study")
+                  == best.tags.get("lipo.optuna_study")]
+    return Row(study, "not final", backbone=best.tags.get("lipo.backbone", ""),
+               split=best.tags.get("lipo.split", ""),
+               split_sha256=best.tags.get("lipo.split_sha256", ""),
+               optuna_study=best.tags.get("lipo.optuna_study", ""),
+               best_trial=best.tags.get("optuna.trial_number", ""),
+               trainable_params=best.metrics.get("trainable_params"),
+               total_params=best.metrics.get("total_params"),
+               wall_time_s=best.metrics.get("wall_time_s"), best_val_mse=best_val[best.run_id],
+               knobs=knob_values(best.params, same_study), run_ids=[best.run_id])
+
+
+def study_rows(runs: list, best_val: dict) -> list[Row]:
+    """One row per study. ``best_val``: run id -> lowest val/mse over its epochs, for the
+    search trials (the latest logged value is the last epoch, not the best)."""
+    by_study: dict[str, list] = {}
+    for run in runs:
+        by_study.setdefault(run.experiment, []).append(run)
+    rows = []
+    for study, study_runs in sorted(by_study.items()):
+        finals, trials = final_runs(study_runs), search_trials(study_runs)
+        trials = [t for t in trials if t.run_id in best_val]
+        if finals:
+            rows.append(final_row(study, newest_group(finals), trials))
+        elif trials:
+            rows.append(search_row(study, trials, best_val))
+    return rows
+
+
+def compare(rows: list[Row]) -> None:
+    """Paired test of each row's per-seed test MSE against the baseline study's, same split."""
+    base = next((r for r in rows if r.study == BASELINE and r.kind == "final"), None)
+    for row in rows:
+        if row is base or row.kind == "not final":
+            continue
+        if base is None:
+            row.vs_baseline = "no baseline final runs"
+        elif row.split_sha256 != base.split_sha256:
+            row.vs_baseline = "not comparable (different split)"
+        else:
+            paired(row, base)
+
+
+def paired(row: Row, base: Row) -> None:
+    common = sorted(set(row.per_seed) & set(base.per_seed))
+    ours = [row.per_seed[s]["mse"] for s in common]
+    theirs = [base.per_seed[s]["mse"] for s in common]
+    if common:
+        row.delta_mse = statistics.mean(a - b for a, b in zip(ours, theirs))
+    if len(common) < 2:
+        row.vs_baseline = f"within noise ({len(common)} paired seed{'s' * (len(common) != 1)})"
+        return
+    p = float(ttest_rel(ours, theirs).pvalue)
+    row.p_value = None if math.isnan(p) else p
+    if math.isnan(p) or p >= NOISE_P:
+        row.vs_baseline = f"within noise ({len(common)} paired seeds)"
+    else:
+        row.vs_baseline = "better" if row.delta_mse < 0 else "worse"
+        row.vs_baseline += f" ({len(common)} paired seeds)"

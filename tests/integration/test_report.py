@@ -1,0 +1,108 @@
+"""``launch.py --report`` on a store built by real `tiny` runs, and its page in Chromium."""
+import json
+import re
+import shutil
+import statistics
+import subprocess
+
+import pandas as pd
+import pytest
+
+from tests.integration.helpers import launch, mlflow_runs, trial_runs
+
+pytestmark = pytest.mark.slow
+CHROMIUM = shutil.which("chromium")
+# The page has no script of its own: this probe, added to a copy, records what a reader's
+# browser would show as broken (an image that did not decode has naturalWidth 0).
+PROBE = """<script>
+window.addEventListener('load', () => {
+  const broken = [...document.images].filter(i => !i.complete || i.naturalWidth === 0);
+  document.body.setAttribute('data-images', document.images.length);
+  document.body.setAttribute('data-broken', broken.length);
+});
+</script>"""
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """Two search trials and two final seeds of `baseline`, then the report (few trees)."""
+    cwd = tmp_path_factory.mktemp("report")
+    launch(cwd, "--study", "baseline", "--backbone", "tiny", "--trials", "2", "--epochs", "1")
+    launch(cwd, "--study", "baseline", "--backbone", "tiny", "--final", "--seeds", "0,1",
+           "--epochs", "1")
+    done = launch(cwd, "--report", LIPO_REPORT_TREES="5")
+    return cwd, done.stdout
+
+
+def test_table_holds_the_final_runs_metrics(store):
+    cwd, stdout = store
+    finals = [r for r in trial_runs(cwd, "baseline", "final") if r.info.status == "FINISHED"]
+    assert len(finals) == 2
+    table = pd.read_csv(cwd / "reports" / "report.csv")
+    row = table[table.study == "baseline"].iloc[0]
+    assert row.status == "final" and row.n_seeds == 2 and row.seeds == "0 1"
+    for metric in ("mse", "r2"):
+        values = [r.data.metrics[f"test/{metric}"] for r in finals]
+        assert row[f"test_{metric}_mean"] == pytest.approx(statistics.mean(values))
+        assert row[f"test_{metric}_std"] == pytest.approx(statistics.stdev(values))
+    assert row.trainable_params == finals[0].data.metrics["trainable_params"]
+    mean = statistics.mean(r.data.metrics["test/mse"] for r in finals)
+    assert re.search(rf"baseline\s+final\s+tiny\s+2\s+{mean:.3f} ±", stdout), stdout
+    assert (cwd / "reports" / "report.md").read_text().count("| baseline |") == 1
+
+
+def test_reference_rows_use_the_same_split_and_seeds(store):
+    cwd, _ = store
+    table = pd.read_csv(cwd / "reports" / "report.csv")
+    refs = table[table.status == "reference"]
+    assert sorted(refs.study) == ["hist_gradient_boosting (reference)",
+                                  "random_forest (reference)"]
+    base = table[table.study == "baseline"].iloc[0]
+    assert (refs.split_sha256 == base.split_sha256).all() and (refs.seeds == "0 1").all()
+    assert refs.test_mse_mean.between(0.1, 2.0).all() and (refs.wall_time_s > 0).all()
+    assert refs.vs_baseline.str.contains("paired seeds").all()
+    cached = list((cwd / "reports" / ".cache").glob("references_*.json"))
+    assert len(cached) == 1 and len(json.loads(cached[0].read_text())) == 2
+
+
+def test_report_is_logged_to_mlflow(store):
+    cwd, _ = store
+    runs = mlflow_runs(cwd, "report")
+    assert len(runs) == 1 and runs[0].data.tags["lipo.phase"] == "report"
+    from mlflow import MlflowClient
+    client = MlflowClient(f"sqlite:///{cwd}/mlruns/mlflow.db")
+    names = {f.path for f in client.list_artifacts(runs[0].info.run_id)}
+    assert names == {"report.md", "report.csv", "report.html"}
+
+
+def test_filters_and_nothing_to_report(store, tmp_path):
+    cwd, _ = store
+    done = launch(cwd, "--report", "--split", "scaffold")
+    assert done.stdout.strip().startswith("nothing to report") and done.stdout.count("\n") == 1
+    empty = launch(tmp_path, "--report")
+    assert empty.stdout.strip().startswith("nothing to report")
+    assert not (tmp_path / "mlruns").exists() and not (tmp_path / "reports").exists()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs the Debian package chromium")
+def test_page_renders_in_chromium(store, tmp_path):
+    cwd, _ = store
+    page = (cwd / "reports" / "report.html").read_text()
+    probed = tmp_path / "probed.html"
+    probed.write_text(page.replace("</head>", PROBE + "</head>", 1))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0"]
+    shot = tmp_path / "page.png"
+    done = subprocess.run([CHROMIUM, *flags, "--dump-dom", "--window-size=1400,2400",
+                           f"--screenshot={shot}", probed.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    dom = done.stdout
+    assert 'class="dataframe results"' in dom and ">baseline<" in dom
+    assert "Parity on test" in dom
+    images = int(re.search(r'data-images="(\d+)"', dom).group(1))
+    assert images >= 4  # parity, validation curves, optimisation history, MSE vs params
+    assert re.search(r'data-broken="(\d+)"', dom).group(1) == "0"
+    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == []
+    assert shot.is_file() and shot.stat().st_size > 10_000

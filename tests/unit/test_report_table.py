@@ -1,0 +1,111 @@
+"""The report's table logic on synthetic runs in a real SQLite MLflow store."""
+import statistics
+
+import pytest
+from scipy.stats import ttest_rel
+
+from lipo.report_table import compare, matches, search_trials, study_rows
+from lipo.tracking import StoreReader, Tracker
+
+SPLIT = {"lipo.split": "random_seed0", "lipo.split_sha256": "abc"}
+
+
+def trial(tracker, parent, number, curve, params, backbone="tiny", state="COMPLETE"):
+    tags = {"lipo.study": tracker.name, "lipo.phase": "search", "lipo.backbone": backbone,
+            "lipo.optuna_study": f"{tracker.name}:{backbone}", "optuna.trial_number": number,
+            "lipo.state": state, **SPLIT}
+    run = tracker.start_run(f"trial {number}", tags, parent, params)
+    for epoch, value in enumerate(curve, 1):
+        tracker.log_metrics(run, {"val/mse": value}, step=epoch)
+    tracker.log_metrics(run, {"trainable_params": 10, "total_params": 40, "wall_time_s": 3})
+    tracker.finish(run, "FINISHED" if state == "COMPLETE" else "KILLED")
+
+
+def final(tracker, parent, best_trial, seed, mse, params):
+    tags = {"lipo.study": tracker.name, "lipo.phase": "final", "lipo.backbone": "tiny",
+            "lipo.optuna_study": f"{tracker.name}:tiny", "lipo.best_trial": best_trial,
+            "lipo.seed": seed, **SPLIT}
+    run = tracker.start_run(f"final seed {seed}", tags, parent, {**params, "seed": seed})
+    tracker.log_metrics(run, {"test/mse": mse, "test/rmse": mse ** 0.5, "test/mae": mse / 2,
+                              "test/r2": 1 - mse, "trainable_params": 10, "total_params": 40,
+                              "wall_time_s": 2.0 + seed})
+    tracker.finish(run)
+
+
+def study(uri, name, finals, search=((0, [1.0, 0.8]), (1, [0.9, 0.7, 0.75]))):
+    tracker = Tracker(uri, name)
+    tracker.name = name
+    parent = tracker.start_run("search", {"lipo.study": name, "lipo.phase": "search"})
+    for number, curve in search:
+        trial(tracker, parent, number, curve, {"lr": 0.001 * (number + 1), "dropout": 0.1,
+                                               "split": "random"})
+    for best_trial, seed, mse in finals:
+        final(tracker, parent, best_trial, seed, mse, {"lr": 0.002, "dropout": 0.1,
+                                                       "split": "random"})
+    return tracker
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("store")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)  # the experiments' artifact folder lands here, not in the repo
+        yield make_store(f"sqlite:///{tmp_path}/mlflow.db")
+
+
+def make_store(uri):
+    base = [(1, 0, 0.50), (1, 1, 0.55), (1, 2, 0.52)]
+    # an older best trial, then trial 1 (newest group); seed 1 finished twice by two workers
+    study(uri, "baseline", [(0, 0, 9.0), (0, 1, 9.0), *base[:2], (1, 1, 0.54), base[2]])
+    study(uri, "lora", [(1, s, m + 0.2 + 0.01 * s) for _, s, m in base])
+    study(uri, "bitfit", [], search=((0, [1.2, 1.1]), (1, [0.95, 1.3])))
+    Tracker(uri, "pretrain").start_run("pretrain", {"lipo.study": "pretrain"})
+    return StoreReader(uri)
+
+
+def rows_of(store, split=None, backbone=None):
+    runs = [r for r in store.study_runs() if matches(r, split, backbone)]
+    best_val = {t.run_id: min(v for _, v in store.history(t.run_id, "val/mse"))
+                for t in search_trials(runs)}
+    rows = study_rows(runs, best_val)
+    compare(rows)
+    return {r.study: r for r in rows}
+
+
+def test_final_rows_take_the_newest_best_trial_and_newest_run_per_seed(store):
+    rows = rows_of(store)
+    assert set(rows) == {"baseline", "lora", "bitfit"}  # pretrain is not a study
+    base = rows["baseline"]
+    assert base.kind == "final" and base.best_trial == "1" and base.seeds == [0, 1, 2]
+    expected = [0.50, 0.54, 0.52]
+    assert base.stat("mse") == pytest.approx((statistics.mean(expected),
+                                              statistics.stdev(expected)))
+    assert base.stat("r2")[0] == pytest.approx(1 - statistics.mean(expected))
+    assert base.wall_time_s == pytest.approx(3.0)
+    assert base.trainable_params == 10 and base.total_params == 40
+    assert base.knobs == {"lr": "0.002"}  # dropout never varied in the search
+
+
+def test_paired_test_against_baseline(store):
+    rows = rows_of(store)
+    lora = rows["lora"]
+    ours, theirs = [0.70, 0.76, 0.74], [0.50, 0.54, 0.52]
+    assert lora.delta_mse == pytest.approx(statistics.mean(a - b for a, b in zip(ours, theirs)))
+    assert lora.p_value == pytest.approx(ttest_rel(ours, theirs).pvalue)
+    assert lora.p_value < 0.05 and lora.vs_baseline == "worse (3 paired seeds)"
+    assert rows["baseline"].vs_baseline == ""
+
+
+def test_study_without_final_phase_shows_its_best_validation(store):
+    bitfit = rows_of(store)["bitfit"]
+    assert bitfit.kind == "not final" and bitfit.per_seed == {}
+    assert bitfit.best_val_mse == pytest.approx(0.95) and bitfit.best_trial == "1"
+    assert bitfit.vs_baseline == ""
+
+
+def test_filters_match_tags(store):
+    assert rows_of(store, split="scaffold") == {}
+    assert set(rows_of(store, split="random_seed0", backbone="tiny")) == {"baseline", "lora",
+                                                                          "bitfit"}
+    assert set(rows_of(store, split="random")) == {"baseline", "lora", "bitfit"}
+    assert rows_of(store, backbone="mini") == {}
