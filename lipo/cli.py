@@ -43,6 +43,8 @@ def parser() -> argparse.ArgumentParser:
                                      "(default mlruns/optuna.journal)")
     p.add_argument("--tracking-uri", default=None,
                    help="MLflow tracking URI (default sqlite:///mlruns/mlflow.db)")
+    p.add_argument("--pool", help="external pool CSV for the influence study (default: "
+                                  "$LIPO_DATA_DIR/External-Dataset_for_Task2.csv)")
     p.add_argument("--objective", default="mse",
                    help="mse (default) or mse,params: also minimise trainable parameters "
                         "(multi-objective, keeps the Pareto front, no pruning)")

@@ -21,7 +21,8 @@ def build(args) -> Invocation:
                      backbone=args.backbone, data=ws.mols.source, split=args.split,
                      split_seed=args.seed, seed=args.seed, strict=args.strict,
                      epochs=args.epochs or definition.EPOCHS,
-                     head_features=args.head_features or "")
+                     head_features=args.head_features or "",
+                     strategy_args={"pool": args.pool} if args.pool else {})
     return Invocation(study=args.study, definition=definition, base=base,
                       trials=args.trials or definition.TRIALS, storage=args.storage,
                       tracking_uri=args.tracking_uri or DEFAULT_TRACKING_URI, ws=ws,

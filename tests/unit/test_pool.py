@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+from accelerate import Accelerator
+
+from lipo.config import RunConfig
+from lipo.errors import DataError
+from lipo.experiment import TrialRun, Workspace
+from lipo.pool import load_pool
+from lipo.splits import make_split
+
+
+@pytest.fixture(scope="module")
+def workspace(molecules):
+    return Workspace(molecules, make_split("random", molecules, 0), "t")
+
+
+def run_with(ws, pool):
+    return TrialRun(RunConfig(strategy_args={"pool": str(pool)} if pool else {}), ws,
+                    Accelerator(cpu=True))
+
+
+def test_default_pool_drops_lipophilicity_molecules(workspace):
+    pool = load_pool(run_with(workspace, None))
+    assert 250 < len(pool) < 300  # 300 molecules, 27 of them Lipophilicity's (ignoring stereo)
+    assert not set(pool["smiles"]) & set(workspace.mols.smiles)
+    assert np.isfinite(pool["label"]).all()
+
+
+@pytest.mark.parametrize("text, message", [("", "the file is empty"),
+                                           ("SMILES,Label\n", "no data rows")])
+def test_empty_pool_is_one_line(tmp_path, workspace, text, message):
+    path = tmp_path / "pool.csv"
+    path.write_text(text)
+    with pytest.raises(DataError, match=message):
+        load_pool(run_with(workspace, path))
