@@ -28,6 +28,7 @@ class Backbone:
     source: str  # registry name, hub id or folder
     revision: str | None = None
     pretrained: bool = False  # re-loadable by source and revision; else its weights are saved
+    folder: Path | None = None  # the save_pretrained folder it came from, if any
 
     @property
     def hidden_size(self) -> int:
@@ -106,7 +107,7 @@ def from_folder(path: Path) -> Backbone:
     except (OSError, ValueError) as exc:
         raise ConfigError(f"--backbone {path}: not a save_pretrained folder "
                           f"({str(exc).splitlines()[0]})") from None
-    return Backbone(encoder, tokenizer, str(path.resolve()), pretrained=True)
+    return Backbone(encoder, tokenizer, str(path.resolve()), pretrained=True, folder=path)
 
 
 def load_backbone(name: str, corpus: Sequence[str]) -> Backbone:

@@ -93,7 +93,8 @@ class TrialRun:
         start = len(self.data)
         ids = self.backbone.tokenizer(smiles, truncation=True, max_length=MAX_TOKENS)["input_ids"]
         self.data.ids = self.data.ids + ids
-        self.data.targets = torch.cat([self.data.targets, torch.as_tensor(labels, dtype=torch.float32)])
+        added = torch.as_tensor(labels, dtype=torch.float32)
+        self.data.targets = torch.cat([self.data.targets, added])
         if self.data.extra is not None:
             self.data.extra = np.vstack([self.data.extra, compute(self.cfg.head_features, smiles)])
         return np.arange(start, len(self.data))
@@ -119,6 +120,3 @@ class TrialRun:
 def train_trial(run: TrialRun) -> FitResult:
     return STRATEGIES.get(run.cfg.strategy).train(run)
 
-
-def to_jsonable(values: dict) -> dict:
-    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in values.items()}

@@ -87,12 +87,10 @@ def adapt(run, settings: dict, folder: Path) -> None:
 
 
 def masked_lm(base: Backbone):
-    """The backbone with a masked-LM head: the saved one where the backbone has it."""
-    if base.pretrained and Path(base.source).is_dir():
-        return AutoModelForMaskedLM.from_pretrained(base.source)
-    if base.source == "mini" and base.pretrained:
-        from lipo.backbones import SHIPPED
-        return AutoModelForMaskedLM.from_pretrained(SHIPPED / "mini")
+    """The backbone with a masked-LM head: the one saved beside it where there is one (the
+    shipped ``mini``, a ``pretrain`` output), else a new head on the backbone's weights."""
+    if base.folder is not None:
+        return AutoModelForMaskedLM.from_pretrained(base.folder)
     mlm = AutoModelForMaskedLM.from_config(base.encoder.config)
     getattr(mlm, mlm.base_model_prefix).load_state_dict(base.encoder.state_dict(), strict=False)
     return mlm
