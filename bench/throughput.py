@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import transformers
 from transformers import RoFormerModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -73,6 +74,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="few batches: under a minute")
     p.add_argument("--backbone", default="mini")
     args = p.parse_args()
+    transformers.logging.set_verbosity_error()  # the MLM head left out of the encoder is expected
     mols = load_molecules(locate(None))
     train = make_split("random", mols, 0).train
     n_batches = 8 if args.quick else 40
