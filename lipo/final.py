@@ -26,13 +26,18 @@ def final(inv: Invocation, accelerator: Accelerator, seeds: list[int]) -> None:
         parent = tracker.start_run(f"{inv.study} final", inv.tags(cfg),
                                    params={"seeds": ",".join(map(str, seeds)),
                                            "best_trial": trial_number})
-    for seed in tqdm(seeds, desc=f"{inv.study} final", unit="seed", disable=not main):
-        done = sweep.broadcast(accelerator, main and finished(tracker, inv, trial_number, seed))
-        if done:
-            if main:
-                tqdm.write(f"seed {seed}: already finished for trial {trial_number}, skipped")
-            continue
-        one_seed(inv, accelerator, cfg.replace(seed=seed), tracker, parent, trial_number)
+    try:
+        for seed in tqdm(seeds, desc=f"{inv.study} final", unit="seed", disable=not main):
+            done = sweep.broadcast(accelerator, main and finished(tracker, inv, trial_number, seed))
+            if done:
+                if main:
+                    tqdm.write(f"seed {seed}: already finished for trial {trial_number}, skipped")
+                continue
+            one_seed(inv, accelerator, cfg.replace(seed=seed), tracker, parent, trial_number)
+    except KeyboardInterrupt:
+        if main:
+            tracker.finish(parent, "KILLED")
+        raise
     if main:
         tracker.finish(parent, "FINISHED")
         summarise(inv, tracker, trial_number)
@@ -67,6 +72,10 @@ def one_seed(inv, accelerator, cfg, tracker, parent, trial_number) -> None:
     run = TrialRun(cfg, inv.ws, accelerator, reporter, recorder.log if main else None)
     try:
         result = train_trial(run)
+    except KeyboardInterrupt:
+        if main:  # a re-run redoes this seed: only FINISHED seeds are skipped
+            recorder.end("FAIL", "interrupted by the user", run)
+        raise
     except Exception as exc:
         if main:
             recorder.end("FAIL", describe_error(exc), run)
