@@ -83,9 +83,11 @@ class TrialRun:
         return make_loader(self.data, positions, size, self.backbone.tokenizer.pad_token_id,
                            shuffle, seed=self.cfg.seed)
 
-    def fit(self, model, train_positions, pools=None) -> FitResult:
+    def fit(self, model, train_positions, pools=None, report: bool = True) -> FitResult:
+        """``report=False``: an intermediate fit (a strategy's scoring or an earlier round)
+        that reports no epochs to the pruner or to the trial's curves."""
         return fit(model, self.loader(train_positions, True), self.loader(self.split.val, False),
-                   self.cfg, self.accelerator, self.on_epoch, pools)
+                   self.cfg, self.accelerator, self.on_epoch if report else None, pools)
 
     def extend(self, smiles: list[str], labels: np.ndarray) -> np.ndarray:
         """Append molecules from outside the table (an external pool) to what loaders can

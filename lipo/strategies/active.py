@@ -34,7 +34,7 @@ def train(run) -> FitResult:
     for round_ in range(rounds + 1):
         last = round_ == rounds
         model = run.new_model()
-        result = run.fit(model, labelled) if last else fit_quietly(run, model, labelled)
+        result = run.fit(model, labelled, report=last)
         run.log({"active/val_mse": result.best["val/mse"], "active/labelled": len(labelled)},
                 len(labelled))
         if last:
@@ -48,15 +48,6 @@ def train(run) -> FitResult:
     if acquired:
         run.save_table("active_acquired", pd.concat(acquired, ignore_index=True))
     return result
-
-
-def fit_quietly(run, model, positions) -> FitResult:
-    """An intermediate round: no pruning decisions and no per-epoch curves of its own."""
-    hook, run.on_epoch = run.on_epoch, None
-    try:
-        return run.fit(model, positions)
-    finally:
-        run.on_epoch = hook
 
 
 def acquire(run, model, pool: np.ndarray, knobs: dict, rng) -> tuple[np.ndarray, np.ndarray]:

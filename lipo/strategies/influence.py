@@ -55,8 +55,7 @@ def select(table: pd.DataFrame, knobs: dict) -> pd.DataFrame:
     if knobs["threshold"] is not None:
         chosen = table["score"] > float(knobs["threshold"])
     else:
-        top = table["score"].rank(ascending=False, method="first") <= int(knobs["k"])
-        chosen = top
+        chosen = table["score"].rank(ascending=False, method="first") <= int(knobs["k"])
     return table.assign(selected=chosen.to_numpy())
 
 
@@ -82,11 +81,7 @@ def cached_scores(run, pool: pd.DataFrame, knobs: dict) -> np.ndarray:
 
 
 def compute_scores(run, pool: pd.DataFrame, knobs: dict) -> np.ndarray:
-    hook, run.on_epoch = run.on_epoch, None  # the scoring fine-tune reports to no pruner
-    try:
-        model = run.fit(run.new_model(), run.split.train).model
-    finally:
-        run.on_epoch = hook
+    model = run.fit(run.new_model(), run.split.train, report=False).model
     extra = run.extend(list(pool["smiles"]), pool["label"].to_numpy(np.float32))
     head, (x_train, y_train), (x_val, y_val), (x_pool, y_pool) = head_inputs(
         run, model, [np.asarray(run.split.train), np.asarray(run.split.val), extra])
