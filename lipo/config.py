@@ -46,6 +46,8 @@ class RunConfig:
             group, _, knob = key.partition(".")
             if knob and group in nested:
                 nested[group][knob] = value
+            elif key == "epochs":  # a knob of the space, never above --epochs (the most per trial)
+                plain[key] = min(int(value), self.epochs)
             elif key in names:
                 plain[key] = value
             else:

@@ -19,5 +19,6 @@ def space(trial) -> dict:
         "adapter.use_dora": trial.suggest_categorical("adapter.use_dora", [False, True]),
         "adapter.use_rslora": trial.suggest_categorical("adapter.use_rslora", [False, True]),
         "lr": trial.suggest_float("lr", 3e-4, 1e-2, log=True),
+        "epochs": trial.suggest_int("epochs", 4, EPOCHS),
         "dropout": trial.suggest_float("dropout", 0.0, 0.2),
     }

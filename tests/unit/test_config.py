@@ -15,3 +15,9 @@ def test_overrides_and_flat_params():
 def test_unknown_setting_is_named():
     with pytest.raises(ConfigError, match="'learning_rate'"):
         RunConfig().with_overrides({"learning_rate": 1e-3})
+
+
+def test_epochs_knob_never_exceeds_the_command_line_cap():
+    capped = RunConfig(epochs=2).with_overrides({"epochs": 8})
+    assert capped.epochs == 2
+    assert RunConfig(epochs=10).with_overrides({"epochs": 7}).epochs == 7
