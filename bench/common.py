@@ -1,0 +1,130 @@
+"""What every benchmark shares: threads and quiet logs, the machine line, the data, lipo's own
+training step timed on given batches, interleaved rounds, and the headline ``name=value``.
+
+Benchmarks run on shared, noisy machines: each one measures its baseline in the same process,
+interleaved in rounds where it can, and reports ratios. Absolute times mean something only on
+a GPU or an otherwise idle machine.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import itertools
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import torch  # noqa: E402
+from accelerate import Accelerator  # noqa: E402
+
+from lipo.config import RunConfig  # noqa: E402
+from lipo.experiment import TrialRun, Workspace  # noqa: E402
+from lipo import train  # noqa: E402
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    """The flags every benchmark takes; ``doc`` is its module docstring."""
+    p = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+    p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")),
+                   help="torch CPU threads (default OMP_NUM_THREADS, else 1)")
+    return p
+
+
+def setup(threads: int) -> None:
+    from lipo.cli import quieten
+    torch.set_num_threads(threads)
+    quieten(True)  # the launcher's own log settings: warnings only
+
+
+def machine() -> str:
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
+    return (f"machine: {os.cpu_count()} CPUs, {device}, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+
+
+def headline(name: str, value: float) -> None:
+    """The last line of every benchmark."""
+    print(f"{name}={value:.3g}", flush=True)
+
+
+def workspace(split: str = "random", seed: int = 0) -> Workspace:
+    return Workspace.load(None, split, seed, strict=False)  # LIPO_DATA_DIR or the cached file
+
+
+def accelerator() -> Accelerator:
+    return Accelerator(cpu=not torch.cuda.is_available())
+
+
+def trial_run(cfg: RunConfig, ws: Workspace, on_epoch=None) -> TrialRun:
+    """lipo's own trial: its backbone, tokenizer, model and loaders."""
+    return TrialRun(cfg, ws, accelerator(), on_epoch)
+
+
+class StepTimer:
+    """Times lipo's training step (``lipo.train.train_epoch``) on any iterable of batches."""
+
+    def __init__(self, model, cfg: RunConfig, acc: Accelerator):
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # Constant rate: speed does not depend on the schedule.
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+        self.cfg, self.acc = cfg, acc
+        self.model, self.optimizer, self.scheduler = acc.prepare(model, optimizer, scheduler)
+
+    def seconds(self, batches: Iterable[dict], n: int) -> float:
+        """Time of ``n`` training steps on the next ``n`` of ``batches``."""
+        loader = Sized(batches, n, self.acc.device)
+        started = time.perf_counter()
+        if hasattr(train, "Loop"):  # the resumable loop: one epoch from a fresh progress record
+            progress = {"epoch": 0, "batch": 0, "step": 0, "loss_sum": 0.0, "count": 0}
+            train.Loop(self.model, self.optimizer, self.scheduler, self.cfg, self.acc,
+                       None).train_epoch(loader, 0, progress)
+        else:
+            train.train_epoch(self.model, loader, self.optimizer, self.scheduler, self.cfg,
+                              self.acc, 0)
+        synchronise()
+        return time.perf_counter() - started
+
+
+class Sized:
+    """The next ``n`` batches of an iterator, on ``device``, as a loader with a length."""
+
+    def __init__(self, batches: Iterable[dict], n: int, device):
+        self.batches, self.n, self.device = iter(batches), n, device
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[dict]:
+        for batch in itertools.islice(self.batches, self.n):
+            yield on_device(batch, self.device)
+
+
+def on_device(batch: dict, device) -> dict:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def synchronise() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def endless(make: Callable[[], Iterable[dict]]) -> Iterator[dict]:
+    """Batches from ``make()``, started again whenever it runs out."""
+    return itertools.chain.from_iterable(make() for _ in itertools.count())
+
+
+def interleaved(contenders: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:
+    """Total seconds of each contender over ``rounds`` rounds, run in turn within a round, so
+    that a shared machine's load falls on all of them alike."""
+    spent = dict.fromkeys(contenders, 0.0)
+    for _ in range(rounds):
+        for name, measure in contenders.items():
+            spent[name] += measure()
+    return spent
