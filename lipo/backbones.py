@@ -19,6 +19,14 @@ log = logging.getLogger(__name__)
 SHIPPED = Path(__file__).parent / "pretrained"  # encoders made by `launch.py pretrain`
 MOLFORMER_ID = "ibm/MoLFormer-XL-both-10pct"
 MOLFORMER_REVISION = "7b12d946c181a37f6012b9dc3b002275de070314"
+# Model code downloaded with weights runs only for these (hub id, revision) pairs; a folder
+# needs --trust-remote-code. A revision is a commit: its code cannot change under us.
+REMOTE_CODE_ALLOWED = {(MOLFORMER_ID, MOLFORMER_REVISION)}
+TRUSTED_FOLDERS: set[Path] = set()  # folders given with --trust-remote-code
+
+
+def trust_folder(path: str) -> None:
+    TRUSTED_FOLDERS.add(Path(path).expanduser().resolve())
 
 
 @dataclass
@@ -80,11 +88,14 @@ def mini(corpus: Sequence[str]) -> Backbone:
 
 def molformer(corpus: Sequence[str]) -> Backbone:
     # deterministic_eval: otherwise evaluation redraws the random attention features each pass.
+    # Weights: safetensors when the revision has them, else transformers' torch.load with
+    # weights_only=True (no arbitrary unpickling).
+    remote = (MOLFORMER_ID, MOLFORMER_REVISION) in REMOTE_CODE_ALLOWED
     try:
         tokenizer = AutoTokenizer.from_pretrained(MOLFORMER_ID, revision=MOLFORMER_REVISION,
-                                                  trust_remote_code=True)
+                                                  trust_remote_code=remote)
         encoder = AutoModel.from_pretrained(MOLFORMER_ID, revision=MOLFORMER_REVISION,
-                                            trust_remote_code=True, deterministic_eval=True,
+                                            trust_remote_code=remote, deterministic_eval=True,
                                             add_pooling_layer=False)
     except OSError as exc:
         raise ConfigError(
@@ -101,12 +112,17 @@ BACKBONES: dict[str, Callable[[Sequence[str]], Backbone]] = {
 
 
 def from_folder(path: Path) -> Backbone:
+    """Weights from safetensors only (a pickled .bin from a folder could run code on load);
+    model code shipped in the folder only with --trust-remote-code."""
+    trusted = path.expanduser().resolve() in TRUSTED_FOLDERS
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        encoder = AutoModel.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trusted)
+        encoder = AutoModel.from_pretrained(path, trust_remote_code=trusted, use_safetensors=True)
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"--backbone {path}: not a save_pretrained folder "
-                          f"({str(exc).splitlines()[0]})") from None
+        hint = ("; it ships its own model code: pass --trust-remote-code if you trust it"
+                if "trust_remote_code" in str(exc) else "")
+        raise ConfigError(f"--backbone {path}: not a usable save_pretrained folder with "
+                          f"safetensors weights ({str(exc).splitlines()[0]}){hint}") from None
     return Backbone(encoder, tokenizer, str(path.resolve()), pretrained=True, folder=path)
 
 
@@ -116,7 +132,11 @@ def load_backbone(name: str, corpus: Sequence[str]) -> Backbone:
         backbone = BACKBONES[name](corpus)
         backbone.source = backbone.source or name
         return backbone
-    if Path(name).expanduser().is_dir():
-        return from_folder(Path(name).expanduser())
-    raise ConfigError(f"unknown backbone {name!r}: expected one of {', '.join(BACKBONES)} "
-                      "or a folder saved with save_pretrained")
+    check_name(name)
+    return from_folder(Path(name).expanduser())
+
+
+def check_name(name: str) -> None:
+    if name not in BACKBONES and not Path(name).expanduser().is_dir():
+        raise ConfigError(f"unknown backbone {name!r}: expected one of {', '.join(BACKBONES)} "
+                          "or a folder saved with save_pretrained")

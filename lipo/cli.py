@@ -17,6 +17,7 @@ EPILOG = """examples:
   python launch.py --study baseline --final --seeds 0,1,2
   python launch.py --report                               # table and plots under reports/
   torchrun --nproc_per_node 2 launch.py --study baseline
+  python launch.py --study baseline --workers 3           # 3 processes share the study
 results: mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db"""
 
 
@@ -42,7 +43,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", help="Optuna storage: a journal file path or an RDB URL "
                                      "(default mlruns/optuna.journal)")
     p.add_argument("--tracking-uri", default=None,
-                   help="MLflow tracking URI (default sqlite:///mlruns/mlflow.db)")
+                   help="MLflow tracking URI (default sqlite:///mlruns/mlflow.db), e.g. "
+                        "http://127.0.0.1:5000 for a shared server")
+    p.add_argument("--workers", type=int, default=1,
+                   help="start K worker processes on this machine, sharing the study through "
+                        "--storage (default 1)")
+    p.add_argument("--heartbeat", type=int, default=None,
+                   help="seconds between a running trial's heartbeats in an RDB storage; a "
+                        "trial silent for twice as long is failed and retried (default 60)")
+    p.add_argument("--save-every", type=int, default=None,
+                   help="optimiser steps between resumable training states (default 100; "
+                        "0: at epoch ends only)")
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="let --backbone PATH run the model code its folder ships (only the "
+                        "pinned MoLFormer revision runs remote code without it)")
     p.add_argument("--pool", help="external pool CSV for the influence study (default: "
                                   "$LIPO_DATA_DIR/External-Dataset_for_Task2.csv)")
     p.add_argument("--objective", default="mse",
@@ -79,10 +93,18 @@ def check(args) -> None:
         raise ConfigError("--seeds applies to --final only")
     if args.final and args.trials is not None:
         raise ConfigError("--trials and --final conflict: --final re-trains the best trial")
-    for flag in ("trials", "epochs"):
+    for flag in ("trials", "epochs", "workers", "heartbeat"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise ConfigError(f"--{flag} must be at least 1, got {value}")
+    if args.save_every is not None and args.save_every < 0:
+        raise ConfigError(f"--save-every must be 0 or more, got {args.save_every}")
+    if args.workers > 1 and (args.final or args.report or args.list):
+        raise ConfigError("--workers shares a search between processes: drop --final, "
+                          "--report and --list")
+    if args.workers > 1 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("--workers and torchrun/accelerate launch conflict: start one "
+                          "launcher per worker instead")
     if args.report and (args.study or args.final):
         raise ConfigError("--report reads MLflow alone: drop --study and --final")
     if not args.study and not args.list and not args.report:
@@ -121,6 +143,11 @@ def run(args) -> None:
         from lipo.report import report
         report(args)
         return
+    if args.workers > 1:
+        quieten(True)
+        from lipo.workers import start_workers
+        start_workers(args)
+        return
     accelerator = make_accelerator()
     quieten(accelerator.is_main_process)
     from lipo.invocation import build
@@ -145,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             importlib.import_module(SUBCOMMANDS[argv[0]]).main(argv[1:])
             return 0
         args = parser().parse_args(argv)
+        args.argv = list(argv)  # --workers starts the same command once per worker
         check(args)
         run(args)
     except LipoError as exc:

@@ -151,6 +151,11 @@ def load_molecules(path: Path, strict: bool = False) -> Molecules:
         row, reason = dropped[0]
         raise DataError(f"{path}: row {row}: {reason} ({len(dropped)} invalid rows in all; "
                         "drop --strict to skip them)")
+    if not kept and np.isnan(labels).all() and frame[label_col].map(
+            lambda v: isinstance(v, str)).any():
+        row = frame[label_col].first_valid_index()
+        raise DataError(f"{path}: no valid rows: label column {label_col!r} holds text, not "
+                        f"numbers (row {row}: {frame[label_col][row]!r})")
     if not kept:
         raise DataError(f"{path}: no valid rows ({len(dropped)} invalid; first: row "
                         f"{dropped[0][0]}: {dropped[0][1]})")

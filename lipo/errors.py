@@ -15,3 +15,11 @@ class ConfigError(LipoError):
 
 class TrainingDiverged(LipoError):
     """The loss became NaN or infinite; the trial stops and records why."""
+
+
+class ArtifactError(LipoError):
+    """Artifacts could not be written (a full disk, an unwritable artifact store)."""
+
+
+class TrackingUnreachable(LipoError):
+    """The MLflow tracking server does not answer."""

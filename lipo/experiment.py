@@ -16,6 +16,7 @@ from lipo.config import RunConfig
 from lipo.data import Molecules, content_sha256, load_molecules, locate
 from lipo.features import compute, standardisation
 from lipo.model import LogDRegressor, assemble
+from lipo.resume import TrainingState
 from lipo.splits import Split, make_split
 from lipo.strategies import STRATEGIES
 from lipo.train import EpochHook, FitResult, evaluate, fit, predict
@@ -49,8 +50,11 @@ class TrialRun:
     """Builds models and loaders for one RunConfig; strategies decide what to fit on."""
 
     def __init__(self, cfg: RunConfig, ws: Workspace, accelerator: Accelerator,
-                 on_epoch: EpochHook | None = None, log=None):
+                 on_epoch: EpochHook | None = None, log=None, state_root: Path | None = None,
+                 save_every: int = 0):
         self.cfg, self.ws, self.accelerator, self.on_epoch = cfg, ws, accelerator, on_epoch
+        # Resumable fits: state_root/fit-<k> for the k-th fit of this trial (None: no saving).
+        self.state_root, self.save_every, self.fits = state_root, save_every, 0
         # log(metrics, step): strategy outputs (curves) into the trial's run, main process only
         self.log = log if log is not None else (lambda metrics, step: None)
         self.split = ws.split
@@ -86,8 +90,17 @@ class TrialRun:
     def fit(self, model, train_positions, pools=None, report: bool = True) -> FitResult:
         """``report=False``: an intermediate fit (a strategy's scoring or an earlier round)
         that reports no epochs to the pruner or to the trial's curves."""
+        self.fits += 1
+        state = (None if self.state_root is None else
+                 TrainingState(self.state_root / f"fit-{self.fits}", self.accelerator,
+                               self.save_every))
         return fit(model, self.loader(train_positions, True), self.loader(self.split.val, False),
-                   self.cfg, self.accelerator, self.on_epoch if report else None, pools)
+                   self.cfg, self.accelerator, self.on_epoch if report else None, pools, state)
+
+    def discard_state(self) -> None:
+        """The trial ended (finished, pruned or failed): nothing left to resume."""
+        if self.state_root is not None:
+            TrainingState(self.state_root, self.accelerator, 0).discard()
 
     def extend(self, smiles: list[str], labels: np.ndarray) -> np.ndarray:
         """Append molecules from outside the table (an external pool) to what loaders can

@@ -1,7 +1,11 @@
 """Resolve a command line into an ``Invocation``: study, base config, data, split, stores."""
 from __future__ import annotations
 
+from lipo.adapters import ADAPTERS
+from lipo.backbones import check_name, trust_folder
 from lipo.config import RunConfig
+from lipo.strategies import STRATEGIES
+from lipo.sweep import HEARTBEAT_S
 from lipo.experiment import Workspace
 from lipo.runner import Invocation
 from lipo.studies import load_study
@@ -13,9 +17,13 @@ DEFAULT_SPLIT = "random"
 
 def build(args) -> Invocation:
     definition = load_study(args.study)
+    check_names(definition)
+    if getattr(args, "trust_remote_code", False) and args.backbone:
+        trust_folder(args.backbone)
     # The flags have no argparse default, so that --report can tell a given filter apart.
     args.backbone = args.backbone or DEFAULT_BACKBONE
     args.split = args.split or DEFAULT_SPLIT
+    check_name(args.backbone)
     ws = Workspace.load(args.data, args.split, args.seed, args.strict)
     base = RunConfig(study=args.study, strategy=definition.STRATEGY, adapter=definition.ADAPTER,
                      backbone=args.backbone, data=ws.mols.source, split=args.split,
@@ -26,4 +34,15 @@ def build(args) -> Invocation:
     return Invocation(study=args.study, definition=definition, base=base,
                       trials=args.trials or definition.TRIALS, storage=args.storage,
                       tracking_uri=args.tracking_uri or DEFAULT_TRACKING_URI, ws=ws,
-                      objectives=args.objective)
+                      objectives=args.objective,
+                      heartbeat=getattr(args, "heartbeat", None) or HEARTBEAT_S,
+                      save_every=(100 if getattr(args, "save_every", None) is None
+                                  else args.save_every))
+
+
+def check_names(definition) -> None:
+    """A study naming an unknown strategy, adapter or backbone fails here, before any data
+    is read or any trial starts (not as a failed trial)."""
+    for registry, name in ((STRATEGIES, definition.STRATEGY), (ADAPTERS, definition.ADAPTER)):
+        if name not in registry:
+            registry.get(name)  # raises ConfigError listing the valid names

@@ -4,6 +4,8 @@ Every side effect (Optuna, MLflow, files, printing) sits behind ``is_main_proces
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import tempfile
 import time
 import traceback
@@ -17,9 +19,12 @@ from tqdm.auto import tqdm
 from lipo import sweep
 from lipo.config import RunConfig
 from lipo.checkpoint import save_checkpoint
-from lipo.errors import LipoError
+from lipo.errors import ArtifactError, LipoError
 from lipo.experiment import TrialRun, Workspace, count_params, train_trial
 from lipo.tracking import Tracker
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+STATE_ROOT = Path("mlruns") / "state"  # resumable training states of running trials
 
 
 @dataclass
@@ -34,6 +39,8 @@ class Invocation:
     tracking_uri: str
     ws: Workspace
     objectives: tuple[str, ...] = ("mse",)
+    heartbeat: int = sweep.HEARTBEAT_S  # seconds between a running trial's heartbeats (RDB)
+    save_every: int = 100  # optimiser steps between resumable training states
 
     @property
     def optuna_name(self) -> str:
@@ -44,6 +51,12 @@ class Invocation:
         if self.base.head_features:
             name += f":+{self.base.head_features}"
         return name if self.objectives == ("mse",) else f"{name}:{'+'.join(self.objectives)}"
+
+    def state_root(self, trial) -> Path:
+        """Where a trial's training state lives; keyed by the trial's origin, so that its
+        retry (same settings, new number) resumes it."""
+        slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.optuna_name)
+        return STATE_ROOT / slug / f"trial-{trial.user_attrs['lipo.origin']}"
 
     def tags(self, cfg: RunConfig) -> dict[str, str]:
         return {"lipo.study": self.study, "lipo.strategy": cfg.strategy,
@@ -95,31 +108,34 @@ def describe_error(exc: BaseException) -> str:
 def search(inv: Invocation, accelerator: Accelerator) -> None:
     main = accelerator.is_main_process
     study = tracker = parent = bar = None
+    startup = min(4, max(1, inv.trials // 3))
     if main:
-        study = sweep.open_study(inv.optuna_name, inv.storage, inv.base.seed,
-                                 startup=min(4, max(1, inv.trials // 3)),
-                                 objectives=inv.objectives)
+        tracker = Tracker(inv.tracking_uri, inv.study)  # an unreachable server fails first
+        study = sweep.open_study(inv.optuna_name, inv.storage, inv.base.seed, startup=startup,
+                                 objectives=inv.objectives, heartbeat=inv.heartbeat)
         if len(inv.objectives) > 1:
             print(f"objectives {', '.join(inv.objectives)}: pruning is off (Optuna prunes "
                   "single-objective studies only); the Pareto front is kept")
-        tracker = Tracker(inv.tracking_uri, inv.study)
         parent = tracker.start_run(f"{inv.study} search", {**inv.tags(inv.base)},
                                    params={"trials": inv.trials, "epochs": inv.base.epochs})
         done = sweep.trials_counted(study)
         bar = tqdm(total=inv.trials, initial=min(done, inv.trials), desc=f"{inv.study} trials",
                    unit="trial", position=0)
+    fatal = None
     try:
         while True:
             trial = None
-            if main and sweep.trials_counted(study) < inv.trials:
-                trial = study.ask()
+            if main and fatal is None:
+                fail_lost_trials(tracker, sweep.recover_stale(study))
+                if sweep.trials_counted(study) < inv.trials:
+                    trial = sweep.ask(study, inv.base.seed, startup, inv.trials)
             overrides = sweep.broadcast(accelerator, None if trial is None else
                                         propose(inv, trial))
             if overrides is None:
                 break
-            one_trial(inv, accelerator, study, trial, tracker, parent, overrides)
+            fatal = one_trial(inv, accelerator, study, trial, tracker, parent, overrides)
             if main:
-                bar.update(1)
+                bar.update(0 if fatal else 1)
                 bar.set_postfix_str(best_line(study))
     except KeyboardInterrupt:
         if main:
@@ -128,8 +144,22 @@ def search(inv: Invocation, accelerator: Accelerator) -> None:
         raise
     if main:
         bar.close()
-        tracker.finish(parent, "FINISHED")
+        tracker.finish(parent, "FAILED" if fatal else "FINISHED")
+        if fatal:
+            raise LipoError(fatal)
         summarise_search(inv, study)
+
+
+def fail_lost_trials(tracker: Tracker, trials) -> None:
+    """Trials whose worker died: their MLflow runs end FAILED too, and the dead worker's
+    parent run with them."""
+    for trial in trials:
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        reason = (f"worker {trial.user_attrs.get('lipo.worker', '?')} stopped during trial "
+                  f"{trial.number} (killed or lost); re-queued with the same settings")
+        tqdm.write(f"trial {trial.number}: {reason}")
+        if run_id:
+            tracker.fail_lost_run(run_id, reason)
 
 
 def propose(inv: Invocation, trial) -> dict:
@@ -138,7 +168,9 @@ def propose(inv: Invocation, trial) -> dict:
     return overrides
 
 
-def one_trial(inv: Invocation, accelerator, study, trial, tracker, parent, overrides) -> None:
+def one_trial(inv: Invocation, accelerator, study, trial, tracker, parent,
+              overrides) -> str | None:
+    """Train and record one trial; returns (on rank 0) a reason to stop this worker, or None."""
     cfg = inv.base.with_overrides(overrides)
     main = accelerator.is_main_process
     recorder = None
@@ -146,36 +178,73 @@ def one_trial(inv: Invocation, accelerator, study, trial, tracker, parent, overr
         recorder = Recorder(inv, tracker, parent, cfg, f"trial {trial.number}",
                             {"optuna.trial_number": trial.number})
         trial.set_user_attr("mlflow_run_id", recorder.run_id)
+    state_root = sweep.broadcast(accelerator, inv.state_root(trial) if main else None)
     reporter = sweep.EpochReporter(accelerator, trial, recorder.log if main else None,
                                    prune=len(inv.objectives) == 1)
-    run = TrialRun(cfg, inv.ws, accelerator, reporter, recorder.log if main else None)
+    run = TrialRun(cfg, inv.ws, accelerator, reporter, recorder.log if main else None,
+                   state_root=state_root, save_every=inv.save_every)
     try:
-        result = train_trial(run)
+        with sweep.heartbeat(study, trial) if main else contextlib.nullcontext():
+            result = train_trial(run)
+            _, val_table = run.evaluate(result.model, "val")  # every rank: the gather needs all
     except sweep.TrialPruned as exc:
         if main:
             recorder.end("PRUNED", str(exc), run)
             sweep.tell(study, trial, "PRUNED")
-        return
+        run.discard_state()
+        return None
     except KeyboardInterrupt:
-        if main:
+        if main:  # the saved training state stays: the re-queued trial resumes it
             recorder.end("FAIL", "interrupted by the user; re-queued for the next run", run)
             sweep.tell(study, trial, "FAIL", interrupted=True)
             sweep.requeue(study, trial)
         raise
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            return failed(study, trial, recorder, run, exc)
+        return stop_on_full_disk(study, trial, recorder, run, error_line(exc)) if main else None
     except Exception as exc:  # a failing trial is recorded and the study goes on
-        if main:
-            reason = describe_error(exc)
-            recorder.end("FAIL", reason, run)
-            sweep.tell(study, trial, "FAIL", error=reason.splitlines()[0][:500])
-            tqdm.write(f"trial {trial.number} failed: {reason.splitlines()[0]}")
-        return
-    _, val_table = run.evaluate(result.model, "val")  # every rank: the gather needs them all
-    if main:
+        return failed(study, trial, recorder, run, exc)
+    return record_complete(inv, study, trial, recorder, run, result, val_table) if main else None
+
+
+def failed(study, trial, recorder, run, exc: Exception) -> None:
+    if recorder is not None:
+        reason = describe_error(exc)
+        recorder.end("FAIL", reason, run)
+        sweep.tell(study, trial, "FAIL", error=reason.splitlines()[0][:500])
+        tqdm.write(f"trial {trial.number} failed: {reason.splitlines()[0]}")
+    run.discard_state()
+
+
+def record_complete(inv, study, trial, recorder, run, result, val_table) -> str | None:
+    try:
         recorder.complete(run, result, tables={"predictions_val": val_table, **run.tables})
-        values = {"mse": result.best["val/mse"], "params": run.param_counts["trainable_params"]}
-        sweep.tell(study, trial, "COMPLETE", [values[k] for k in inv.objectives])
-        tqdm.write(f"trial {trial.number}: val/mse {result.best['val/mse']:.4f} "
-                   f"(epoch {result.best_epoch}) in {time.time() - recorder.started:.0f} s")
+    except (ArtifactError, OSError) as exc:
+        return stop_on_full_disk(study, trial, recorder, run, str(exc) if isinstance(
+            exc, ArtifactError) else error_line(exc))
+    values = {"mse": result.best["val/mse"], "params": run.param_counts["trainable_params"]}
+    sweep.tell(study, trial, "COMPLETE", [values[k] for k in inv.objectives])
+    run.discard_state()
+    tqdm.write(f"trial {trial.number}: val/mse {result.best['val/mse']:.4f} "
+               f"(epoch {result.best_epoch}) in {time.time() - recorder.started:.0f} s")
+    return None
+
+
+def stop_on_full_disk(study, trial, recorder, run, what: str) -> str:
+    """A full disk fails every later trial too: stop this worker, keep what is recorded, and
+    re-queue the trial (its training state is kept: the re-run resumes it)."""
+    reason = (f"trial {trial.number}: {what}; the trial is marked FAIL and re-queued: free "
+              "space, then re-run the same command")
+    with contextlib.suppress(Exception):  # the tracking store may sit on the same disk
+        recorder.end("FAIL", reason, run)
+    sweep.tell(study, trial, "FAIL", interrupted=True, error=reason[:500])
+    sweep.requeue(study, trial)
+    return reason
+
+
+def error_line(exc: OSError) -> str:
+    return f"writing {exc.filename or 'a file'} failed: {exc.strerror or exc}"
 
 
 def best_line(study) -> str:

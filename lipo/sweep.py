@@ -6,13 +6,17 @@ settings, reports each epoch and broadcasts the prune decision; every rank train
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import warnings
 from pathlib import Path
 from typing import Any
 
 import optuna
 from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list
-from optuna.storages import JournalStorage
+from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
@@ -23,11 +27,18 @@ DEFAULT_STORAGE = Path("mlruns") / "optuna.journal"
 TrialPruned = optuna.TrialPruned
 
 
-def storage(url: str | None):
+HEARTBEAT_S = 60  # a worker on another machine is declared lost after 2 silent intervals
+MAX_RETRY = 3  # a trial whose worker dies is re-run with the same settings at most this often
+
+
+def storage(url: str | None, heartbeat: int = HEARTBEAT_S):
     """A journal file by default (safe for several workers on one machine); RDB URLs
-    (postgresql://, mysql://, sqlite://) go to Optuna as they are."""
+    (postgresql://, mysql://, sqlite://) with a heartbeat per running trial, so that a trial
+    whose worker died on any machine is failed and retried by the next worker that looks."""
     if url and "://" in url:
-        return url
+        return RDBStorage(url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
+                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                              max_retry=MAX_RETRY))
     path = Path(url) if url else DEFAULT_STORAGE
     path.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(path)))
@@ -37,34 +48,124 @@ OBJECTIVES = ("mse", "params")  # validation MSE; trainable parameters
 
 
 def open_study(name: str, storage_url: str | None, seed: int, startup: int,
-               objectives: tuple[str, ...] = ("mse",)) -> optuna.Study:
+               objectives: tuple[str, ...] = ("mse",),
+               heartbeat: int = HEARTBEAT_S) -> optuna.Study:
     # Optuna prunes single-objective studies only.
     # Never on the first epoch: one epoch says little about where a trial ends up.
     pruner = (optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=2)
               if len(objectives) == 1 else optuna.pruners.NopPruner())
-    study = optuna.create_study(study_name=name, storage=storage(storage_url),
+    study = optuna.create_study(study_name=name, storage=storage(storage_url, heartbeat),
                                 directions=["minimize"] * len(objectives), load_if_exists=True,
                                 pruner=pruner)
-    # Seeded, but offset by the trials already run: a resumed study must not redraw the
-    # settings its first trials had.
-    study.sampler = optuna.samplers.TPESampler(seed=seed * 10_000 + len(study.trials),
-                                               n_startup_trials=startup)
+    study.sampler = sampler(seed, 0, startup)  # re-seeded per trial by ``ask``
     return study
+
+
+def sampler(seed: int, number: int, startup: int) -> optuna.samplers.BaseSampler:
+    """Trial n draws from seed * 10000 + n, however many workers share the study and
+    whichever of them asks: parallel workers never draw the same settings, and a resumed
+    study never redraws its first trials' settings. constant_liar: TPE treats running
+    trials as bad, so that parallel workers spread out."""
+    return optuna.samplers.TPESampler(seed=seed * 10_000 + number, n_startup_trials=startup,
+                                      constant_liar=True)
 
 
 def load_existing(name: str, storage_url: str | None) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=storage(storage_url))
 
 
-def counted(trial: optuna.trial.FrozenTrial) -> bool:
-    """Every trial counts towards --trials, except one interrupted by the user (re-queued)."""
+def retried_numbers(trials) -> set[int]:
+    """Trials whose worker died and that were queued again (Optuna's retry history)."""
+    return {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+
+
+def counted(trial: optuna.trial.FrozenTrial, retried: set[int] = frozenset()) -> bool:
+    """Every trial counts towards --trials, except one re-queued (interrupted by the user,
+    lost with its worker, or stopped by a full disk) and one asked for beyond the total."""
     if trial.state == TrialState.WAITING:
         return False
-    return not (trial.state == TrialState.FAIL and trial.user_attrs.get("interrupted"))
+    if trial.state != TrialState.FAIL:
+        return True
+    attrs = trial.user_attrs
+    return not (attrs.get("interrupted") or attrs.get("surplus") or trial.number in retried)
 
 
 def trials_counted(study: optuna.Study) -> int:
-    return sum(counted(t) for t in study.get_trials(deepcopy=False))
+    trials = study.get_trials(deepcopy=False)
+    retried = retried_numbers(trials)
+    return sum(counted(t, retried) for t in trials)
+
+
+def worker_id(pid: int | None = None) -> str:
+    """host:pid:start, the start time telling a live process from a later one with its pid."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{process_start(pid)}"
+
+
+def process_start(pid: int) -> str:
+    try:  # field 22 of /proc/PID/stat, after the parenthesised command name
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def died_here(trial: optuna.trial.FrozenTrial) -> bool:
+    """The trial's worker ran on this machine and is gone: no need to wait for heartbeats."""
+    host, _, rest = trial.user_attrs.get("lipo.worker", "").partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    return worker_id(int(pid)) != trial.user_attrs["lipo.worker"]
+
+
+def recover_stale(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Fail the running trials whose worker died (on this machine: its process is gone;
+    anywhere, with an RDB storage: no heartbeat for the grace period) and queue each again
+    with the same settings. Returns the trials this call failed."""
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    store, failed = study._storage, []
+    retry = RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+    for trial in (t for t in running if died_here(t)):
+        try:
+            if store.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                failed.append(trial.number)
+                retry(study, store.get_trial(trial._trial_id))
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # another worker got there first
+    if is_heartbeat_enabled(store):
+        ids = {t._trial_id for t in running}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # retried by the storage's callback
+        failed += [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+                   if t._trial_id in ids]
+    return [t for t in study.get_trials(deepcopy=False) if t.number in set(failed)]
+
+
+def ask(study: optuna.Study, seed: int, startup: int, total: int) -> optuna.Trial | None:
+    """The next trial, or None when other workers took the last places between this
+    worker's count and its ask (the surplus trial is closed, not counted, never run)."""
+    trial = study.ask()
+    origin = trial.user_attrs.get("lipo.origin", trial.number)  # set on re-queued trials
+    trial.set_user_attr("lipo.origin", origin)
+    trial.set_user_attr("lipo.worker", worker_id())
+    trials = study.get_trials(deepcopy=False)
+    retried = retried_numbers(trials)
+    ahead = sum(counted(t, retried) for t in trials if t.number < trial.number)
+    if ahead >= total:
+        frozen = study._storage.get_trial(trial._trial_id)
+        tell(study, trial, "FAIL", surplus=True)
+        fixed = frozen.params or frozen.system_attrs.get("fixed_params")
+        if fixed:  # a re-queued trial must not be lost to the race
+            study.enqueue_trial(fixed, user_attrs={"lipo.origin": origin})
+        return None
+    study.sampler = sampler(seed, trial.number, startup)  # before any suggest_* call
+    return trial
+
+
+def heartbeat(study: optuna.Study, trial: optuna.Trial):
+    """Context manager: a thread records the trial's heartbeat (RDB storages only)."""
+    return get_heartbeat_thread(trial._trial_id, study._storage)
 
 
 def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
@@ -88,8 +189,11 @@ def tell(study: optuna.Study, trial: optuna.Trial, state: str,
 
 
 def requeue(study: optuna.Study, trial: optuna.Trial) -> None:
-    """Run the same settings again on resume (after Ctrl-C)."""
-    study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number})
+    """Run the same settings again on resume (after Ctrl-C or a full disk); the new trial
+    keeps the origin, so it resumes the saved training state of the first attempt."""
+    origin = trial.user_attrs.get("lipo.origin", trial.number)
+    study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number,
+                                                 "lipo.origin": origin})
 
 
 def broadcast(accelerator: Accelerator, value: Any) -> Any:

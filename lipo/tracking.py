@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lipo.errors import LipoError
+from lipo.errors import ArtifactError, LipoError, TrackingUnreachable
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 ARTIFACT_ROOT = Path("mlruns") / "artifacts"
@@ -38,6 +38,7 @@ class Tracker:
         if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
             Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.uri = uri
+        check_reachable(uri)
         self.client = MlflowClient(tracking_uri=uri)
         try:
             self.experiment_id = self._experiment(experiment)
@@ -82,7 +83,16 @@ class Tracker:
         self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
     def log_artifacts(self, run_id: str, folder: Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifacts(run_id, str(folder), artifact_path)
+        try:
+            self.client.log_artifacts(run_id, str(folder), artifact_path)
+        except OSError as exc:
+            where = exc.filename or self.artifact_uri(run_id)
+            raise ArtifactError(f"writing artifacts of run {run_id} to {where} failed: "
+                                f"{exc.strerror or exc}") from None
+        except MlflowException as exc:
+            raise ArtifactError(f"writing artifacts of run {run_id} to "
+                                f"{self.artifact_uri(run_id)} failed: "
+                                f"{str(exc).splitlines()[0]}") from None
 
     def log_artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(run_id, str(path), artifact_path)
@@ -90,6 +100,20 @@ class Tracker:
     def finish(self, run_id: str, status: str = "FINISHED") -> None:
         """status: FINISHED, FAILED or KILLED (pruned)."""
         self.client.set_terminated(run_id, status)
+
+    def fail_lost_run(self, run_id: str, reason: str) -> None:
+        """A run whose worker died: FAILED with the reason, and its parent run too."""
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException:
+            return  # the worker died before MLflow knew the run
+        self.set_tags(run_id, {"lipo.state": "FAIL", "lipo.error": reason})
+        if run.info.status not in ("FAILED", "KILLED"):
+            self.finish(run_id, "FAILED")
+        parent = run.data.tags.get("mlflow.parentRunId")
+        if parent and self.client.get_run(parent).info.status == "RUNNING":
+            self.set_tags(parent, {"lipo.error": f"worker lost: {reason}"})
+            self.finish(parent, "FAILED")
 
     def runs(self, filter_string: str) -> list:
         return list(self.client.search_runs([self.experiment_id], filter_string,
@@ -104,6 +128,26 @@ class Tracker:
 
     def download(self, run_id: str, path: str, dst: Path) -> Path:
         return Path(self.client.download_artifacts(run_id, path, str(dst)))
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """An HTTP tracking server that does not answer fails at once, before any training:
+    MlflowClient alone would retry for minutes, then fail after the first trial trained."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
+            pass
+    except urllib.error.HTTPError:
+        return  # it answers (a proxy may not route /health)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrackingUnreachable(f"--tracking-uri {uri}: the MLflow server does not answer "
+                                  f"({reason}); start it (mlflow server --host 127.0.0.1 ...) "
+                                  "or drop --tracking-uri to track into "
+                                  f"{DEFAULT_TRACKING_URI}") from None
 
 
 def download_artifacts(uri: str, run_id: str, path: str, dst: Path) -> Path:

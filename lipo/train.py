@@ -14,6 +14,7 @@ from transformers import get_linear_schedule_with_warmup
 from lipo.config import RunConfig
 from lipo.errors import TrainingDiverged
 from lipo.metrics import regression_metrics
+from lipo.resume import TrainingState
 
 # on_epoch(epoch, metrics) runs on every rank after each epoch's evaluation; it may raise
 # (Optuna's TrialPruned) to stop the run.
@@ -30,9 +31,12 @@ class FitResult:
 
 
 def fit(model, train_loader, val_loader, cfg: RunConfig, accelerator: Accelerator,
-        on_epoch: EpochHook | None = None, pools: list[np.ndarray] | None = None) -> FitResult:
+        on_epoch: EpochHook | None = None, pools: list[np.ndarray] | None = None,
+        state: TrainingState | None = None) -> FitResult:
     """``pools``: the training positions of each epoch (a curriculum); default: all, always.
-    Early stopping waits until the pool stops growing."""
+    Early stopping waits until the pool stops growing. ``state``: save and resume (a killed
+    trial's retry continues from its last saved step and ends where an uninterrupted run ends).
+    """
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sampler = train_loader.batch_sampler
@@ -43,51 +47,93 @@ def fit(model, train_loader, val_loader, cfg: RunConfig, accelerator: Accelerato
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_frac * steps), steps)
     model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, val_loader, scheduler)
-    result, waited = FitResult(), 0
-    for epoch in range(1, cfg.epochs + 1):
+    loop = Loop(model, optimizer, scheduler, cfg, accelerator, state)
+    result, progress = loop.start()
+    for epoch, metrics in enumerate(result.history, 1):  # a resumed fit's finished epochs
+        if on_epoch is not None:
+            on_epoch(epoch, metrics)
+    for epoch in range(progress["epoch"] + 1, cfg.epochs + 1):
+        if progress["waited"] >= cfg.patience:  # early stop (also of a resumed, finished fit)
+            break
         if pools:
             sampler.positions = pools[epoch - 1]  # the same object inside Accelerate's wrapper
-        loss = train_epoch(model, train_loader, optimizer, scheduler, cfg, accelerator, epoch)
+        sampler.passes = epoch - 1  # this epoch's order, resumed or not
+        loss = loop.train_epoch(train_loader, epoch, progress)
         metrics = {"train/loss": loss, **evaluate(model, val_loader, accelerator, "val")[0]}
         result.history.append(metrics)
         if not result.best or metrics["val/mse"] < result.best["val/mse"]:
-            result.best_epoch, result.best, waited = epoch, metrics, 0
+            result.best_epoch, result.best, progress["waited"] = epoch, metrics, 0
             result.best_state = trainable_state(accelerator.unwrap_model(model))
         elif epoch >= full_from:
-            waited += 1
+            progress["waited"] += 1
+        loop.end_epoch(epoch, progress, result)
         if on_epoch is not None:
             on_epoch(epoch, metrics)
-        if waited >= cfg.patience:
-            break
     result.model = accelerator.unwrap_model(model)
     result.model.load_state_dict(result.best_state, strict=False)
     return result
 
 
-def train_epoch(model, loader, optimizer, scheduler, cfg, accelerator, epoch: int) -> float:
-    model.train()
-    unwrapped = accelerator.unwrap_model(model)
-    total, count = torch.zeros((), dtype=torch.float64), 0
-    bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, unit="batch",
-               disable=not accelerator.is_main_process)
-    for batch in bar:
-        pred = model(batch["input_ids"], batch["attention_mask"], batch.get("features"))
-        loss = mse_loss(pred, unwrapped.standardise(batch["labels"]))
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"epoch {epoch}: training loss became {loss.item()} "
-                                   f"(lr={cfg.lr:g}); the trial stops here")
-        accelerator.backward(loss)
-        if accelerator.sync_gradients and cfg.grad_clip > 0:
-            accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        total += loss.detach().double() * len(pred)
-        count += len(pred)
-    # Mean over every process's examples, not only the main one's.
-    sums = accelerator.reduce(torch.stack([total, torch.tensor(float(count), dtype=torch.float64)]),
-                              reduction="sum")
-    return float(sums[0] / sums[1])
+class Loop:
+    """One fit's optimiser steps, and the saving and restoring of its progress."""
+
+    def __init__(self, model, optimizer, scheduler, cfg, accelerator, state):
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.cfg, self.accelerator, self.state = cfg, accelerator, state
+
+    def start(self) -> tuple[FitResult, dict]:
+        """A fresh start, or the saved progress (its finished epochs are then replayed to
+        the hook: the retried trial's new MLflow run and Optuna trial see every epoch)."""
+        progress = {"epoch": 0, "batch": 0, "step": 0, "loss_sum": 0.0, "count": 0,
+                    "waited": 0, "history": [], "best_epoch": 0, "best": {}}
+        saved = self.state.restore() if self.state is not None else None
+        self.result = result = FitResult()
+        if saved:
+            result.best_state = saved.pop("best_state")
+            progress.update(saved)
+            result.history = progress["history"]
+            result.best_epoch, result.best = progress["best_epoch"], progress["best"]
+        return result, progress
+
+    def end_epoch(self, epoch: int, progress: dict, result: FitResult) -> None:
+        progress.update(epoch=epoch, batch=0, loss_sum=0.0, count=0, history=result.history,
+                        best_epoch=result.best_epoch, best=result.best)
+        if self.state is not None:
+            self.state.save(progress, result.best_state)
+
+    def train_epoch(self, loader, epoch: int, progress: dict) -> float:
+        model, cfg, accelerator = self.model, self.cfg, self.accelerator
+        model.train()
+        unwrapped = accelerator.unwrap_model(model)
+        skip = progress["batch"]
+        total = torch.tensor(progress["loss_sum"], dtype=torch.float64)
+        count = progress["count"]
+        batches = accelerator.skip_first_batches(loader, skip) if skip else loader
+        bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, unit="batch", initial=skip,
+                   total=len(loader), disable=not accelerator.is_main_process)
+        for index, batch in enumerate(bar, start=skip + 1):
+            pred = model(batch["input_ids"], batch["attention_mask"], batch.get("features"))
+            loss = mse_loss(pred, unwrapped.standardise(batch["labels"]))
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(f"epoch {epoch}: training loss became {loss.item()} "
+                                       f"(lr={cfg.lr:g}); the trial stops here")
+            accelerator.backward(loss)
+            if accelerator.sync_gradients and cfg.grad_clip > 0:
+                accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            total += loss.detach().double() * len(pred)
+            count += len(pred)
+            progress.update(batch=index, step=progress["step"] + 1, loss_sum=float(total),
+                            count=count)
+            if self.state is not None and self.state.due(progress["step"]) and index < len(loader):
+                self.state.save(progress, self.result.best_state)
+        # Mean over every process's examples, not only the main one's.
+        sums = accelerator.reduce(torch.stack([total, torch.tensor(float(count),
+                                                                   dtype=torch.float64)]),
+                                  reduction="sum")
+        return float(sums[0] / sums[1])
 
 
 @torch.no_grad()

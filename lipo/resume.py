@@ -1,0 +1,100 @@
+"""A fit that survives its process: Accelerate's state (weights, optimiser, scheduler, RNG)
+plus the loop's bookkeeping, saved every few optimiser steps and at every epoch's end.
+
+Layout of ``folder`` (one per fit of one trial):
+
+    current/            accelerator.save_state(), progress.json, best.safetensors,
+                        checksums.json (written last: a state without it is incomplete)
+    next/               the state being written; renamed to current/ once complete
+
+A process killed while writing leaves ``next/`` behind and ``current/`` intact. A state whose
+files do not match their checksums is skipped with a warning before anything is loaded, so
+a damaged state never half-restores a model: the fit starts afresh instead.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+log = logging.getLogger(__name__)
+PROGRESS = "progress.json"
+BEST = "best.safetensors"
+CHECKSUMS = "checksums.json"
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != CHECKSUMS}
+
+
+class TrainingState:
+    """``every``: optimiser steps between saves (0: at epoch ends only). Only this process's
+    rank 0 writes the bookkeeping; every rank takes part in Accelerate's save and load."""
+
+    def __init__(self, folder: Path, accelerator, every: int):
+        self.folder, self.accelerator, self.every = Path(folder), accelerator, every
+
+    @property
+    def current(self) -> Path:
+        return self.folder / "current"
+
+    def usable(self) -> Path | None:
+        """current/, or next/ when a kill fell between the two renames of ``save``."""
+        for folder in (self.current, self.folder / "next"):
+            sums = folder / CHECKSUMS
+            if not sums.is_file():
+                continue
+            try:
+                expected = json.loads(sums.read_text())
+            except (OSError, ValueError):
+                expected = None
+            if expected == digest(folder):
+                return folder
+            log.warning("%s: training state damaged (its files differ from %s); skipped",
+                        folder, CHECKSUMS)
+        return None
+
+    def restore(self) -> dict | None:
+        """The saved progress (epoch, batch, loss sums, history, best, ...), with the model,
+        optimiser, scheduler and RNG loaded; None when there is nothing usable."""
+        folder = self.usable()
+        if folder is None:
+            return None
+        self.accelerator.load_state(str(folder))
+        progress = json.loads((folder / PROGRESS).read_text())
+        best = folder / BEST
+        progress["best_state"] = load_file(best) if best.is_file() else {}
+        log.warning("resuming from %s: epoch %d, batch %d", folder, progress["epoch"] + 1,
+                    progress["batch"])
+        return progress
+
+    def due(self, step: int) -> bool:
+        return self.every > 0 and step % self.every == 0
+
+    def save(self, progress: dict, best_state: dict[str, torch.Tensor]) -> None:
+        staging = self.folder / "next"
+        if self.accelerator.is_main_process and staging.exists():
+            shutil.rmtree(staging)
+        self.accelerator.wait_for_everyone()
+        self.accelerator.save_state(str(staging))
+        if self.accelerator.is_main_process:
+            if best_state:
+                save_file({k: v.contiguous() for k, v in best_state.items()}, staging / BEST)
+            (staging / PROGRESS).write_text(json.dumps(progress))
+            (staging / CHECKSUMS).write_text(json.dumps(digest(staging)))
+            # Swap: between the two renames only next/ is complete, and usable() finds none
+            # in current/; the fit then starts afresh rather than from a half state.
+            if self.current.exists():
+                shutil.rmtree(self.current)
+            staging.rename(self.current)
+        self.accelerator.wait_for_everyone()
+
+    def discard(self) -> None:
+        if self.accelerator.is_main_process:
+            shutil.rmtree(self.folder, ignore_errors=True)

@@ -1,0 +1,55 @@
+"""``--workers K``: K processes on this machine share one study through ``--storage`` (the
+journal file by default; PostgreSQL for workers on several machines, each started with the
+same command). Each worker asks the study for its next trial, so together they make exactly
+``--trials`` trials."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from lipo.errors import LipoError
+
+# A worker is the same command line without --workers: each one a plain launcher.
+WORKER = [sys.executable, "-c", "import sys; from lipo.cli import main; sys.exit(main())"]
+
+
+def worker_argv(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--workers":
+            skip = True
+        elif not arg.startswith("--workers="):
+            out.append(arg)
+    return out
+
+
+def prepare(args) -> None:
+    """Create the Optuna study and the MLflow experiment once, before the workers start:
+    K processes creating them at the same moment is the race DESIGN.md warns about."""
+    from lipo import sweep
+    from lipo.invocation import build
+    from lipo.tracking import Tracker
+    inv = build(args)
+    sweep.open_study(inv.optuna_name, inv.storage, inv.base.seed, startup=1,
+                     objectives=inv.objectives, heartbeat=inv.heartbeat)
+    Tracker(inv.tracking_uri, inv.study)
+
+
+def start_workers(args) -> None:
+    prepare(args)
+    command = [*WORKER, *worker_argv(args.argv)]
+    print(f"starting {args.workers} workers: {' '.join(worker_argv(args.argv))}", flush=True)
+    procs = [subprocess.Popen(command) for _ in range(args.workers)]
+    try:
+        codes = [p.wait() for p in procs]
+    except KeyboardInterrupt:  # Ctrl-C reached every worker too (same process group)
+        for p in procs:
+            p.wait()
+        raise
+    failed = [(i, c) for i, c in enumerate(codes) if c != 0]
+    if failed:
+        raise LipoError(f"{len(failed)} of {args.workers} workers failed (exit status "
+                        f"{', '.join(str(c) for _, c in failed)}); re-run the same command "
+                        "to finish the study")
