@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from lipo import report_html, report_plots
+from lipo import report_html, report_plots, sweep
 from lipo.errors import LipoError
 from lipo.references import references, tree_count
-from lipo.report_table import Row, compare, matches, search_trials, study_rows
+from lipo.report_table import NOT_KNOBS, Row, compare, matches, search_trials, study_rows
 from lipo.tracking import DEFAULT_TRACKING_URI, StoreReader, Tracker
 
 OUT = Path("reports")
@@ -80,6 +80,11 @@ def reference_rows(rows: list[Row], runs: list, notes: list[str]) -> list[Row]:
     return found
 
 
+def name(row: Row) -> str:
+    """A row's name in figures: the same study may run on several backbones."""
+    return f"{row.label} · {row.backbone}"
+
+
 def make_figures(store: StoreReader, rows: list[Row], runs: list, curves: dict,
                  best_val: dict) -> list[tuple[str, str]]:
     trials = search_trials(runs)
@@ -88,23 +93,32 @@ def make_figures(store: StoreReader, rows: list[Row], runs: list, curves: dict,
     if panels:
         figures.append(("Parity on test: predicted vs true logD (mean over seeds)",
                         report_plots.parity(panels)))
-    best_curves, histories = {}, {}
+    best_curves, histories, ranked = {}, {}, {}
     for row in (r for r in rows if r.kind != "reference"):
-        mine = [t for t in trials if t.tags.get("lipo.optuna_study") == row.optuna_study]
+        mine = [t for t in trials if t.tags.get("lipo.optuna_study") == row.optuna_study
+                and t.run_id in best_val]
         best = [t for t in mine if t.tags.get("optuna.trial_number") == row.best_trial]
         if best and curves.get(best[0].run_id):
-            best_curves[f"{row.study} (trial {row.best_trial})"] = curves[best[0].run_id]
+            best_curves[f"{name(row)} (trial {row.best_trial})"] = curves[best[0].run_id]
         history = sorted((int(t.tags.get("optuna.trial_number", 0)), best_val[t.run_id])
-                         for t in mine if t.run_id in best_val)
+                         for t in mine)
         if history:
-            histories[row.study] = history
+            histories[name(row)] = history
+        knobs = sweep.param_importances([({k: v for k, v in t.params.items()
+                                           if k not in NOT_KNOBS}, best_val[t.run_id])
+                                          for t in mine])
+        if knobs:
+            ranked[f"{name(row)} ({len(mine)} trials)"] = knobs
     if best_curves:
         figures.append(("Validation curves of the best trials", report_plots.curves(
             best_curves, "epoch", "val/mse")))
     if histories:
         figures.append(("Optimisation history: best val/mse per trial", report_plots.curves(
             histories, "trial", "best val/mse", running_best=True)))
-    points = [(r.study, r.trainable_params, *r.stat("mse")) for r in rows
+    if ranked:
+        figures.append(("Parameter importances (fANOVA over completed trials)",
+                        report_plots.importances(ranked)))
+    points = [(name(r), r.trainable_params, *r.stat("mse")) for r in rows
               if r.kind == "final" and r.trainable_params]
     if points:
         figures.append(("Test MSE against trainable parameters",
@@ -122,7 +136,7 @@ def parity_panels(store: StoreReader, finals: list[Row]) -> list[tuple]:
             if not tables:
                 continue
             mean = pd.concat(tables).groupby("row")[["y_true", "y_pred"]].mean()
-            panels.append((f"{row.study}: test MSE {row.stat('mse')[0]:.3f}",
+            panels.append((f"{name(row)}: test MSE {row.stat('mse')[0]:.3f}",
                            mean["y_true"].to_numpy(), mean["y_pred"].to_numpy()))
     return panels
 
@@ -136,14 +150,14 @@ def strategy_figures(store: StoreReader, rows: list[Row], by_id: dict) -> list[t
             run = by_id.get(row.run_ids[0]) if row.run_ids else None
             if run is None or run.tags.get("lipo.strategy") not in STRATEGY_PLOTS:
                 continue
-            for name in store.artifact_names(run.run_id):
-                if not name.endswith(".csv") or name.startswith("predictions_"):
+            for artifact in store.artifact_names(run.run_id):
+                if not artifact.endswith(".csv") or artifact.startswith("predictions_"):
                     continue
-                path = store.download(run.run_id, name, Path(tmp) / run.run_id)
-                image = path and report_plots.strategy_output(f"{row.study}: {name}",
-                                                              pd.read_csv(path))
+                path = store.download(run.run_id, artifact, Path(tmp) / run.run_id)
+                caption = f"{name(row)}: {artifact}"
+                image = path and report_plots.strategy_output(caption, pd.read_csv(path))
                 if image:
-                    figures.append((f"{row.study}: {name}", image))
+                    figures.append((caption, image))
     return figures
 
 

@@ -42,10 +42,11 @@ def params_text(row: Row) -> str:
     return f"{int(row.trainable_params):,}{share}"
 
 
-def reported_text(study: str) -> str:
-    if study not in REPORTED:
+def reported_text(row: Row) -> str:
+    """Beside the plain study only: the original study had no variants."""
+    if row.study not in REPORTED or row.variant or row.kind == "reference":
         return ""
-    mse, r2 = REPORTED[study]
+    mse, r2 = REPORTED[row.study]
     return f"{fmt(mse) or '–'} / {fmt(r2)}"
 
 
@@ -57,19 +58,26 @@ def baseline_text(row: Row) -> str:
     return f"{delta}{p}{row.vs_baseline}"
 
 
+def stat_text(row: Row, metric: str) -> str:
+    """'0.652 ± 0.022' over several seeds; a single seed has no spread to show."""
+    stat = row.stat(metric)
+    if stat is None:
+        return ""
+    mean, std = stat
+    return f"{mean:.3f}" if std is None else f"{mean:.3f} ± {std:.3f}"
+
+
 def display_frame(rows: list[Row]) -> pd.DataFrame:
     records = []
     for row in rows:
-        record = {"study": row.study, "status": row.kind, "backbone": row.backbone,
+        record = {"study": row.label, "status": row.kind, "backbone": row.backbone,
                   "split": row.split, "seeds": len(row.seeds) or ""}
         for metric in METRICS:
-            stat = row.stat(metric)
-            record[f"test {metric.upper() if metric != 'r2' else 'R²'}"] = (
-                f"{stat[0]:.3f} ± {stat[1]:.3f}" if stat else "")
+            record[f"test {metric.upper() if metric != 'r2' else 'R²'}"] = stat_text(row, metric)
         record.update({"best val MSE": fmt(row.best_val_mse), "trainable params":
                        params_text(row), "wall s/run": fmt(row.wall_time_s, 1),
                        "vs baseline (test MSE)": baseline_text(row),
-                       REPORTED_COLUMN: reported_text(row.study), "knobs": knob_text(row.knobs)})
+                       REPORTED_COLUMN: reported_text(row), "knobs": knob_text(row.knobs)})
         records.append(record)
     return pd.DataFrame(records)
 
@@ -77,8 +85,8 @@ def display_frame(rows: list[Row]) -> pd.DataFrame:
 def numeric_frame(rows: list[Row]) -> pd.DataFrame:
     records = []
     for row in rows:
-        record = {"study": row.study, "status": row.kind, "backbone": row.backbone,
-                  "split": row.split, "split_sha256": row.split_sha256,
+        record = {"study": row.study, "variant": row.variant, "status": row.kind,
+                  "backbone": row.backbone, "split": row.split, "split_sha256": row.split_sha256,
                   "optuna_study": row.optuna_study, "best_trial": row.best_trial,
                   "seeds": " ".join(map(str, row.seeds)), "n_seeds": len(row.seeds)}
         for metric in METRICS:

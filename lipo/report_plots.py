@@ -70,6 +70,17 @@ def mse_vs_params(points: list[tuple[str, float, float, float]]) -> str:
     return png(fig)
 
 
+def importances(panels: dict[str, dict[str, float]]) -> str:
+    """fANOVA importance of each knob, one panel per study, most important on top."""
+    fig, axes = grid(len(panels), size=4.2)
+    for ax, (title, ranked) in zip(axes, panels.items()):
+        names = list(ranked)[::-1]
+        ax.barh(names, [ranked[n] for n in names])
+        ax.set(title=title, xlabel="importance (share of val/mse variance)", xlim=(0, 1))
+        ax.tick_params(axis="y", labelsize=8)
+    return png(fig)
+
+
 def strategy_output(title: str, table: pd.DataFrame) -> str | None:
     """A strategy's CSV output: a schedule (an 'epoch' column: its first two series against
     epoch, the second on its own axis, as pool size and difficulty differ by 100x), else the

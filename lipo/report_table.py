@@ -14,7 +14,7 @@ METRICS = ("mse", "rmse", "mae", "r2")
 NOISE_P = 0.05
 # Settings that differ between runs by construction, never knobs of the search.
 NOT_KNOBS = {"seed", "phase", "study", "data", "split", "split_seed", "strict", "backbone",
-             "strategy", "adapter", "head_features", "epochs"}
+             "strategy", "adapter", "head_features"}
 # The original study, as DESIGN.md reports it: one run on one random split, MoLFormer-XL.
 REPORTED = {"baseline": (0.495, 0.673), "mlm": (None, 0.675), "influence": (0.443, 0.699),
             "curriculum": (0.375, 0.740), "active": (0.429, 0.701), "bitfit": (0.712, 0.517),
@@ -25,6 +25,7 @@ REPORTED = {"baseline": (0.495, 0.673), "mlm": (None, 0.675), "influence": (0.44
 class Row:
     study: str
     kind: str  # final | not final | reference
+    variant: str = ""  # what sets its Optuna study apart beyond study/backbone/split: +rdkit
     backbone: str = ""
     split: str = ""
     split_sha256: str = ""
@@ -45,11 +46,16 @@ class Row:
     def seeds(self) -> list[int]:
         return sorted(self.per_seed)
 
-    def stat(self, metric: str) -> tuple[float, float] | None:
+    @property
+    def label(self) -> str:
+        return f"{self.study} {self.variant}".strip()
+
+    def stat(self, metric: str) -> tuple[float, float | None] | None:
+        """Mean and standard deviation over seeds; no deviation from a single seed."""
         values = [m[metric] for m in self.per_seed.values() if metric in m]
         if not values:
             return None
-        return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+        return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else None
 
 
 def matches(run, split: str | None, backbone: str | None) -> bool:
@@ -68,6 +74,11 @@ def final_runs(runs: list) -> list:
 def search_trials(runs: list) -> list:
     return [r for r in runs if r.tags.get("lipo.phase") == "search" and r.status == "FINISHED"
             and r.tags.get("lipo.state") == "COMPLETE" and "mlflow.parentRunId" in r.tags]
+
+
+def variant(run) -> str:
+    """The Optuna study name's parts after study:backbone:split:data ('+rdkit', 'mse+params')."""
+    return " ".join(run.tags.get("lipo.optuna_study", "").split(":")[4:])
 
 
 def newest_group(finals: list) -> list:
@@ -100,7 +111,7 @@ def final_row(study: str, group: list, trials: list) -> Row:
                 {m: r.metrics[f"test/{m}"] for m in METRICS if f"test/{m}" in r.metrics}
                 for r in group}
     walls = [r.metrics["wall_time_s"] for r in group if "wall_time_s" in r.metrics]
-    return Row(study, "final", backbone=first.tags.get("lipo.backbone", ""),
+    return Row(study, "final", variant(first), backbone=first.tags.get("lipo.backbone", ""),
                split=first.tags.get("lipo.split", ""),
                split_sha256=first.tags.get("lipo.split_sha256", ""),
                optuna_study=first.tags.get("lipo.optuna_study", ""),
@@ -116,7 +127,7 @@ def search_row(study: str, trials: list, best_val: dict) -> Row:
     best = min(trials, key=lambda t: best_val[t.run_id])
     same_study = [t for t in trials if t.tags.get("lipo.optuna_study")
                   == best.tags.get("lipo.optuna_study")]
-    return Row(study, "not final", backbone=best.tags.get("lipo.backbone", ""),
+    return Row(study, "not final", variant(best), backbone=best.tags.get("lipo.backbone", ""),
                split=best.tags.get("lipo.split", ""),
                split_sha256=best.tags.get("lipo.split_sha256", ""),
                optuna_study=best.tags.get("lipo.optuna_study", ""),
@@ -128,13 +139,15 @@ def search_row(study: str, trials: list, best_val: dict) -> Row:
 
 
 def study_rows(runs: list, best_val: dict) -> list[Row]:
-    """One row per study. ``best_val``: run id -> lowest val/mse over its epochs, for the
-    search trials (the latest logged value is the last epoch, not the best)."""
-    by_study: dict[str, list] = {}
+    """One row per Optuna study: a study on two backbones, or with and without descriptor
+    features, gives two rows. ``best_val``: run id -> lowest val/mse over its epochs, for
+    the search trials (the latest logged value is the last epoch, not the best)."""
+    by_study: dict[tuple, list] = {}
     for run in runs:
-        by_study.setdefault(run.experiment, []).append(run)
+        if run.tags.get("lipo.optuna_study"):
+            by_study.setdefault((run.experiment, run.tags["lipo.optuna_study"]), []).append(run)
     rows = []
-    for study, study_runs in sorted(by_study.items()):
+    for (study, _), study_runs in sorted(by_study.items()):
         finals, trials = final_runs(study_runs), search_trials(study_runs)
         trials = [t for t in trials if t.run_id in best_val]
         if finals:
@@ -145,17 +158,24 @@ def study_rows(runs: list, best_val: dict) -> list[Row]:
 
 
 def compare(rows: list[Row]) -> None:
-    """Paired test of each row's per-seed test MSE against the baseline study's, same split."""
-    base = next((r for r in rows if r.study == BASELINE and r.kind == "final"), None)
+    """Paired test of each row's per-seed test MSE against the baseline study's on the same
+    split: the plain baseline (no variant) of the same backbone where there is one."""
+    bases = [r for r in rows if r.study == BASELINE and r.kind == "final"]
     for row in rows:
-        if row is base or row.kind == "not final":
+        if row.kind == "not final":
+            continue
+        same_split = [b for b in bases if b.split_sha256 == row.split_sha256]
+        base = min(same_split, key=lambda b: (b.backbone != row.backbone, b.variant != ""),
+                   default=None)
+        if row is base:
             continue
         if base is None:
-            row.vs_baseline = "no baseline final runs"
-        elif row.split_sha256 != base.split_sha256:
-            row.vs_baseline = "not comparable (different split)"
+            row.vs_baseline = ("not comparable (different split)" if bases
+                               else "no baseline final runs")
         else:
             paired(row, base)
+            if base.backbone != row.backbone or base.variant:
+                row.vs_baseline += f" vs {base.label} on {base.backbone}"
 
 
 def paired(row: Row, base: Row) -> None:

@@ -25,9 +25,10 @@ window.addEventListener('load', () => {
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    """Two search trials and two final seeds of `baseline`, then the report (few trees)."""
+    """Three search trials (the fewest that get parameter importances) and two final seeds of
+    `baseline`, then the report (few trees)."""
     cwd = tmp_path_factory.mktemp("report")
-    launch(cwd, "--study", "baseline", "--backbone", "tiny", "--trials", "2", "--epochs", "1")
+    launch(cwd, "--study", "baseline", "--backbone", "tiny", "--trials", "3", "--epochs", "1")
     launch(cwd, "--study", "baseline", "--backbone", "tiny", "--final", "--seeds", "0,1",
            "--epochs", "1")
     done = launch(cwd, "--report", LIPO_REPORT_TREES="5")
@@ -99,9 +100,9 @@ def test_page_renders_in_chromium(store, tmp_path):
                           capture_output=True, text=True, timeout=120)
     dom = done.stdout
     assert 'class="dataframe results"' in dom and ">baseline<" in dom
-    assert "Parity on test" in dom
+    assert "Parity on test" in dom and "Parameter importances" in dom
     images = int(re.search(r'data-images="(\d+)"', dom).group(1))
-    assert images >= 4  # parity, validation curves, optimisation history, MSE vs params
+    assert images >= 5  # parity, val curves, history, importances, MSE vs params
     assert re.search(r'data-broken="(\d+)"', dom).group(1) == "0"
     console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
     assert console == []

@@ -10,9 +10,10 @@ from lipo.tracking import StoreReader, Tracker
 SPLIT = {"lipo.split": "random_seed0", "lipo.split_sha256": "abc"}
 
 
-def trial(tracker, parent, number, curve, params, backbone="tiny", state="COMPLETE"):
+def trial(tracker, parent, number, curve, params, backbone="tiny", state="COMPLETE", suffix=""):
     tags = {"lipo.study": tracker.name, "lipo.phase": "search", "lipo.backbone": backbone,
-            "lipo.optuna_study": f"{tracker.name}:{backbone}", "optuna.trial_number": number,
+            "lipo.optuna_study": f"{tracker.name}:{backbone}:random_seed0:data{suffix}",
+            "optuna.trial_number": number,
             "lipo.state": state, **SPLIT}
     run = tracker.start_run(f"trial {number}", tags, parent, params)
     for epoch, value in enumerate(curve, 1):
@@ -21,9 +22,10 @@ def trial(tracker, parent, number, curve, params, backbone="tiny", state="COMPLE
     tracker.finish(run, "FINISHED" if state == "COMPLETE" else "KILLED")
 
 
-def final(tracker, parent, best_trial, seed, mse, params):
+def final(tracker, parent, best_trial, seed, mse, params, suffix=""):
     tags = {"lipo.study": tracker.name, "lipo.phase": "final", "lipo.backbone": "tiny",
-            "lipo.optuna_study": f"{tracker.name}:tiny", "lipo.best_trial": best_trial,
+            "lipo.optuna_study": f"{tracker.name}:tiny:random_seed0:data{suffix}",
+            "lipo.best_trial": best_trial,
             "lipo.seed": seed, **SPLIT}
     run = tracker.start_run(f"final seed {seed}", tags, parent, {**params, "seed": seed})
     tracker.log_metrics(run, {"test/mse": mse, "test/rmse": mse ** 0.5, "test/mae": mse / 2,
@@ -32,16 +34,16 @@ def final(tracker, parent, best_trial, seed, mse, params):
     tracker.finish(run)
 
 
-def study(uri, name, finals, search=((0, [1.0, 0.8]), (1, [0.9, 0.7, 0.75]))):
+def study(uri, name, finals, search=((0, [1.0, 0.8]), (1, [0.9, 0.7, 0.75])), suffix=""):
     tracker = Tracker(uri, name)
     tracker.name = name
     parent = tracker.start_run("search", {"lipo.study": name, "lipo.phase": "search"})
     for number, curve in search:
         trial(tracker, parent, number, curve, {"lr": 0.001 * (number + 1), "dropout": 0.1,
-                                               "split": "random"})
+                                               "split": "random"}, suffix=suffix)
     for best_trial, seed, mse in finals:
         final(tracker, parent, best_trial, seed, mse, {"lr": 0.002, "dropout": 0.1,
-                                                       "split": "random"})
+                                                       "split": "random"}, suffix=suffix)
     return tracker
 
 
@@ -59,6 +61,8 @@ def make_store(uri):
     study(uri, "baseline", [(0, 0, 9.0), (0, 1, 9.0), *base[:2], (1, 1, 0.54), base[2]])
     study(uri, "lora", [(1, s, m + 0.2 + 0.01 * s) for _, s, m in base])
     study(uri, "bitfit", [], search=((0, [1.2, 1.1]), (1, [0.95, 1.3])))
+    # the baseline again with descriptor features: its own Optuna study, one seed so far
+    study(uri, "baseline", [(0, 0, 0.45)], search=((0, [0.9, 0.6]),), suffix=":+rdkit")
     Tracker(uri, "pretrain").start_run("pretrain", {"lipo.study": "pretrain"})
     return StoreReader(uri)
 
@@ -69,12 +73,12 @@ def rows_of(store, split=None, backbone=None):
                 for t in search_trials(runs)}
     rows = study_rows(runs, best_val)
     compare(rows)
-    return {r.study: r for r in rows}
+    return {r.label: r for r in rows}
 
 
 def test_final_rows_take_the_newest_best_trial_and_newest_run_per_seed(store):
     rows = rows_of(store)
-    assert set(rows) == {"baseline", "lora", "bitfit"}  # pretrain is not a study
+    assert set(rows) == {"baseline", "baseline +rdkit", "lora", "bitfit"}  # not pretrain
     base = rows["baseline"]
     assert base.kind == "final" and base.best_trial == "1" and base.seeds == [0, 1, 2]
     expected = [0.50, 0.54, 0.52]
@@ -105,7 +109,15 @@ def test_study_without_final_phase_shows_its_best_validation(store):
 
 def test_filters_match_tags(store):
     assert rows_of(store, split="scaffold") == {}
-    assert set(rows_of(store, split="random_seed0", backbone="tiny")) == {"baseline", "lora",
-                                                                          "bitfit"}
-    assert set(rows_of(store, split="random")) == {"baseline", "lora", "bitfit"}
+    every = {"baseline", "baseline +rdkit", "lora", "bitfit"}
+    assert set(rows_of(store, split="random_seed0", backbone="tiny")) == every
+    assert set(rows_of(store, split="random")) == every
     assert rows_of(store, backbone="mini") == {}
+
+
+def test_a_variant_gets_its_own_row_compared_with_the_plain_baseline(store):
+    rdkit = rows_of(store)["baseline +rdkit"]
+    assert rdkit.kind == "final" and rdkit.variant == "+rdkit" and rdkit.seeds == [0]
+    assert rdkit.stat("mse") == (pytest.approx(0.45), None)  # one seed: no spread
+    assert rdkit.delta_mse == pytest.approx(0.45 - 0.50)
+    assert rdkit.vs_baseline == "within noise (1 paired seed)"
