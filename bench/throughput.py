@@ -7,10 +7,11 @@ model and the same Lipophilicity training molecules, interleaved in rounds:
   ours      per-batch padding, batches grouped by length (lipo's loaders)
   random    per-batch padding, random order
   pad300    every batch padded to 300 tokens, as the original study did
-  trainer   a plain Hugging Face Trainer with length grouping on the same model (our step
-            must not be slower)
+and, in whole epochs over the same training molecules (all 3360; 192 with ``--quick``):
+  trainer   a plain Hugging Face Trainer with length grouping on the same model, against our
+            loop and loaders (ours must not be slower)
 then a MoLFormer-sized encoder (12 layers, width 768, random weights), ours against pad300 for
-a few steps (left out by ``--quick``, which takes under a minute). The last line is
+a few batches of 8 (left out by ``--quick``, which takes under a minute). The last line is
 ``speedup_vs_pad300=X`` (default backbone, ours / pad300).
 """
 from __future__ import annotations
@@ -23,14 +24,15 @@ from transformers import RoFormerModel
 
 from common import (StepTimer, endless, headline, interleaved, machine, parser, setup,
                     trial_run, workspace)
-from hf_trainer import TrainerSteps
+from hf_trainer import TrainerEpochs
 from lipo.backbones import roformer_config
 from lipo.batching import Collate
 from lipo.config import RunConfig
 from lipo.model import assemble
 
 PAD_TO = 300
-LARGE_BATCHES = 3  # a padded MoLFormer-sized step takes most of a minute on one CPU thread
+# A padded MoLFormer-sized step of 32 took 185 s on one shared CPU thread: fewer, smaller batches.
+LARGE_BATCHES, LARGE_BATCH_SIZE = 4, 8
 LARGE = {"num_hidden_layers": 12, "hidden_size": 768, "embedding_size": 768,
          "num_attention_heads": 12, "intermediate_size": 3072}
 
@@ -66,8 +68,7 @@ class Tally:
             yield batch
 
 
-def rates(run, model, modes: tuple[str, ...], batches: int, rounds: int,
-          trainer: TrainerSteps | None = None) -> dict[str, float]:
+def rates(run, model, modes: tuple[str, ...], batches: int, rounds: int) -> dict[str, float]:
     """Molecules per second of each mode: ``batches`` timed batches each, in ``rounds``."""
     sources = {"ours": lambda: run.loader(run.split.train, shuffle=True),
                "random": random_order(run, False), "pad300": random_order(run, True)}
@@ -78,12 +79,27 @@ def rates(run, model, modes: tuple[str, ...], batches: int, rounds: int,
         tally.molecules = 0
     chunk = max(1, batches // rounds)
     contenders = {m: (lambda t=t: timer.seconds(t.take(chunk), chunk)) for m, t in tallies.items()}
-    if trainer is not None:
-        contenders["trainer"] = lambda: trainer.seconds(chunk)
     spent = interleaved(contenders, rounds)
-    molecules = {m: t.molecules for m, t in tallies.items()}
-    molecules["trainer"] = rounds * chunk * run.cfg.batch_size  # full batches: 3360 = 105 x 32
-    return {m: molecules[m] / spent[m] for m in contenders}
+    return {m: tallies[m].molecules / spent[m] for m in contenders}
+
+
+def versus_trainer(run, model, n_molecules: int, rounds: int) -> float:
+    """Our epoch over ``n_molecules`` training molecules / the HF Trainer's, in molecules per
+    second, each timed from its first step to its last."""
+    size = run.cfg.batch_size
+    subset = run.split.train[:n_molecules // size * size]  # whole batches: both count alike
+    trainer = TrainerEpochs(model, run.backbone.tokenizer, [run.data.ids[i] for i in subset],
+                            run.ws.mols.y[subset], run.cfg)
+    timer = StepTimer(model, run.cfg, run.accelerator)
+    steps = len(subset) // size
+
+    def ours() -> float:
+        return timer.seconds(run.loader(subset, shuffle=True), steps)
+    spent = interleaved({"ours": ours, "trainer": trainer.seconds}, rounds)
+    rate = {name: rounds * steps * size / seconds for name, seconds in spent.items()}
+    print(f"{run.cfg.backbone:10s} whole epochs over {len(subset)} molecules, {rounds} rounds: ours "
+          f"{rate['ours']:.1f}, HF Trainer {rate['trainer']:.1f} molecules/s", flush=True)
+    return rate["ours"] / rate["trainer"]
 
 
 def report(label: str, found: dict[str, float]) -> None:
@@ -98,7 +114,8 @@ def main() -> None:
     p.add_argument("--backbone", default="mini")
     p.add_argument("--batches", type=int, help="timed batches per contender (default 40, quick 4)")
     p.add_argument("--rounds", type=int, help="interleaved rounds (default 4, quick 2)")
-    p.add_argument("--no-trainer", action="store_true", help="leave out the HF Trainer")
+    p.add_argument("--trainer-molecules", type=int, help="molecules per epoch in the HF Trainer "
+                   "comparison (default all 3360, quick 192; 0 leaves it out)")
     args = p.parse_args()
     setup(args.threads)
     batches = args.batches or (4 if args.quick else 40)
@@ -109,21 +126,23 @@ def main() -> None:
     print(machine())
     print(f"tokens per molecule: mean {tokens.mean():.1f}, max {tokens.max()}; batch "
           f"{run.cfg.batch_size}; {batches} timed batches per contender in {rounds} rounds")
-    trainer = None if args.no_trainer else TrainerSteps(
-        model, run.backbone.tokenizer, [run.data.ids[i] for i in run.split.train],
-        run.ws.mols.y[run.split.train], run.cfg)
-    found = rates(run, model, ("ours", "random", "pad300"), batches, rounds, trainer)
+    found = rates(run, model, ("ours", "random", "pad300"), batches, rounds)
     report(args.backbone, found)
-    if trainer is not None:
-        print(f"ours_vs_hf_trainer={found['ours'] / found['trainer']:.2f}")
+    trainer_molecules = 192 if args.quick else len(run.split.train)
+    if args.trainer_molecules is not None:
+        trainer_molecules = args.trainer_molecules
+    if trainer_molecules:
+        print(f"ours_vs_hf_trainer={versus_trainer(run, model, trainer_molecules, 2):.2f}")
     if not args.quick:  # a MoLFormer-sized step takes seconds on a CPU
-        large = large_model(run)
-        report("12x768", rates(run, large, ("ours", "pad300"), LARGE_BATCHES, 1))
+        large_run = trial_run(run.cfg.replace(batch_size=LARGE_BATCH_SIZE), run.ws)
+        large = large_model(large_run)
+        report("12x768", rates(large_run, large, ("ours", "pad300"), LARGE_BATCHES, 2))
     headline("speedup_vs_pad300", found["ours"] / found["pad300"])
 
 
 def large_model(run):
     """MoLFormer-sized: 12 layers, width 768, 12 heads (random weights; speed only)."""
+    run.new_model()  # lipo's tokenizer and encoded molecules
     torch.manual_seed(0)
     config = roformer_config("mini", run.backbone.tokenizer)
     config.update(LARGE)
