@@ -37,14 +37,20 @@ def storage(url: str | None, heartbeat: int = HEARTBEAT_S):
     whose worker died on any machine is failed and retried by the next worker that looks."""
     if url and "://" in url:
         return RDBStorage(url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                              max_retry=MAX_RETRY))
+                          heartbeat_stale_trial_callback=retry_callback())
     path = Path(url) if url else DEFAULT_STORAGE
     path.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(path)))
 
 
 OBJECTIVES = ("mse", "params")  # validation MSE; trainable parameters
+
+
+def retry_callback() -> RetryHeartbeatStaleTrialCallback:
+    """Queues a lost trial again with its settings (Optuna calls it experimental)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
 
 
 def open_study(name: str, storage_url: str | None, seed: int, startup: int,
@@ -124,7 +130,7 @@ def recover_stale(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     with the same settings. Returns the trials this call failed."""
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     store, failed = study._storage, []
-    retry = RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+    retry = retry_callback()
     for trial in (t for t in running if died_here(t)):
         try:
             if store.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):

@@ -22,9 +22,11 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
-# MLflow announces every schema migration at INFO; a study's output should be its trials.
+# MLflow announces every schema migration at INFO, and every finished run's URL on an HTTP
+# server; a study's output should be its trials.
 for _name in ("mlflow", "alembic"):
     logging.getLogger(_name).setLevel(logging.WARNING)
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 def now_ms() -> int:
