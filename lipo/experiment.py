@@ -62,6 +62,7 @@ class TrialRun:
         self.data: EncodedMolecules | None = None
         self.param_counts: dict[str, int] = {}  # of the last model built
         self.tables: dict = {}  # strategy outputs, logged as CSV artifacts
+        self.inputs: dict = {}  # molecules trained on beyond the split, as MLflow datasets
 
     @property
     def train_smiles(self) -> list[str]:
@@ -121,6 +122,11 @@ class TrialRun:
     def save_table(self, name: str, table) -> None:
         """A strategy output (CSV) to log with the trial's artifacts."""
         self.tables[name] = table
+
+    def add_input(self, name: str, molecules) -> None:
+        """Molecules the final model trained on beyond the training split (a table with a
+        'smiles' column), logged as an MLflow dataset input of the trial's run."""
+        self.inputs[name] = molecules
 
     def evaluate(self, model, part: str):
         """Metrics and a predictions table for one split part ('val' or, finally, 'test')."""

@@ -89,6 +89,8 @@ class Recorder:
                 table.to_csv(Path(tmp) / f"{name}.csv", index=False)
             (Path(tmp) / "config.json").write_text(self.cfg.to_json())
             self.tracker.log_artifacts(self.run_id, Path(tmp))
+        for name, molecules in run.inputs.items():
+            self.tracker.log_dataset(self.run_id, molecules, name)
         self.tracker.set_tags(self.run_id, {"lipo.state": "COMPLETE"})
         self.tracker.finish(self.run_id, "FINISHED")
 

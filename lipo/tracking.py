@@ -19,7 +19,8 @@ ARTIFACT_ROOT = Path("mlruns") / "artifacts"
 PARAM_LIMIT = 6000  # MLflow rejects longer param values
 
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag
+import mlflow.data
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
 # MLflow announces every schema migration at INFO, and every finished run's URL on an HTTP
@@ -70,6 +71,14 @@ class Tracker:
         if params:
             self.log_params(run.info.run_id, params)
         return run.info.run_id
+
+    def log_dataset(self, run_id: str, frame, name: str, context: str = "training") -> None:
+        """Molecules a trial trained on beyond its split (influence-selected, actively
+        acquired) as an MLflow dataset input: the run page lists its digest and row count,
+        and runs that trained on the same molecules share the digest."""
+        dataset = mlflow.data.from_pandas(frame, name=name)
+        tag = InputTag(key="mlflow.data.context", value=context)
+        self.client.log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), [tag])])
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         items = [Param(k, str(v)[:PARAM_LIMIT]) for k, v in params.items()]

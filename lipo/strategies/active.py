@@ -5,7 +5,9 @@ then acquire the N molecules of the unlabelled rest whose prediction varies most
 stochastic passes. Only the ``nn.Dropout`` modules are put in train mode for those passes:
 ``model.train()`` would change other behaviour too and inflate the uncertainty.
 Controls: ``acquisition=random`` (same sizes, random picks) and ``one_shot`` (the original
-study's variant: add the N most uncertain once, then train).
+study's variant: add the N most uncertain once, then train). ``external=True`` also offers
+the external pool's molecules (``lipo.pool``: those already in Lipophilicity left out) for
+acquisition; their labels are revealed only when acquired, like the training split's.
 """
 from __future__ import annotations
 
@@ -15,10 +17,11 @@ import torch
 from torch import nn
 
 from lipo.errors import ConfigError
+from lipo.pool import load_pool
 from lipo.train import FitResult, predict
 
 KNOBS = {"initial": 500, "acquire": 256, "rounds": 3, "passes": 10,
-         "acquisition": "uncertainty", "one_shot": False}
+         "acquisition": "uncertainty", "one_shot": False, "external": False}
 
 
 def train(run) -> FitResult:
@@ -30,24 +33,48 @@ def train(run) -> FitResult:
     train_pos = np.asarray(run.split.train)
     labelled = rng.choice(train_pos, size=min(int(knobs["initial"]), len(train_pos)), replace=False)
     rounds = 1 if knobs["one_shot"] else int(knobs["rounds"])  # one shot: a single acquisition
-    acquired = []
+    acquired, candidates, external = [], train_pos, None
     for round_ in range(rounds + 1):
         last = round_ == rounds
         model = run.new_model()
+        if knobs["external"] and external is None:  # extending needs the model's tokenizer
+            external = external_pool(run)
+            candidates = np.concatenate([train_pos, external["position"]])
         result = run.fit(model, labelled, report=last)
         run.log({"active/val_mse": result.best["val/mse"], "active/labelled": len(labelled)},
                 len(labelled))
         if last:
             break
-        pool = np.setdiff1d(train_pos, labelled)
+        pool = np.setdiff1d(candidates, labelled)
         picked, scores = acquire(run, result.model, pool, knobs, rng)
-        acquired.append(pd.DataFrame({"round": round_ + 1, "row": run.ws.mols.rows[picked],
-                                      "smiles": [run.ws.mols.smiles[p] for p in picked],
-                                      "uncertainty": scores}))
+        acquired.append(describe(run, picked, external).assign(round=round_ + 1,
+                                                               uncertainty=scores))
         labelled = np.concatenate([labelled, picked])
     if acquired:
-        run.save_table("active_acquired", pd.concat(acquired, ignore_index=True))
+        table = pd.concat(acquired, ignore_index=True)
+        run.save_table("active_acquired", table)
+        run.add_input("active_acquired", table)
     return result
+
+
+def external_pool(run) -> pd.DataFrame:
+    """The external pool appended to the trial's molecules, with the positions loaders know."""
+    pool = load_pool(run)
+    positions = run.extend(list(pool["smiles"]), pool["label"].to_numpy(np.float32))
+    return pool.assign(position=positions)
+
+
+def describe(run, positions: np.ndarray, external: pd.DataFrame | None) -> pd.DataFrame:
+    """Source (train | pool), row in its own file, and SMILES of acquired positions."""
+    n_data = len(run.ws.mols.smiles)
+    by_position = {} if external is None else external.set_index("position")
+    records = []
+    for p in positions:
+        if p < n_data:
+            records.append(("train", run.ws.mols.rows[p], run.ws.mols.smiles[p]))
+        else:
+            records.append(("pool", by_position.loc[p, "row"], by_position.loc[p, "smiles"]))
+    return pd.DataFrame(records, columns=["source", "row", "smiles"])
 
 
 def acquire(run, model, pool: np.ndarray, knobs: dict, rng) -> tuple[np.ndarray, np.ndarray]:

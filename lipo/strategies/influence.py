@@ -46,6 +46,7 @@ def train(run) -> FitResult:
     run.save_table("influence_scores", table)
     chosen = table[table["selected"]]
     run.log({"influence/selected": len(chosen)}, 0)
+    run.add_input("influence_selected", chosen[["row", "smiles", "label", "score"]])
     model = run.new_model()
     extra = run.extend(list(chosen["smiles"]), chosen["label"].to_numpy(np.float32))
     return run.fit(model, np.concatenate([run.split.train, extra]))

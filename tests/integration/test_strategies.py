@@ -17,13 +17,13 @@ def test_curriculum_logs_its_pool_schedule(tmp_path):
     assert "curriculum_schedule.csv" in [a.path for a in client.list_artifacts(run_id)]
 
 
-ACTIVE = '''"""Active learning on tiny: 2 rounds of 40 from 60."""
+ACTIVE = '''"""Active learning on tiny: 2 rounds of 40 from 60, the external pool offered too."""
 STRATEGY = "active"
 ADAPTER = "full"
 TRIALS = 1
 EPOCHS = 1
 DEFAULTS = {"strategy.initial": 60, "strategy.acquire": 40, "strategy.rounds": 2,
-            "strategy.passes": 4}
+            "strategy.passes": 4, "strategy.external": True}
 
 
 def space(trial):
@@ -43,8 +43,17 @@ def test_active_learning_curve_and_acquisitions(tmp_path):
     import pandas as pd
     acquired = pd.read_csv(client.download_artifacts(run_id, "active_acquired.csv", str(tmp_path)))
     assert acquired.groupby("round").size().tolist() == [40, 40]
-    assert acquired["row"].is_unique
+    assert not acquired.duplicated(["source", "row"]).any()
+    assert set(acquired["source"]) <= {"train", "pool"}
     assert (acquired["uncertainty"] > 0).all()  # dropout was really active
+    assert dataset_inputs(client, run_id) == {"active_acquired": 80}
+
+
+def dataset_inputs(client, run_id) -> dict:
+    """name -> rows of each MLflow dataset input of the run."""
+    import json
+    return {d.dataset.name: json.loads(d.dataset.profile)["num_rows"]
+            for d in client.get_run(run_id).inputs.dataset_inputs}
 
 
 INFLUENCE = '''"""Influence on tiny, a sweep over k sharing one score computation."""
@@ -80,3 +89,4 @@ def test_influence_selects_top_k_and_caches_scores(tmp_path):
     assert len(list((tmp_path / "mlruns" / "cache" / "influence").glob("*.csv"))) == 1
     first = trials[0].user_attrs["mlflow_run_id"]
     assert metric_history(tmp_path, first, "influence/ihvp_norm")  # the convergence curve
+    assert dataset_inputs(client, first) == {"influence_selected": 10}
