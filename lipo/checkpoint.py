@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from accelerate.utils import set_seed
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
@@ -64,8 +65,10 @@ def load_checkpoint(folder: Path):
         info = json.loads((folder / "backbone.json").read_text())
         weights = load_file(folder / "weights.safetensors")
         base = load_file(folder / "base.safetensors") if (folder / "base.safetensors").exists() else {}
-    except (OSError, ValueError, TypeError) as exc:
-        raise LipoError(f"{folder}: not a usable lipo checkpoint ({exc})") from None
+    except (OSError, ValueError, TypeError, SafetensorError) as exc:
+        # A damaged weights file is refused here: safetensors never runs code on load.
+        raise LipoError(f"{folder}: not a usable lipo checkpoint "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
     set_seed(cfg.seed)
     backbone = rebuild_backbone(folder, info)
     # Target and feature statistics are buffers: placeholders here, loaded with the weights.

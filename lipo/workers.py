@@ -4,9 +4,12 @@ same command). Each worker asks the study for its next trial, so together they m
 ``--trials`` trials."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
+import lipo
 from lipo.errors import LipoError
 
 # A worker is the same command line without --workers: each one a plain launcher.
@@ -41,7 +44,11 @@ def start_workers(args) -> None:
     prepare(args)
     command = [*WORKER, *worker_argv(args.argv)]
     print(f"starting {args.workers} workers: {' '.join(worker_argv(args.argv))}", flush=True)
-    procs = [subprocess.Popen(command) for _ in range(args.workers)]
+    # The workers import lipo from where this process did, installed or not.
+    root = str(Path(lipo.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    procs = [subprocess.Popen(command, env=env) for _ in range(args.workers)]
     try:
         codes = [p.wait() for p in procs]
     except KeyboardInterrupt:  # Ctrl-C reached every worker too (same process group)
