@@ -15,6 +15,15 @@ def test_curriculum_logs_its_pool_schedule(tmp_path):
     assert len(sizes) == 3 and sizes == sorted(sizes) and sizes[-1] <= 3360
     client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
     assert "curriculum_schedule.csv" in [a.path for a in client.list_artifacts(run_id)]
+    assert reported_figures(tmp_path) >= {"curriculum · tiny: curriculum_schedule.csv"}
+
+
+def reported_figures(cwd) -> set[str]:
+    """The captions of the report page's figures, built from the real runs in ``cwd``."""
+    import re
+    launch(cwd, "--report")
+    page = (cwd / "reports" / "report.html").read_text()
+    return set(re.findall(r"<h2>(.*?)</h2>", page))
 
 
 ACTIVE = '''"""Active learning on tiny: 2 rounds of 40 from 60, the external pool offered too."""
@@ -47,6 +56,7 @@ def test_active_learning_curve_and_acquisitions(tmp_path):
     assert set(acquired["source"]) <= {"train", "pool"}
     assert (acquired["uncertainty"] > 0).all()  # dropout was really active
     assert dataset_inputs(client, run_id) == {"active_acquired": 80}
+    assert reported_figures(tmp_path) >= {"active_tiny · tiny: active_acquired.csv"}
 
 
 def dataset_inputs(client, run_id) -> dict:
@@ -90,3 +100,4 @@ def test_influence_selects_top_k_and_caches_scores(tmp_path):
     first = trials[0].user_attrs["mlflow_run_id"]
     assert metric_history(tmp_path, first, "influence/ihvp_norm")  # the convergence curve
     assert dataset_inputs(client, first) == {"influence_selected": 10}
+    assert reported_figures(tmp_path) >= {"influence_tiny · tiny: influence_scores.csv"}
