@@ -1,66 +1,128 @@
 """Scale-out on real servers: PostgreSQL holds the Optuna study and MLflow's runs, an
-``mlflow server`` takes the artifacts, and three workers share one study."""
+``mlflow server`` takes the artifacts, and three workers share one study; a worker on
+"another machine" (its own hostname, through a UTS namespace) is killed mid-trial and found
+by its missing heartbeats."""
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import launch
+from tests.conftest import ROOT
+from tests.integration.helpers import env, launch
 from tests.integration.servers import mlflow_server, postgres
 
 pytestmark = pytest.mark.slow
 TRIALS = 6
 
 
-def small_table(data_dir: Path, target: Path, rows: int = 600) -> Path:
-    lines = (data_dir / "lipophilicity.csv").read_text().splitlines()[:rows + 1]
-    target.write_text("\n".join(lines) + "\n")
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """(Optuna storage URL, tracking URL, artifact folder) of one PostgreSQL + mlflow server."""
+    artifacts = tmp_path_factory.mktemp("server") / "artifacts"
+    artifacts.mkdir()
+    with postgres() as db, mlflow_server(db["mlflow"], artifacts) as tracking:
+        yield db["optuna"], tracking, artifacts
+
+
+def table(data_dir: Path, target: Path, rows: slice) -> Path:
+    lines = (data_dir / "lipophilicity.csv").read_text().splitlines()
+    target.write_text("\n".join([lines[0], *lines[1:][rows]]) + "\n")
     return target
 
 
-def study_trials(url: str):
+def study_trials(url: str, data: Path):
+    """The trials of the one study run on ``data`` (studies are named by data checksum)."""
     import optuna
-    (name,) = optuna.get_all_study_names(url)
-    return optuna.load_study(study_name=name, storage=url).get_trials()
+    from lipo.data import content_sha256, load_molecules
+    mols = load_molecules(data)
+    (name,) = [n for n in optuna.get_all_study_names(url)
+               if n.endswith(content_sha256(mols.smiles, mols.y)[:8])]
+    return name, optuna.load_study(study_name=name, storage=url).get_trials()
 
 
-def search_runs(url: str, experiment: str):
+def search_runs(url: str, study: str):
     from mlflow import MlflowClient
     client = MlflowClient(url)
-    found = client.get_experiment_by_name(experiment)
-    return list(client.search_runs([found.experiment_id], max_results=1000))
+    found = client.get_experiment_by_name("baseline")
+    return list(client.search_runs([found.experiment_id],
+                                   f"tags.`lipo.optuna_study` = '{study}'", max_results=1000))
 
 
-def test_three_workers_share_one_study_on_postgres_and_an_mlflow_server(tmp_path, data_dir):
-    data = small_table(data_dir, tmp_path / "small.csv")
-    artifacts = tmp_path / "artifacts"
-    artifacts.mkdir()
-    with postgres() as db, mlflow_server(db["mlflow"], artifacts) as tracking:
-        done = launch(tmp_path, "--study", "baseline", "--backbone", "tiny", "--data", str(data),
-                      "--trials", str(TRIALS), "--epochs", "1", "--workers", "3",
-                      "--storage", db["optuna"], "--tracking-uri", tracking)
-        trials = study_trials(db["optuna"])
-        runs = search_runs(tracking, "baseline")
+def check_one_run_per_trial(trials, runs) -> dict:
+    trial_runs = {r.info.run_id: r for r in runs if "mlflow.parentRunId" in r.data.tags}
+    assert len(trial_runs) == len(trials)  # one run per trial ...
+    assert sorted(t.user_attrs["mlflow_run_id"] for t in trials) == sorted(trial_runs)  # and back
+    for trial in trials:
+        assert trial_runs[trial.user_attrs["mlflow_run_id"]].data.tags[
+            "optuna.trial_number"] == str(trial.number)
+    return trial_runs
+
+
+def test_three_workers_share_one_study(stack, tmp_path, data_dir):
+    storage, tracking, artifacts = stack
+    data = table(data_dir, tmp_path / "small.csv", slice(0, 600))
+    done = launch(tmp_path, "--study", "baseline", "--backbone", "tiny", "--data", str(data),
+                  "--trials", str(TRIALS), "--epochs", "1", "--workers", "3",
+                  "--storage", storage, "--tracking-uri", tracking)
     output = done.stdout + done.stderr
     assert "database is locked" not in output and "duplicate" not in output.lower()
-    assert output.count("trial ") >= TRIALS and "starting 3 workers" in output
+    assert "starting 3 workers" in output
 
+    name, trials = study_trials(storage, data)
     assert sorted(t.number for t in trials) == list(range(TRIALS))  # exactly the total
     assert all(t.state.name == "COMPLETE" for t in trials)
     assert len({json.dumps(t.params, sort_keys=True) for t in trials}) == TRIALS  # no repeats
-    workers = {t.user_attrs["lipo.worker"] for t in trials}
-    assert len(workers) == 3  # every worker ran trials
+    assert len({t.user_attrs["lipo.worker"] for t in trials}) == 3  # every worker ran trials
 
-    trial_runs = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    runs = search_runs(tracking, name)
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert len(parents) == 3 and all(p.info.status == "FINISHED" for p in parents)
-    by_id = {r.info.run_id: r for r in trial_runs}
-    assert len(by_id) == TRIALS  # one run per trial ...
-    assert sorted(t.user_attrs["mlflow_run_id"] for t in trials) == sorted(by_id)  # ... and back
+    by_id = check_one_run_per_trial(trials, runs)
     for trial in trials:
         run = by_id[trial.user_attrs["mlflow_run_id"]]
-        assert run.data.tags["optuna.trial_number"] == str(trial.number)
         assert run.info.status == "FINISHED"
         assert run.data.metrics["val/mse"] == pytest.approx(trial.value)
-    stored = list(artifacts.rglob("weights.safetensors"))
-    assert len(stored) == TRIALS  # every trial's checkpoint, on the server's disk
+        assert list(artifacts.rglob(f"{run.info.run_id}/artifacts/checkpoint/weights.safetensors"))
+
+
+def wait_for_state(folder: Path, proc) -> None:
+    deadline = time.time() + 300
+    while not list(folder.glob("mlruns/state/*/trial-*/fit-1/current/progress.json")):
+        assert proc.poll() is None and time.time() < deadline, "no training state saved"
+        time.sleep(0.05)
+
+
+def test_worker_lost_on_another_machine_is_found_by_its_heartbeat(stack, tmp_path, data_dir):
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("a second hostname needs a UTS namespace (unshare, as root)")
+    storage, tracking, _ = stack
+    data = table(data_dir, tmp_path / "other.csv", slice(600, 1800))
+    args = ["--study", "baseline", "--backbone", "tiny", "--data", str(data), "--trials", "1",
+            "--epochs", "1", "--storage", storage, "--tracking-uri", tracking,
+            "--heartbeat", "1", "--save-every", "3"]
+    elsewhere = ["unshare", "--uts", "sh", "-c", 'hostname elsewhere && exec "$@"', "sh",
+                 sys.executable, str(ROOT / "launch.py"), *args]
+    proc = subprocess.Popen(elsewhere, cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    wait_for_state(tmp_path, proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    name, (lost,) = study_trials(storage, data)
+    assert lost.state.name == "RUNNING" and lost.user_attrs["lipo.worker"].startswith("elsewhere:")
+
+    again = launch(tmp_path, *args)  # this machine: the lost worker is not its own process
+    assert "stopped during trial 0 (killed or lost)" in again.stdout + again.stderr
+    assert "resuming from" in again.stderr
+    _, trials = study_trials(storage, data)
+    first, retry = sorted(trials, key=lambda t: t.number)
+    assert (first.state.name, retry.state.name) == ("FAIL", "COMPLETE")
+    assert retry.system_attrs["failed_trial"] == 0 and retry.params == first.params
+    by_id = check_one_run_per_trial(trials, search_runs(tracking, name))
+    assert by_id[first.user_attrs["mlflow_run_id"]].info.status == "FAILED"
+    assert by_id[retry.user_attrs["mlflow_run_id"]].info.status == "FINISHED"
