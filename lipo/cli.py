@@ -57,6 +57,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--trust-remote-code", action="store_true",
                    help="let --backbone PATH run the model code its folder ships (only the "
                         "pinned MoLFormer revision runs remote code without it)")
+    p.add_argument("--adapter", choices=["full", "lora", "ia3", "bitfit"], default=None,
+                   help="how the weights change, for the studies that fine-tune every weight "
+                        "by default (baseline, mlm, curriculum, active, influence): e.g. "
+                        "--study influence --adapter lora, with the adapter's default knobs")
     p.add_argument("--pool", help="external pool CSV for the influence study (default: "
                                   "$LIPO_DATA_DIR/External-Dataset_for_Task2.csv)")
     p.add_argument("--objective", default="mse",

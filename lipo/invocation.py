@@ -4,6 +4,7 @@ from __future__ import annotations
 from lipo.adapters import ADAPTERS
 from lipo.backbones import check_name, trust_folder
 from lipo.config import RunConfig
+from lipo.errors import ConfigError
 from lipo.strategies import STRATEGIES
 from lipo.sweep import HEARTBEAT_S
 from lipo.experiment import Workspace
@@ -12,11 +13,13 @@ from lipo.studies import load_study
 from lipo.tracking import DEFAULT_TRACKING_URI
 
 DEFAULT_BACKBONE = "mini"
+FULL = "full"
 DEFAULT_SPLIT = "random"
 
 
 def build(args) -> Invocation:
     definition = load_study(args.study)
+    adapter_name = adapter(args, definition)
     check_names(definition)
     if getattr(args, "trust_remote_code", False) and args.backbone:
         trust_folder(args.backbone)
@@ -25,7 +28,8 @@ def build(args) -> Invocation:
     args.split = args.split or DEFAULT_SPLIT
     check_name(args.backbone)
     ws = Workspace.load(args.data, args.split, args.seed, args.strict)
-    base = RunConfig(study=args.study, strategy=definition.STRATEGY, adapter=definition.ADAPTER,
+    base = RunConfig(study=args.study, strategy=definition.STRATEGY,
+                     adapter=adapter_name,
                      backbone=args.backbone, data=ws.mols.source, split=args.split,
                      split_seed=args.seed, seed=args.seed, strict=args.strict,
                      epochs=args.epochs or definition.EPOCHS,
@@ -46,3 +50,16 @@ def check_names(definition) -> None:
     for registry, name in ((STRATEGIES, definition.STRATEGY), (ADAPTERS, definition.ADAPTER)):
         if name not in registry:
             registry.get(name)  # raises ConfigError listing the valid names
+
+
+def adapter(args, definition) -> str:
+    """The study's adapter, or --adapter in place of a full fine-tune: an adapter study's
+    space tunes its own adapter's knobs, which another adapter would not have."""
+    chosen = getattr(args, "adapter", None)
+    if chosen is None or chosen == definition.ADAPTER:
+        return definition.ADAPTER
+    if definition.ADAPTER != FULL:
+        raise ConfigError(f"--adapter {chosen}: study {args.study!r} tunes its own adapter "
+                          f"({definition.ADAPTER}); --adapter applies to studies that "
+                          "fine-tune every weight")
+    return chosen

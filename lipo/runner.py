@@ -50,6 +50,8 @@ class Invocation:
         name = f"{self.study}:{backbone}:{self.ws.split.name}:{self.ws.data_sha256[:8]}"
         if self.base.head_features:
             name += f":+{self.base.head_features}"
+        if self.base.adapter != self.definition.ADAPTER:  # --adapter
+            name += f":adapter={self.base.adapter}"
         return name if self.objectives == ("mse",) else f"{name}:{'+'.join(self.objectives)}"
 
     def state_root(self, trial) -> Path:

@@ -18,6 +18,17 @@ def test_curriculum_logs_its_pool_schedule(tmp_path):
     assert reported_figures(tmp_path) >= {"curriculum · tiny: curriculum_schedule.csv"}
 
 
+def test_a_strategy_combines_with_an_adapter(tmp_path):
+    launch(tmp_path, "--study", "curriculum", "--adapter", "lora", "--backbone", "tiny",
+           "--trials", "1", "--epochs", "1")
+    (trial,) = optuna_trials(tmp_path)
+    run = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db").get_run(
+        trial.user_attrs["mlflow_run_id"])
+    assert run.data.tags["lipo.adapter"] == "lora"
+    assert run.data.tags["lipo.optuna_study"].endswith(":adapter=lora")
+    assert 0 < run.data.metrics["trainable_params"] < run.data.metrics["total_params"] / 2
+
+
 def reported_figures(cwd) -> set[str]:
     """The captions of the report page's figures, built from the real runs in ``cwd``."""
     import re

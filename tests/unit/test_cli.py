@@ -12,6 +12,7 @@ from lipo.cli import main
     (["--study", "baseline", "--final", "--seeds", "a,b"], "--seeds 'a,b'"),
     ([], "give --study NAME"),
     (["--study", "baseline", "--data", "/no/such.csv"], "/no/such.csv: no such file"),
+    (["--study", "lora", "--adapter", "ia3"], "--adapter ia3: study 'lora' tunes its own"),
 ])
 def test_bad_flags(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
