@@ -106,6 +106,9 @@ def check(args) -> None:
     if args.workers > 1 and (args.final or args.report or args.list):
         raise ConfigError("--workers shares a search between processes: drop --final, "
                           "--report and --list")
+    if args.workers > 1 and (args.storage or "").startswith("sqlite"):
+        raise ConfigError(f"--storage {args.storage}: SQLite locks under parallel workers; "
+                          "use the journal file (the default) or postgresql://")
     if args.workers > 1 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("--workers and torchrun/accelerate launch conflict: start one "
                           "launcher per worker instead")

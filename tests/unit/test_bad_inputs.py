@@ -46,6 +46,8 @@ def one_line_error(argv, capsys) -> str:
     (["--study", "baseline", "--heartbeat", "0"], "--heartbeat must be at least 1"),
     (["--study", "baseline", "--save-every", "-1"], "--save-every must be 0 or more"),
     (["--report", "--workers", "2"], "--workers shares a search"),
+    (["--study", "baseline", "--workers", "2", "--storage", "sqlite:///o.db"],
+     "SQLite locks under parallel workers"),
 ])
 def test_unknown_names_and_conflicting_flags(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
