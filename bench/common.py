@@ -44,8 +44,9 @@ def setup(threads: int) -> None:
 
 def machine() -> str:
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
+    now = datetime.datetime.now(datetime.timezone.utc)
     return (f"machine: {os.cpu_count()} CPUs, {device}, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+            f"{torch.get_num_threads()} threads; {now:%Y-%m-%d %H:%M} UTC")
 
 
 def headline(name: str, value: float) -> None:

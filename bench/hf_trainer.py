@@ -53,7 +53,8 @@ class TrainerEpochs:
     def arguments(self) -> TrainingArguments:
         # The same optimiser as lipo (torch AdamW, not the fused kernel) and batch size.
         return TrainingArguments(
-            output_dir=self.folder, num_train_epochs=1, per_device_train_batch_size=self.cfg.batch_size,
+            output_dir=self.folder, num_train_epochs=1,
+            per_device_train_batch_size=self.cfg.batch_size,
             learning_rate=self.cfg.lr, weight_decay=self.cfg.weight_decay, optim="adamw_torch",
             lr_scheduler_type="constant", max_grad_norm=self.cfg.grad_clip,
             train_sampling_strategy="group_by_length", save_strategy="no", logging_strategy="no",

@@ -5,7 +5,7 @@ and what the score cache saves in a sweep over k.
 
 Problems, each on a model fine-tuned for one epoch and the external pool, through the influence
 strategy's own code (``lipo.strategies.influence``, ``lipo.influence``):
-  head      the regression head (hidden width 16: 2,097 parameters on ``mini``, under the
+  head      the regression head (hidden width 16: 2,081 parameters on ``mini``, under the
             strategy's limit for the exact solve), every training molecule
   lora      a head with as many parameters as LoRA r=2 on mini's query/key/value (6,144;
             hidden 48: 6,241), its Hessian on 512 training molecules
@@ -14,11 +14,11 @@ run to minutes on one CPU thread)
 Exact: the Hessian that ``lipo.influence.exact_ihvp`` builds, here in chunks of columns (in
 one piece it would need tens of GB), then a dense solve; its lowest eigenvalue is printed.
 LiSSA: the strategy's solver and defaults (depth 500, 2 repeats, batches of 256, scale from
-power iteration), at the strategy's damping 0.01 and at 1.0 (LiSSA's series diverges when
-H + damping I has a negative eigenvalue). Then the strategy's score cache in a sweep over k = 64, 100, 278:
-uncached, every k recomputes the scores (fine-tune + LiSSA); cached, the first k does and the
-others read them. The last line is ``lissa_speedup_lora=X`` (exact / LiSSA time, lora problem,
-damping 0.01).
+power iteration), at the strategy's damping 0.01 and at 1.1 |lowest eigenvalue| + 0.01
+(LiSSA's series diverges when H + damping I has a negative eigenvalue).
+Then the strategy's score cache in a sweep over k = 64, 100, 278: uncached, every k recomputes
+the scores (fine-tune + LiSSA); cached, the first k does and the others read them.
+The last line is ``lissa_speedup_lora=X`` (exact / LiSSA time, lora problem, damping 0.01).
 ``--quick`` uses the ``tiny`` encoder and smaller problems.
 """
 from __future__ import annotations
@@ -39,9 +39,6 @@ from lipo.pool import load_pool
 from lipo.strategies import influence as strategy
 
 SWEEP_K = (64, 100, 278)
-# The strategy's default, then one above the size of the Hessian's negative eigenvalues
-# after a short fine-tune (LiSSA's series diverges when H + damping I is not positive).
-DAMPINGS = (strategy.KNOBS["damping"], 1.0)
 
 
 def head_problem(backbone: str, hidden: int, n_hessian: int | None, seed: int = 0):
@@ -94,13 +91,15 @@ def agreement(loss, exact, lissa, x_pool, y_pool) -> tuple[float, float]:
 
 
 def compare(name: str, backbone: str, hidden: int, n_hessian: int | None) -> float:
-    """Exact / LiSSA time at the strategy's damping; agreement there and at DAMPINGS[1:]."""
+    """Exact / LiSSA time at the strategy's damping; agreement there and at a damping that
+    makes H + damping I positive (LiSSA's series diverges otherwise)."""
     run, loss, (x, y), g, (x_pool, y_pool) = head_problem(backbone, hidden, n_hessian)
     h, t_hessian = timed(lambda: hessian_by_columns(loss, x, y))
+    lowest = lowest_eigenvalue(h)
     print(f"{name:5s} {len(loss.theta):6d} parameters, {len(x)} training molecules; Hessian "
-          f"{t_hessian:.1f} s, lowest eigenvalue {lowest_eigenvalue(h):.3g}", flush=True)
+          f"{t_hessian:.1f} s, lowest eigenvalue {lowest:.3g}", flush=True)
     ratio = None
-    for damping in DAMPINGS:
+    for damping in (strategy.KNOBS["damping"], 1.1 * max(0.0, -lowest) + 0.01):
         eye = damping * torch.eye(len(g), dtype=h.dtype)
         exact, t_solve = timed(lambda: torch.linalg.solve(h + eye, g))
         knobs = {**strategy.KNOBS, "damping": damping}
@@ -124,7 +123,8 @@ def cache_sweep(backbone: str, hidden: int) -> float:
     with tempfile.TemporaryDirectory(prefix="bench-influence-") as tmp:
         strategy.CACHE = Path(tmp)  # never the project's mlruns/
         for k in SWEEP_K:
-            _, seconds = timed(lambda: strategy.cached_scores(run, pool, {**strategy.KNOBS, "k": k}))
+            knobs = {**strategy.KNOBS, "k": k}
+            _, seconds = timed(lambda: strategy.cached_scores(run, pool, knobs))
             spent.append(seconds)
     uncached, cached = len(SWEEP_K) * spent[0], sum(spent)
     print(f"cache: sweep over k={SWEEP_K}: scoring {spent[0]:.1f} s on a miss, "

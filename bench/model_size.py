@@ -52,7 +52,8 @@ def main() -> None:
     base = spent["mini 4x128"]
     for name, model in models.items():
         params = count_params(model)["total_params"]
-        print(f"{name:11s} {params / 1e6:6.2f} M parameters  {spent[name] / args.batches * 1000:7.1f}"
+        per_batch = spent[name] / args.batches * 1000
+        print(f"{name:11s} {params / 1e6:6.2f} M parameters  {per_batch:7.1f}"
               f" ms/batch  {spent[name] / base:5.2f}x mini")
     headline("next_size_cost_vs_mini", spent["6x192"] / base)
 

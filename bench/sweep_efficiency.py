@@ -90,8 +90,8 @@ def compare(seed: int, definition, base: RunConfig, ws, budget: int) -> tuple[fl
     need = {arm: needed(curves[arm], target) for arm in curves}
     print(f"seed {seed}: best tpe {curves['tpe'][-1][1]:.4f}, random "
           f"{curves['random'][-1][1]:.4f}; trial-epochs to reach {target:.4f}: tpe "
-          f"{need['tpe'] or f'not within {budget}'}, random {need['random'] or f'not within {budget}'}",
-          flush=True)
+          f"{need['tpe'] or f'not within {budget}'}, "
+          f"random {need['random'] or f'not within {budget}'}", flush=True)
     if need["tpe"] is None:  # only random reached it
         return need["random"] / budget, True
     return (need["random"] or budget) / need["tpe"], need["random"] is not None

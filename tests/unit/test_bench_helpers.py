@@ -49,3 +49,12 @@ def test_budget_needed_is_the_first_point_at_or_below_the_target():
     curve = [(6, 1.2), (9, 0.9), (15, 0.8)]
     assert sweep_efficiency.needed(curve, 0.9) == 9
     assert sweep_efficiency.needed(curve, 0.5) is None
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("*.py")
+                                          if p.name not in ("common.py", "hf_trainer.py")))
+def test_every_benchmark_documents_its_one_command(script):
+    import ast
+    doc = ast.get_docstring(ast.parse((BENCH / script).read_text()))
+    assert f"python bench/{script}" in doc
+    assert "headline(" in (BENCH / script).read_text()  # its last line is name=value
