@@ -7,7 +7,7 @@ Both arms draw from ``sweeps/baseline.py``'s search space (lr, weight decay, dro
 size, warm-up; at most 6 epochs and early stopping as in the study) and train every trial
 through lipo's own trial code (``lipo.experiment``), until each has spent B trial-epochs (the
 last trial is cut to what is left):
-  tpe     ``lipo.sweep.open_study``: TPE with median pruning (never before epoch 3)
+  tpe     ``lipo.sweep.open_study``: TPE with median pruning (from epoch 2 on)
   random  Optuna's RandomSampler with the NopPruner
 and, per search seed, the best validation MSE of completed trials against trial-epochs spent.
 Target: 1.02 x the best val MSE either arm found; the last line is
