@@ -10,6 +10,7 @@ LOWERS the validation loss (Koh & Liang 2017, with their sign flipped for select
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import torch
@@ -19,10 +20,12 @@ from torch.func import functional_call, grad, hessian, vmap
 
 class HeadLoss:
     """Squared error of a head (eval mode: no dropout) on fixed inputs, as a function of a
-    flat parameter vector over the chosen parameters."""
+    flat parameter vector over the chosen parameters. Works on a float64 CPU copy: the
+    model's own head stays as it was, wherever it lives."""
 
     def __init__(self, head: nn.Module, names: list[str]):
-        self.head = head.eval()
+        self.head = copy.deepcopy(head).cpu().eval()
+        head = self.head
         self.names = names
         params = dict(head.named_parameters())
         self.shapes = [params[n].shape for n in names]
@@ -95,6 +98,28 @@ def top_eigenvalue(loss: HeadLoss, x, y, iterations: int = 50, seed: int = 0) ->
         hv = loss.hvp(x.double(), y.double(), v / v.norm())
         value, v = float(hv.norm()), hv
     return value
+
+
+def lowest_eigenvalue(loss: HeadLoss, x, y, top: float, iterations: int = 100,
+                      seed: int = 1) -> float:
+    """Lowest eigenvalue of the training-loss Hessian: power iteration on top I - H, positive
+    semi-definite when ``top`` bounds |eigenvalues|, whose largest eigenvalue is top - lowest.
+    A head fine-tuned for a few epochs is often not at a minimum: this can be negative."""
+    v = torch.randn(len(loss.theta), generator=torch.Generator().manual_seed(seed),
+                    dtype=torch.float64)
+    shifted = 0.0
+    for _ in range(iterations):
+        v = v / v.norm()
+        bv = top * v - loss.hvp(x.double(), y.double(), v)
+        shifted, v = float(v @ bv), bv
+    return top - shifted
+
+
+def safe_damping(damping: float, lowest: float, margin: float = 1.1) -> float:
+    """A damping that makes H + damping I positive definite: below -lowest, LiSSA's series
+    diverges (norms of 1e10 and more measured) and the exact solve inverts an indefinite
+    matrix, so their scores mean nothing. Raised to ``margin`` x -lowest when too small."""
+    return damping if lowest + damping > 0 else margin * -lowest + damping
 
 
 def influence_scores(loss: HeadLoss, ihvp: torch.Tensor, x_pool, y_pool) -> torch.Tensor:

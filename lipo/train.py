@@ -145,8 +145,11 @@ def predict(model, loader, accelerator: Accelerator | None = None,
     if not keep_mode:
         model.eval()
     unwrapped = accelerator.unwrap_model(model) if accelerator else model
+    device = next(unwrapped.parameters()).device  # a loader Accelerate did not prepare
     preds, labels, positions = [], [], []
     for batch in loader:
+        if accelerator is None:
+            batch = {k: v.to(device) for k, v in batch.items()}
         z = model(batch["input_ids"], batch["attention_mask"], batch.get("features"))
         gathered = (unwrapped.to_logd(z), batch["labels"], batch["positions"])
         if accelerator is not None:

@@ -5,7 +5,8 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
-from lipo.influence import HeadLoss, exact_ihvp, influence_scores, lissa_ihvp, top_eigenvalue
+from lipo.influence import (HeadLoss, exact_ihvp, influence_scores, lissa_ihvp,
+                            lowest_eigenvalue, safe_damping, top_eigenvalue)
 
 
 def problem(seed=0, n=200, d=6):
@@ -70,3 +71,33 @@ def test_scores_predict_the_effect_of_adding_an_example():
         x2, y2 = torch.cat([x, xp[pick:pick + 1]]), torch.cat([y, yp[pick:pick + 1]])
         after = val_loss(fitted_linear(x2, y2, damping), xv, yv)
         assert (after < before) == should_lower, (pick, before, after)
+
+
+def test_negative_curvature_is_found_and_damped_until_lissa_agrees_with_exact():
+    """A head stopped early is not at a minimum: its Hessian has negative eigenvalues, and
+    a small damping would make LiSSA diverge. The checked damping makes both solves agree."""
+    x, y = problem()
+    torch.manual_seed(0)
+    head = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 1))
+    optimiser = torch.optim.Adam(head.parameters(), lr=0.05)
+    for _ in range(30):
+        optimiser.zero_grad()
+        ((head(x).squeeze(-1) - y) ** 2).mean().backward()
+        optimiser.step()
+    loss = HeadLoss(head, [n for n, _ in head.named_parameters()])
+    true_lowest = float(torch.linalg.eigvalsh(
+        torch.func.hessian(loss.mean)(loss.theta, x.double(), y.double())).min())
+    assert true_lowest < -0.01  # the situation this guards against
+    top = top_eigenvalue(loss, x, y)
+    lowest = lowest_eigenvalue(loss, x, y, top, iterations=300)
+    assert abs(lowest - true_lowest) < 0.05 * top
+    damping = safe_damping(0.01, lowest)
+    assert damping + true_lowest > 0
+    assert safe_damping(0.5, 0.2) == 0.5  # positive definite already: left alone
+    g = loss.mean_grad(*problem(seed=1, n=50))
+    xp, yp = problem(seed=2, n=40)
+    exact = influence_scores(loss, exact_ihvp(loss, x, y, g, damping), xp, yp).numpy()
+    lissa = influence_scores(loss, lissa_ihvp(loss, x, y, g, damping, 1.5 * (top + damping),
+                                              depth=600, repeats=2, batch_size=200, seed=0),
+                             xp, yp).numpy()
+    assert spearmanr(exact, lissa).statistic >= 0.95
