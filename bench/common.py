@@ -68,7 +68,7 @@ def trial_run(cfg: RunConfig, ws: Workspace, on_epoch=None) -> TrialRun:
 
 
 class StepTimer:
-    """Times lipo's training step (``lipo.train.train_epoch``) on any iterable of batches."""
+    """Times lipo's training step (``lipo.train.Loop.train_epoch``) on any iterable of batches."""
 
     def __init__(self, model, cfg: RunConfig, acc: Accelerator):
         params = [p for p in model.parameters() if p.requires_grad]
@@ -82,13 +82,10 @@ class StepTimer:
         """Time of ``n`` training steps on the next ``n`` of ``batches``."""
         loader = Sized(batches, n, self.acc.device)
         started = time.perf_counter()
-        if hasattr(train, "Loop"):  # the resumable loop: one epoch from a fresh progress record
-            progress = {"epoch": 0, "batch": 0, "step": 0, "loss_sum": 0.0, "count": 0}
-            train.Loop(self.model, self.optimizer, self.scheduler, self.cfg, self.acc,
-                       None).train_epoch(loader, 0, progress)
-        else:
-            train.train_epoch(self.model, loader, self.optimizer, self.scheduler, self.cfg,
-                              self.acc, 0)
+        # One epoch of lipo's loop from a fresh progress record (nothing saved or resumed).
+        progress = {"epoch": 0, "batch": 0, "step": 0, "loss_sum": 0.0, "count": 0}
+        train.Loop(self.model, self.optimizer, self.scheduler, self.cfg, self.acc,
+                   None).train_epoch(loader, 0, progress)
         synchronise()
         return time.perf_counter() - started
 

@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 LIPO_DATA_DIR=../shared/data python bench/throughput.py [--quick]
 
-Contenders, each timed with lipo's own training step (``lipo.train.train_epoch``) on the same
+Contenders, each timed with lipo's own training step (``lipo.train.Loop``) on the same
 model and the same Lipophilicity training molecules, interleaved in rounds:
   ours      per-batch padding, batches grouped by length (lipo's loaders)
   random    per-batch padding, random order
