@@ -105,8 +105,8 @@ def versus_trainer(run, model, n_molecules: int, rounds: int) -> float:
 
 def report(label: str, found: dict[str, float]) -> None:
     for mode, rate in found.items():
-        print(f"{label:10s} {mode:8s} {rate:8.1f} molecules/s  "
-              f"({rate / found['pad300']:.2f}x pad300, {rate / found['ours']:.2f}x ours)", flush=True)
+        print(f"{label:10s} {mode:8s} {rate:8.1f} molecules/s  ({rate / found['pad300']:.2f}x "
+              f"pad300, {rate / found['ours']:.2f}x ours)", flush=True)
 
 
 def main() -> None:
