@@ -15,7 +15,9 @@ Exact: the Hessian that ``lipo.influence.exact_ihvp`` builds, here in chunks of 
 one piece it would need tens of GB), then a dense solve; its lowest eigenvalue is printed.
 LiSSA: the strategy's solver and defaults (depth 500, 2 repeats, batches of 256, scale from
 power iteration), at the strategy's damping 0.01 and at 1.1 |lowest eigenvalue| + 0.01
-(LiSSA's series diverges when H + damping I has a negative eigenvalue).
+(LiSSA's series diverges when H + damping I has a negative eigenvalue). The strategy raises a
+damping below -lowest itself (``lipo.influence.safe_damping``); the exact solve here uses the
+damping the strategy actually used, so both solve the same system.
 Then the strategy's score cache in a sweep over k = 64, 100, 278: uncached, every k recomputes
 the scores (fine-tune + LiSSA); cached, the first k does and the others read them.
 The last line is ``lissa_speedup_lora=X`` (exact / LiSSA time, lora problem, damping 0.01).
@@ -34,7 +36,8 @@ from torch.func import grad, jacrev
 
 from common import headline, machine, parser, setup, trial_run, workspace
 from lipo.config import RunConfig
-from lipo.influence import HeadLoss, influence_scores
+from lipo.influence import HeadLoss, influence_scores, safe_damping
+from lipo.influence import lowest_eigenvalue as lanczos_lowest
 from lipo.pool import load_pool
 from lipo.strategies import influence as strategy
 
@@ -98,16 +101,19 @@ def compare(name: str, backbone: str, hidden: int, n_hessian: int | None) -> flo
     lowest = lowest_eigenvalue(h)
     print(f"{name:5s} {len(loss.theta):6d} parameters, {len(x)} training molecules; Hessian "
           f"{t_hessian:.1f} s, lowest eigenvalue {lowest:.3g}", flush=True)
+    estimated = lanczos_lowest(loss, x, y)  # the strategy's own estimate, checked against h
+    print(f"  the strategy's Lanczos estimate of the lowest eigenvalue: {estimated:.3g}")
     ratio = None
     for damping in (strategy.KNOBS["damping"], 1.1 * max(0.0, -lowest) + 0.01):
-        eye = damping * torch.eye(len(g), dtype=h.dtype)
+        used = safe_damping(damping, estimated)  # what the strategy's solve will use
+        eye = used * torch.eye(len(g), dtype=h.dtype)
         exact, t_solve = timed(lambda: torch.linalg.solve(h + eye, g))
         knobs = {**strategy.KNOBS, "damping": damping}
         lissa, t_lissa = timed(lambda: strategy.solve(run, loss, x, y, g, knobs))
         rho, top = agreement(loss, exact, lissa, x_pool, y_pool)
         t_exact = t_hessian + t_solve
         ratio = ratio or t_exact / t_lissa  # the strategy's own damping comes first
-        print(f"  damping {damping:g}: exact {t_exact:6.1f} s, LiSSA {t_lissa:6.1f} s "
+        print(f"  damping {damping:g} (used {used:.3g}): exact {t_exact:6.1f} s, LiSSA {t_lissa:6.1f} s "
               f"({t_exact / t_lissa:.2f}x); |ihvp| exact {float(exact.norm()):.3g}, LiSSA "
               f"{float(lissa.norm()):.3g}; Spearman {rho:.3f}, top-64 overlap {top:.2f}",
               flush=True)

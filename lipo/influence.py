@@ -13,7 +13,9 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 
+import numpy as np
 import torch
+from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 from torch import nn
 from torch.func import functional_call, grad, hessian, vmap
 
@@ -100,19 +102,22 @@ def top_eigenvalue(loss: HeadLoss, x, y, iterations: int = 50, seed: int = 0) ->
     return value
 
 
-def lowest_eigenvalue(loss: HeadLoss, x, y, top: float, iterations: int = 100,
-                      seed: int = 1) -> float:
-    """Lowest eigenvalue of the training-loss Hessian: power iteration on top I - H, positive
-    semi-definite when ``top`` bounds |eigenvalues|, whose largest eigenvalue is top - lowest.
-    A head fine-tuned for a few epochs is often not at a minimum: this can be negative."""
-    v = torch.randn(len(loss.theta), generator=torch.Generator().manual_seed(seed),
-                    dtype=torch.float64)
-    shifted = 0.0
-    for _ in range(iterations):
-        v = v / v.norm()
-        bv = top * v - loss.hvp(x.double(), y.double(), v)
-        shifted, v = float(v @ bv), bv
-    return top - shifted
+def lowest_eigenvalue(loss: HeadLoss, x, y, tol: float = 1e-4, seed: int = 1) -> float:
+    """Lowest eigenvalue of the training-loss Hessian, by Lanczos (ARPACK) on Hessian-vector
+    products. A head fine-tuned for a few epochs is often not at a minimum: this can be
+    negative. (Power iteration on top I - H underestimated it by 25% in 100 steps.)"""
+    n = len(loss.theta)
+    xd, yd = x.double(), y.double()
+    op = LinearOperator((n, n), dtype=np.float64, matvec=lambda v: loss.hvp(
+        xd, yd, torch.as_tensor(np.ravel(v), dtype=torch.float64)).numpy())
+    start = np.random.default_rng(seed).standard_normal(n)
+    try:
+        values = eigsh(op, k=1, which="SA", tol=tol, v0=start, return_eigenvectors=False)
+    except ArpackNoConvergence as partial:
+        if not len(partial.eigenvalues):
+            raise
+        values = partial.eigenvalues
+    return float(np.min(values))
 
 
 def safe_damping(damping: float, lowest: float, margin: float = 1.1) -> float:

@@ -100,7 +100,7 @@ def compute_scores(run, pool: pd.DataFrame, knobs: dict) -> np.ndarray:
 
 def solve(run, loss: HeadLoss, x, y, g, knobs: dict) -> torch.Tensor:
     top = top_eigenvalue(loss, x, y)
-    damping = checked_damping(run, loss, x, y, float(knobs["damping"]), top)
+    damping = checked_damping(run, loss, x, y, float(knobs["damping"]))
     if knobs["method"] == "exact":
         if len(loss.theta) > MAX_EXACT:
             raise ConfigError(f"exact influence over {len(loss.theta)} parameters is too large "
@@ -114,10 +114,10 @@ def solve(run, loss: HeadLoss, x, y, g, knobs: dict) -> torch.Tensor:
                       log=lambda it, norm: run.log({"influence/ihvp_norm": norm}, it))
 
 
-def checked_damping(run, loss: HeadLoss, x, y, damping: float, top: float) -> float:
+def checked_damping(run, loss: HeadLoss, x, y, damping: float) -> float:
     """The damping knob, raised just above the Hessian's lowest eigenvalue where that is
     negative (with the strategy's default of 0.01 after a short fine-tune it was -0.87)."""
-    lowest = lowest_eigenvalue(loss, x, y, top)
+    lowest = lowest_eigenvalue(loss, x, y)
     used = safe_damping(damping, lowest)
     if used != damping:
         log.warning("influence: the training-loss Hessian has eigenvalue %.3g < -damping %.3g; "
