@@ -6,6 +6,7 @@ import io
 import math
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
@@ -55,6 +56,7 @@ def curves(series: dict[str, list[tuple[int, float]]], xlabel: str, ylabel: str,
         else:
             ax.plot(x, y, marker="o", ms=3, label=name)
     ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # epochs, trials
     ax.legend(fontsize=8)
     return png(fig)
 
