@@ -102,3 +102,20 @@ def test_negative_curvature_is_found_and_damped_until_lissa_agrees_with_exact():
                                               depth=600, repeats=2, batch_size=200, seed=0),
                              xp, yp).numpy()
     assert spearmanr(exact, lissa).statistic >= 0.95
+
+
+def test_a_lissa_series_still_moving_is_reported(caplog):
+    from lipo.strategies.influence import check_converged
+
+    class Run:
+        logged = {}
+
+        def log(self, metrics, step):
+            self.logged.update(metrics)
+
+    run = Run()
+    check_converged(run, [1.0] * 90 + [1.0 + 0.001 * i for i in range(10)])
+    assert run.logged["influence/lissa_tail_drift"] < 0.05 and not caplog.records
+    check_converged(run, [0.04 * 1.01 ** i for i in range(500)])  # the real model's run
+    assert run.logged["influence/lissa_tail_drift"] > 0.05
+    assert "had not converged after 500 iterations" in caplog.text
