@@ -5,6 +5,7 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
 import warnings
 
@@ -171,7 +172,17 @@ def run(args) -> None:
 SUBCOMMANDS = {"predict": "lipo.predict", "pretrain": "lipo.pretrain"}
 
 
+def stop_on_sigterm() -> None:
+    """A scheduler's SIGTERM (a job's time limit, `docker stop`) ends the run as Ctrl-C does:
+    the trial is marked FAIL and re-queued, its training state kept for the retry."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the real command line, not a caller's (tests call main(argv))
+        stop_on_sigterm()
     argv = sys.argv[1:] if argv is None else argv
     try:
         if argv and argv[0] in SUBCOMMANDS:

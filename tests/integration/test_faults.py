@@ -78,6 +78,22 @@ def test_sigkill_mid_epoch_is_failed_retried_and_resumed(tmp_path):
     assert not list(killed.glob("mlruns/state/*/trial-*"))  # finished: nothing left to resume
 
 
+def test_sigterm_mid_epoch_fails_and_requeues_the_trial(tmp_path):
+    proc = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), *KILLED], cwd=tmp_path,
+                            env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    wait_for_state(tmp_path, proc, 10)
+    proc.terminate()  # SIGTERM, as a scheduler or `docker stop` sends
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "re-run the same command" in stderr
+    stopped, queued = sorted(optuna_trials(tmp_path), key=lambda t: t.number)
+    assert stopped.state == TrialState.FAIL and stopped.user_attrs["interrupted"]
+    assert queued.state == TrialState.WAITING
+    assert queued.system_attrs["fixed_params"] == stopped.params  # the same settings next time
+    (run,) = trial_runs(tmp_path, "baseline")
+    assert run.info.status == "FAILED" and "interrupted" in run.data.tags["lipo.error"]
+
+
 DIVERGING = '''"""Trial 0 trains with an infinite learning rate: its loss becomes NaN."""
 STRATEGY = "all"
 ADAPTER = "full"
