@@ -7,6 +7,7 @@ and the position in the data are written to ``state_dir``; a restart continues f
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,16 +78,36 @@ def heldout_metrics(model, loader, tokenizer, mask_prob, accelerator) -> dict[st
 
 
 def load_progress(state_dir: Path | None, accelerator) -> dict:
+    if state_dir is not None and not state_dir.exists() and aside(state_dir, "old").exists():
+        aside(state_dir, "old").rename(state_dir)  # killed between the two renames of a save
     if state_dir is None or not (state_dir / "progress.json").is_file():
         return {"epoch": 0, "batch": 0, "step": 0}
     accelerator.load_state(str(state_dir))
     return json.loads((state_dir / "progress.json").read_text())
 
 
+def aside(state_dir: Path, suffix: str) -> Path:
+    return state_dir.with_name(f"{state_dir.name}.{suffix}")
+
+
 def save_progress(state_dir: Path, accelerator, progress: dict) -> None:
-    accelerator.save_state(str(state_dir))
+    """Saved beside the last state, then swapped in: a kill in the middle of a save leaves
+    the previous state whole, never weights of one step with the progress of another."""
+    partial, old = aside(state_dir, "partial"), aside(state_dir, "old")
     if accelerator.is_main_process:
-        (state_dir / "progress.json").write_text(json.dumps(progress))
+        shutil.rmtree(partial, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(partial))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (partial / "progress.json").write_text(json.dumps(progress))
+        for kept in (p for p in state_dir.glob("*") if p.is_file()):  # e.g. the MLflow run id
+            if not (partial / kept.name).exists():
+                shutil.copy2(kept, partial / kept.name)
+        if state_dir.exists():
+            state_dir.rename(old)
+        partial.rename(state_dir)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def train_mlm(model, tokenizer, train_ids: list[list[int]], heldout_ids: list[list[int]],
