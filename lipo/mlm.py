@@ -96,6 +96,8 @@ def save_progress(state_dir: Path, accelerator, progress: dict) -> None:
     partial, old = aside(state_dir, "partial"), aside(state_dir, "old")
     if accelerator.is_main_process:
         shutil.rmtree(partial, ignore_errors=True)
+        if state_dir.exists():  # a kill after the last swap, before its clean-up
+            shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(partial))
     accelerator.wait_for_everyone()
