@@ -2,12 +2,12 @@
 and for domain adaptation on a task's training SMILES, under Accelerate.
 
 Resumable: every ``save_every`` steps the Accelerate state (model, optimiser, scheduler, RNG)
-and the position in the data are written to ``state_dir``; a restart continues from there.
+and the position in the data are saved under ``state_dir`` by ``lipo.resume.TrainingState``
+(written beside the last state and swapped in, checked against checksums before loading); a
+restart continues from there.
 """
 from __future__ import annotations
 
-import json
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from lipo.batching import EncodedMolecules, make_loader
 from lipo.errors import TrainingDiverged
+from lipo.resume import TrainingState
 
 IGNORE = -100  # label of unmasked positions: no loss there
 
@@ -77,41 +78,6 @@ def heldout_metrics(model, loader, tokenizer, mask_prob, accelerator) -> dict[st
             "heldout/accuracy": float(totals[1] / totals[2])}
 
 
-def load_progress(state_dir: Path | None, accelerator) -> dict:
-    if state_dir is not None and not state_dir.exists() and aside(state_dir, "old").exists():
-        aside(state_dir, "old").rename(state_dir)  # killed between the two renames of a save
-    if state_dir is None or not (state_dir / "progress.json").is_file():
-        return {"epoch": 0, "batch": 0, "step": 0}
-    accelerator.load_state(str(state_dir))
-    return json.loads((state_dir / "progress.json").read_text())
-
-
-def aside(state_dir: Path, suffix: str) -> Path:
-    return state_dir.with_name(f"{state_dir.name}.{suffix}")
-
-
-def save_progress(state_dir: Path, accelerator, progress: dict) -> None:
-    """Saved beside the last state, then swapped in: a kill in the middle of a save leaves
-    the previous state whole, never weights of one step with the progress of another."""
-    partial, old = aside(state_dir, "partial"), aside(state_dir, "old")
-    if accelerator.is_main_process:
-        shutil.rmtree(partial, ignore_errors=True)
-        if state_dir.exists():  # a kill after the last swap, before its clean-up
-            shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(partial))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        (partial / "progress.json").write_text(json.dumps(progress))
-        for kept in (p for p in state_dir.glob("*") if p.is_file()):  # e.g. the MLflow run id
-            if not (partial / kept.name).exists():
-                shutil.copy2(kept, partial / kept.name)
-        if state_dir.exists():
-            state_dir.rename(old)
-        partial.rename(state_dir)
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def train_mlm(model, tokenizer, train_ids: list[list[int]], heldout_ids: list[list[int]],
               settings: MLMSettings, accelerator: Accelerator,
               log: Callable[[dict, int], None] = lambda metrics, step: None,
@@ -129,7 +95,9 @@ def train_mlm(model, tokenizer, train_ids: list[list[int]], heldout_ids: list[li
     scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_frac * steps), steps)
     model, optimizer, train_loader, heldout_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, heldout_loader, scheduler)
-    progress = load_progress(state_dir, accelerator)
+    state = None if state_dir is None else TrainingState(state_dir, accelerator,
+                                                         settings.save_every)
+    progress = (state and state.restore()) or {"epoch": 0, "batch": 0, "step": 0}
     bar = tqdm(total=steps, initial=progress["step"], desc=desc, unit="step",
                disable=not accelerator.is_main_process)
     model.train()
@@ -155,9 +123,8 @@ def train_mlm(model, tokenizer, train_ids: list[list[int]], heldout_ids: list[li
                     progress["step"])
                 bar.set_postfix(loss=f"{float(sums[0] / sums[2]):.3f}")
                 sums.zero_()
-            if state_dir is not None and settings.save_every and \
-                    progress["step"] % settings.save_every == 0:
-                save_progress(state_dir, accelerator, progress)
+            if state is not None and state.due(progress["step"]):
+                state.save(progress, {})
         progress = {"epoch": epoch + 1, "batch": 0, "step": progress["step"]}
         log(heldout_metrics(model, heldout_loader, tokenizer, settings.mask_prob, accelerator),
             progress["step"])

@@ -51,7 +51,7 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path):
     cmd = [sys.executable, str(ROOT / "launch.py"), *ARGS, "--out", str(target)]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-    progress = target / "state" / "progress.json"
+    progress = target / "state" / "current" / "progress.json"
     deadline = time.time() + 300
     while saved_step(progress) < 10:
         assert proc.poll() is None and time.time() < deadline, "no state saved in time"
