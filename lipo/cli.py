@@ -16,6 +16,7 @@ EPILOG = """examples:
   python launch.py predict --run RUN_ID --smiles molecules.csv --out predictions.csv
   python launch.py --study baseline                      # search (resumes if re-run)
   python launch.py --study baseline --final --seeds 0,1,2
+  python launch.py --study influence --final --control random-k
   python launch.py --report                               # table and plots under reports/
   torchrun --nproc_per_node 2 launch.py --study baseline
   python launch.py --study baseline --workers 3           # 3 processes share the study
@@ -70,6 +71,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--final", action="store_true",
                    help="re-train the best settings per seed and evaluate the test split")
     p.add_argument("--seeds", help="comma-separated seeds for --final (default 0,1,2)")
+    p.add_argument("--control",
+                   help="with --final: re-train the best settings as the strategy's control, "
+                        "its own report row (influence: random-k; curriculum: no-curriculum; "
+                        "active: random-acquisition, one-shot)")
     p.add_argument("--report", action="store_true",
                    help="build the comparison table and plots under reports/ from MLflow "
                         "(--split NAME and --backbone NAME filter the runs)")
@@ -96,6 +101,9 @@ def parse_objectives(text: str) -> tuple[str, ...]:
 def check(args) -> None:
     if args.seeds and not args.final:
         raise ConfigError("--seeds applies to --final only")
+    if args.control and not args.final:
+        raise ConfigError(f"--control {args.control} applies to --final only: a control "
+                          "re-trains the search's best settings")
     if args.final and args.trials is not None:
         raise ConfigError("--trials and --final conflict: --final re-trains the best trial")
     for flag in ("trials", "epochs", "workers", "heartbeat"):

@@ -1,5 +1,7 @@
 """The final phase: re-train the study's best settings once per seed, then, and only then,
-evaluate the test split. Seeds already finished for the same best trial are skipped."""
+evaluate the test split. Seeds already finished for the same best trial (and control) are
+skipped. With ``--control NAME`` the same settings run as the strategy's control: the same
+seeds, so the report pairs them with the strategy's own final runs."""
 from __future__ import annotations
 
 import statistics
@@ -20,14 +22,15 @@ def final(inv: Invocation, accelerator: Accelerator, seeds: list[int]) -> None:
     if main:
         chosen = best_settings(inv)
     trial_number, overrides = sweep.broadcast(accelerator, chosen)
-    cfg = inv.base.with_overrides(overrides).replace(phase="final")
+    cfg = inv.base.with_overrides({**overrides, **inv.control_knobs}).replace(phase="final")
+    title = f"{inv.study} final" + (f" control={inv.control}" if inv.control else "")
     if main:
         tracker = Tracker(inv.tracking_uri, inv.study)
-        parent = tracker.start_run(f"{inv.study} final", inv.tags(cfg),
+        parent = tracker.start_run(title, inv.tags(cfg),
                                    params={"seeds": ",".join(map(str, seeds)),
                                            "best_trial": trial_number})
     try:
-        for seed in tqdm(seeds, desc=f"{inv.study} final", unit="seed", disable=not main):
+        for seed in tqdm(seeds, desc=title, unit="seed", disable=not main):
             done = sweep.broadcast(accelerator, main and finished(tracker, inv, trial_number, seed))
             if done:
                 if main:
@@ -59,7 +62,13 @@ def finished(tracker: Tracker, inv: Invocation, trial_number: int, seed: int) ->
     query = (f"tags.`lipo.phase` = 'final' AND tags.`lipo.optuna_study` = '{inv.optuna_name}' "
              f"AND tags.`lipo.best_trial` = '{trial_number}' AND tags.`lipo.seed` = '{seed}' "
              "AND attributes.status = 'FINISHED'")
-    return bool(tracker.runs(query))
+    return bool(same_control(inv, tracker.runs(query)))
+
+
+def same_control(inv: Invocation, runs: list) -> list:
+    """The runs of this control (none: the strategy itself). MLflow's filter cannot ask for
+    a missing tag, so it is done here."""
+    return [r for r in runs if r.data.tags.get("lipo.control", "") == inv.control]
 
 
 def one_seed(inv, accelerator, cfg, tracker, parent, trial_number) -> None:
@@ -94,10 +103,11 @@ def one_seed(inv, accelerator, cfg, tracker, parent, trial_number) -> None:
 def summarise(inv: Invocation, tracker: Tracker, trial_number: int) -> None:
     query = (f"tags.`lipo.phase` = 'final' AND tags.`lipo.optuna_study` = '{inv.optuna_name}' "
              f"AND tags.`lipo.best_trial` = '{trial_number}' AND attributes.status = 'FINISHED'")
-    runs = tracker.runs(query)
+    runs = same_control(inv, tracker.runs(query))
+    control = f" (control {inv.control})" if inv.control else ""
     for key in ("test/mse", "test/r2"):
         values = [r.data.metrics[key] for r in runs if key in r.data.metrics]
         if values:
-            spread = statistics.stdev(values) if len(values) > 1 else 0.0
-            print(f"{inv.study} final, trial {trial_number}, {len(values)} seeds: "
-                  f"{key} {statistics.mean(values):.4f} ± {spread:.4f}")
+            spread = f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else ""
+            print(f"{inv.study} final{control}, trial {trial_number}, {len(values)} seeds: "
+                  f"{key} {statistics.mean(values):.4f}{spread}")

@@ -5,7 +5,7 @@ from lipo.adapters import ADAPTERS
 from lipo.backbones import check_name, trust_folder
 from lipo.config import RunConfig
 from lipo.errors import ConfigError
-from lipo.strategies import STRATEGIES
+from lipo.strategies import STRATEGIES, control_knobs
 from lipo.sweep import HEARTBEAT_S
 from lipo.experiment import Workspace
 from lipo.runner import Invocation
@@ -27,6 +27,8 @@ def build(args) -> Invocation:
     args.backbone = args.backbone or DEFAULT_BACKBONE
     args.split = args.split or DEFAULT_SPLIT
     check_name(args.backbone)
+    control = getattr(args, "control", None) or ""
+    knobs = control_knobs(definition.STRATEGY, control) if control else {}
     ws = Workspace.load(args.data, args.split, args.seed, args.strict)
     base = RunConfig(study=args.study, strategy=definition.STRATEGY,
                      adapter=adapter_name,
@@ -38,7 +40,7 @@ def build(args) -> Invocation:
     return Invocation(study=args.study, definition=definition, base=base,
                       trials=args.trials or definition.TRIALS, storage=args.storage,
                       tracking_uri=args.tracking_uri or DEFAULT_TRACKING_URI, ws=ws,
-                      objectives=args.objective,
+                      objectives=args.objective, control=control, control_knobs=knobs,
                       heartbeat=getattr(args, "heartbeat", None) or HEARTBEAT_S,
                       save_every=(100 if getattr(args, "save_every", None) is None
                                   else args.save_every))

@@ -94,7 +94,7 @@ def make_figures(store: StoreReader, rows: list[Row], runs: list, curves: dict,
         figures.append(("Parity on test: predicted vs true logD (mean over seeds)",
                         report_plots.parity(panels)))
     best_curves, histories, ranked = {}, {}, {}
-    for row in (r for r in rows if r.kind != "reference"):
+    for row in (r for r in rows if r.kind != "reference" and not r.control):  # one per search
         mine = [t for t in trials if t.tags.get("lipo.optuna_study") == row.optuna_study
                 and t.run_id in best_val]
         best = [t for t in mine if t.tags.get("optuna.trial_number") == row.best_trial]

@@ -44,7 +44,7 @@ def params_text(row: Row) -> str:
 
 def reported_text(row: Row) -> str:
     """Beside the plain study only: the original study had no variants."""
-    if row.study not in REPORTED or row.variant or row.kind == "reference":
+    if row.study not in REPORTED or row.variant or row.control or row.kind == "reference":
         return ""
     mse, r2 = REPORTED[row.study]
     return f"{fmt(mse) or '–'} / {fmt(r2)}"
@@ -85,7 +85,9 @@ def display_frame(rows: list[Row]) -> pd.DataFrame:
 def numeric_frame(rows: list[Row]) -> pd.DataFrame:
     records = []
     for row in rows:
-        record = {"study": row.study, "variant": row.variant, "status": row.kind,
+        reported = (None, None) if row.control else REPORTED.get(row.study, (None, None))
+        record = {"study": row.study, "variant": row.variant, "control": row.control,
+                  "status": row.kind,
                   "backbone": row.backbone, "split": row.split, "split_sha256": row.split_sha256,
                   "optuna_study": row.optuna_study, "best_trial": row.best_trial,
                   "seeds": " ".join(map(str, row.seeds)), "n_seeds": len(row.seeds)}
@@ -97,8 +99,7 @@ def numeric_frame(rows: list[Row]) -> pd.DataFrame:
                        "total_params": row.total_params, "wall_time_s": row.wall_time_s,
                        "delta_test_mse_vs_baseline": row.delta_mse, "p_value": row.p_value,
                        "vs_baseline": row.vs_baseline,
-                       "reported_mse": REPORTED.get(row.study, (None, None))[0],
-                       "reported_r2": REPORTED.get(row.study, (None, None))[1],
+                       "reported_mse": reported[0], "reported_r2": reported[1],
                        "knobs": knob_text(row.knobs)})
         records.append(record)
     return pd.DataFrame(records)

@@ -26,6 +26,7 @@ class Row:
     study: str
     kind: str  # final | not final | reference
     variant: str = ""  # what sets its Optuna study apart beyond study/backbone/split: +rdkit
+    control: str = ""  # the strategy's control run at the study's best settings: random-k
     backbone: str = ""
     split: str = ""
     split_sha256: str = ""
@@ -48,7 +49,8 @@ class Row:
 
     @property
     def label(self) -> str:
-        return f"{self.study} {self.variant}".strip()
+        control = f" (control: {self.control})" if self.control else ""
+        return f"{self.study} {self.variant}".strip() + control
 
     def stat(self, metric: str) -> tuple[float, float | None] | None:
         """Mean and standard deviation over seeds; no deviation from a single seed."""
@@ -105,14 +107,15 @@ def knob_values(params: dict, trials: list) -> dict:
 
 def final_row(study: str, group: list, trials: list) -> Row:
     first = group[0]
+    control = first.tags.get("lipo.control", "")
     same_study = [t for t in trials if t.tags.get("lipo.optuna_study")
                   == first.tags.get("lipo.optuna_study")]
     per_seed = {int(r.tags.get("lipo.seed", r.params.get("seed", 0))):
                 {m: r.metrics[f"test/{m}"] for m in METRICS if f"test/{m}" in r.metrics}
                 for r in group}
     walls = [r.metrics["wall_time_s"] for r in group if "wall_time_s" in r.metrics]
-    return Row(study, "final", variant(first), backbone=first.tags.get("lipo.backbone", ""),
-               split=first.tags.get("lipo.split", ""),
+    return Row(study, "final", variant(first), control=control,
+               backbone=first.tags.get("lipo.backbone", ""), split=first.tags.get("lipo.split", ""),
                split_sha256=first.tags.get("lipo.split_sha256", ""),
                optuna_study=first.tags.get("lipo.optuna_study", ""),
                best_trial=first.tags["lipo.best_trial"], per_seed=per_seed,
@@ -140,8 +143,9 @@ def search_row(study: str, trials: list, best_val: dict) -> Row:
 
 def study_rows(runs: list, best_val: dict) -> list[Row]:
     """One row per Optuna study: a study on two backbones, or with and without descriptor
-    features, gives two rows. ``best_val``: run id -> lowest val/mse over its epochs, for
-    the search trials (the latest logged value is the last epoch, not the best)."""
+    features, gives two rows; each control of its final phase one more. ``best_val``: run id
+    -> lowest val/mse over its epochs, for the search trials (the latest logged value is the
+    last epoch, not the best)."""
     by_study: dict[tuple, list] = {}
     for run in runs:
         if run.tags.get("lipo.optuna_study"):
@@ -150,19 +154,29 @@ def study_rows(runs: list, best_val: dict) -> list[Row]:
     for (study, _), study_runs in sorted(by_study.items()):
         finals, trials = final_runs(study_runs), search_trials(study_runs)
         trials = [t for t in trials if t.run_id in best_val]
-        if finals:
-            rows.append(final_row(study, newest_group(finals), trials))
-        elif trials:
+        controls: dict[str, list] = {}
+        for run in finals:
+            controls.setdefault(run.tags.get("lipo.control", ""), []).append(run)
+        for _, group in sorted(controls.items()):
+            rows.append(final_row(study, newest_group(group), trials))
+        if trials and not finals:
             rows.append(search_row(study, trials, best_val))
     return rows
 
 
 def compare(rows: list[Row]) -> None:
     """Paired test of each row's per-seed test MSE against the baseline study's on the same
-    split: the plain baseline (no variant) of the same backbone where there is one."""
+    split: the plain baseline (no variant) of the same backbone where there is one. A control
+    is compared with its own strategy's final runs instead: the question it answers."""
     bases = [r for r in rows if r.study == BASELINE and r.kind == "final"]
     for row in rows:
         if row.kind == "not final":
+            continue
+        strategy = next((r for r in rows if row.control and r.kind == "final" and not r.control
+                         and r.optuna_study == row.optuna_study), None)
+        if strategy is not None:
+            paired(row, strategy)
+            row.vs_baseline += f" vs {strategy.label}"
             continue
         same_split = [b for b in bases if b.split_sha256 == row.split_sha256]
         base = min(same_split, key=lambda b: (b.backbone != row.backbone, b.variant != ""),

@@ -9,7 +9,7 @@ import errno
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
@@ -41,6 +41,8 @@ class Invocation:
     objectives: tuple[str, ...] = ("mse",)
     heartbeat: int = sweep.HEARTBEAT_S  # seconds between a running trial's heartbeats (RDB)
     save_every: int = 100  # optimiser steps between resumable training states
+    control: str = ""  # --final --control NAME: the strategy's control, not the strategy
+    control_knobs: dict = field(default_factory=dict)  # its strategy.KNOB overrides
 
     @property
     def optuna_name(self) -> str:
@@ -61,10 +63,11 @@ class Invocation:
         return STATE_ROOT / slug / f"trial-{trial.user_attrs['lipo.origin']}"
 
     def tags(self, cfg: RunConfig) -> dict[str, str]:
-        return {"lipo.study": self.study, "lipo.strategy": cfg.strategy,
+        tags = {"lipo.study": self.study, "lipo.strategy": cfg.strategy,
                 "lipo.adapter": cfg.adapter, "lipo.backbone": cfg.backbone,
                 "lipo.phase": cfg.phase, "lipo.seed": cfg.seed, "lipo.split": self.ws.split.name,
                 "lipo.split_sha256": self.ws.split.sha256, "lipo.optuna_study": self.optuna_name}
+        return {**tags, "lipo.control": self.control} if self.control else tags
 
 
 class Recorder:
@@ -195,6 +198,8 @@ def one_trial(inv: Invocation, accelerator, study, trial, tracker, parent,
         if main:
             recorder.end("PRUNED", str(exc), run)
             sweep.tell(study, trial, "PRUNED")
+            tqdm.write(f"trial {trial.number}: {exc} (val/mse behind the median of earlier "
+                       f"trials) in {time.time() - recorder.started:.0f} s")
         run.discard_state()
         return None
     except KeyboardInterrupt:

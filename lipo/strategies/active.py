@@ -22,6 +22,7 @@ from lipo.train import FitResult, predict
 
 KNOBS = {"initial": 500, "acquire": 256, "rounds": 3, "passes": 10,
          "acquisition": "uncertainty", "one_shot": False, "external": False}
+CONTROLS = {"random-acquisition": {"acquisition": "random"}, "one-shot": {"one_shot": True}}
 
 
 def train(run) -> FitResult:

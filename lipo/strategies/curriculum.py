@@ -3,7 +3,8 @@
 Difficulty is the SMILES token count (or the RDKit heavy-atom count). Epoch e trains on the
 molecules whose difficulty is at most d_min + (d_max - d_min) * pace(min(1, e / (frac * E))),
 never fewer than the easiest ``start`` fraction. Pacing: linear (pace(t) = t), root
-(sqrt(t): grows fast, then slows) or step (four equal stages).
+(sqrt(t): grows fast, then slows) or step (four equal stages); none, the control, trains on
+every molecule from the first epoch.
 """
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ PACING = {
     "linear": lambda t: t,
     "root": math.sqrt,
     "step": lambda t: math.floor(t * 4) / 4,
+    "none": lambda t: 1.0,
 }
 KNOBS = {"difficulty": "tokens", "pacing": "linear", "frac": 0.5, "start": 0.2}
+CONTROLS = {"no-curriculum": {"pacing": "none"}}
 
 
 def train(run) -> FitResult:

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 CACHE = Path("mlruns") / "cache" / "influence"
 KNOBS = {"k": 64, "threshold": None, "selection": "influence", "method": "lissa",
          "damping": 0.01, "scale": None, "depth": 500, "repeats": 2, "lissa_batch": 256}
+CONTROLS = {"random-k": {"selection": "random"}}
 SCORE_KNOBS = ("method", "damping", "scale", "depth", "repeats", "lissa_batch")
 MAX_EXACT = 6000  # parameters; the explicit Hessian has their square as entries
 

@@ -1,4 +1,5 @@
 """Strategies end to end on `tiny`: their outputs reach MLflow."""
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
@@ -60,7 +61,6 @@ def test_active_learning_curve_and_acquisitions(tmp_path):
     assert metric_history(tmp_path, run_id, "active/labelled") == [60, 100, 140]
     assert len(metric_history(tmp_path, run_id, "active/val_mse")) == 3
     client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
-    import pandas as pd
     acquired = pd.read_csv(client.download_artifacts(run_id, "active_acquired.csv", str(tmp_path)))
     assert acquired.groupby("round").size().tolist() == [40, 40]
     assert not acquired.duplicated(["source", "row"]).any()
@@ -99,7 +99,6 @@ def test_influence_selects_top_k_and_caches_scores(tmp_path):
     assert "leave the pool" in done.stderr  # the overlap with Lipophilicity is reported
     trials = sorted(optuna_trials(tmp_path), key=lambda t: t.number)
     client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
-    import pandas as pd
     tables = [pd.read_csv(client.download_artifacts(t.user_attrs["mlflow_run_id"],
                                                     "influence_scores.csv", str(tmp_path / str(i))))
               for i, t in enumerate(trials)]
@@ -111,4 +110,25 @@ def test_influence_selects_top_k_and_caches_scores(tmp_path):
     first = trials[0].user_attrs["mlflow_run_id"]
     assert metric_history(tmp_path, first, "influence/ihvp_norm")  # the convergence curve
     assert dataset_inputs(client, first) == {"influence_selected": 10}
+    control_final(tmp_path, folder)
     assert reported_figures(tmp_path) >= {"influence_tiny · tiny: influence_scores.csv"}
+    report = pd.read_csv(tmp_path / "reports" / "report.csv").set_index("control")
+    assert report.loc["random-k", "vs_baseline"].endswith("vs influence_tiny")
+
+
+def control_final(cwd, folder):
+    """The final phase, then the random-k control at the same settings and seed."""
+    final = ("--study", "influence_tiny", "--backbone", "tiny", "--final", "--seeds", "0")
+    launch(cwd, *final, LIPO_STUDIES=str(folder))
+    done = launch(cwd, *final, "--control", "random-k", LIPO_STUDIES=str(folder))
+    assert "final (control random-k), trial" in done.stdout
+    client = MlflowClient(f"sqlite:///{cwd}/mlruns/mlflow.db")
+    (run,) = client.search_runs([client.get_experiment_by_name("influence_tiny").experiment_id],
+                                "tags.`lipo.control` = 'random-k' AND attributes.run_name = 'final seed 0'")
+    assert run.data.params["strategy.selection"] == "random"
+    # the best trial's k, drawn at random
+    assert run.data.metrics["influence/selected"] == int(run.data.params["strategy.k"])
+    table = pd.read_csv(client.download_artifacts(run.info.run_id, "influence_scores.csv",
+                                                  str(cwd / "control")))
+    assert table["score"].isna().all()
+    assert table["selected"].sum() == int(run.data.params["strategy.k"])

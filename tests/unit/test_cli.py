@@ -13,6 +13,11 @@ from lipo.cli import main
     ([], "give --study NAME"),
     (["--study", "baseline", "--data", "/no/such.csv"], "/no/such.csv: no such file"),
     (["--study", "lora", "--adapter", "ia3"], "--adapter ia3: study 'lora' tunes its own"),
+    (["--study", "influence", "--control", "random-k"], "--control random-k applies to --final"),
+    (["--study", "baseline", "--final", "--control", "random-k"],
+     "--control: strategy 'all' has no control; the strategies with controls are curriculum"),
+    (["--study", "active", "--final", "--control", "random-k"],
+     "--control random-k: strategy 'active' has the controls random-acquisition, one-shot"),
 ])
 def test_bad_flags(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -18,6 +18,11 @@ def test_pool_grows_easiest_first_to_everything(pacing):
         assert sorted(pool.tolist()) == list(range(100, 100 + len(pool)))
 
 
+def test_the_control_trains_on_every_molecule_from_the_first_epoch():
+    pools = schedule(POSITIONS, LEVEL, 4, {"pacing": "none", "frac": 0.5, "start": 0.2})
+    assert [sorted(p.tolist()) for p in pools] == [POSITIONS.tolist()] * 4
+
+
 def test_linear_threshold_and_start_fraction():
     pools = schedule(POSITIONS, LEVEL, 10, {"pacing": "linear", "frac": 1.0, "start": 0.3})
     # epoch e: difficulty <= 99 * e / 10, but never fewer than 30 molecules

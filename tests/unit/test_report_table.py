@@ -22,11 +22,11 @@ def trial(tracker, parent, number, curve, params, backbone="tiny", state="COMPLE
     tracker.finish(run, "FINISHED" if state == "COMPLETE" else "KILLED")
 
 
-def final(tracker, parent, best_trial, seed, mse, params, suffix=""):
+def final(tracker, parent, best_trial, seed, mse, params, suffix="", control=""):
     tags = {"lipo.study": tracker.name, "lipo.phase": "final", "lipo.backbone": "tiny",
             "lipo.optuna_study": f"{tracker.name}:tiny:random_seed0:data{suffix}",
             "lipo.best_trial": best_trial,
-            "lipo.seed": seed, **SPLIT}
+            "lipo.seed": seed, **SPLIT, **({"lipo.control": control} if control else {})}
     run = tracker.start_run(f"final seed {seed}", tags, parent, {**params, "seed": seed})
     tracker.log_metrics(run, {"test/mse": mse, "test/rmse": mse ** 0.5, "test/mae": mse / 2,
                               "test/r2": 1 - mse, "trainable_params": 10, "total_params": 40,
@@ -63,6 +63,11 @@ def make_store(uri):
     study(uri, "bitfit", [], search=((0, [1.2, 1.1]), (1, [0.95, 1.3])))
     # the baseline again with descriptor features: its own Optuna study, one seed so far
     study(uri, "baseline", [(0, 0, 0.45)], search=((0, [0.9, 0.6]),), suffix=":+rdkit")
+    # a strategy's final runs and its control's, at the same best trial and seeds
+    influence = study(uri, "influence", [(1, s, m - 0.01) for _, s, m in base])
+    for _, seed, mse in base:
+        final(influence, None, 1, seed, mse + 0.1 + 0.02 * seed, {"lr": 0.002, "split": "random"},
+              control="random-k")
     Tracker(uri, "pretrain").start_run("pretrain", {"lipo.study": "pretrain"})
     return StoreReader(uri)
 
@@ -78,7 +83,8 @@ def rows_of(store, split=None, backbone=None):
 
 def test_final_rows_take_the_newest_best_trial_and_newest_run_per_seed(store):
     rows = rows_of(store)
-    assert set(rows) == {"baseline", "baseline +rdkit", "lora", "bitfit"}  # not pretrain
+    assert set(rows) == {"baseline", "baseline +rdkit", "lora", "bitfit", "influence",
+                         "influence (control: random-k)"}  # not pretrain
     base = rows["baseline"]
     assert base.kind == "final" and base.best_trial == "1" and base.seeds == [0, 1, 2]
     expected = [0.50, 0.54, 0.52]
@@ -109,7 +115,8 @@ def test_study_without_final_phase_shows_its_best_validation(store):
 
 def test_filters_match_tags(store):
     assert rows_of(store, split="scaffold") == {}
-    every = {"baseline", "baseline +rdkit", "lora", "bitfit"}
+    every = {"baseline", "baseline +rdkit", "lora", "bitfit", "influence",
+             "influence (control: random-k)"}
     assert set(rows_of(store, split="random_seed0", backbone="tiny")) == every
     assert set(rows_of(store, split="random")) == every
     assert rows_of(store, backbone="mini") == {}
@@ -121,3 +128,17 @@ def test_a_variant_gets_its_own_row_compared_with_the_plain_baseline(store):
     assert rdkit.stat("mse") == (pytest.approx(0.45), None)  # one seed: no spread
     assert rdkit.delta_mse == pytest.approx(0.45 - 0.50)
     assert rdkit.vs_baseline == "within noise (1 paired seed)"
+
+
+def test_a_control_is_its_own_row_compared_with_its_strategy(store):
+    rows = rows_of(store)
+    strategy, control = rows["influence"], rows["influence (control: random-k)"]
+    mine = [0.49, 0.54, 0.51]
+    assert strategy.stat("mse")[0] == pytest.approx(statistics.mean(mine))
+    baseline = [0.50, 0.54, 0.52]  # the strategy itself is compared with the baseline
+    assert strategy.delta_mse == pytest.approx(statistics.mean(a - b for a, b in zip(mine, baseline)))
+    assert control.control == "random-k" and control.seeds == [0, 1, 2]
+    ours, theirs = [0.60, 0.67, 0.66], mine
+    assert control.delta_mse == pytest.approx(statistics.mean(a - b for a, b in zip(ours, theirs)))
+    assert control.p_value == pytest.approx(ttest_rel(ours, theirs).pvalue)
+    assert control.vs_baseline.endswith("vs influence")
