@@ -1,7 +1,7 @@
 """Influence scores: LiSSA against the exact solve (time, Spearman agreement, top-k overlap),
 and what the score cache saves in a sweep over k.
 
-    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 LIPO_DATA_DIR=../shared/data python bench/influence.py [--quick]
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 LIPO_DATA_DIR=../shared/data python bench/influence.py [--quick] [--strategy-head]
 
 Problems, each on a model fine-tuned for one epoch and the external pool, through the influence
 strategy's own code (``lipo.strategies.influence``, ``lipo.influence``):
@@ -11,6 +11,9 @@ strategy's own code (``lipo.strategies.influence``, ``lipo.influence``):
             hidden 48: 6,241), its Hessian on 512 training molecules
 (the exact Hessian's cost grows with parameters squared times molecules: these sizes keep the
 run to minutes on one CPU thread)
+  strategy  with ``--strategy-head``: the head the strategy itself scores with (as wide as the
+            encoder: 16,641 parameters on ``mini``), every training molecule; its exact
+            Hessian holds 2.2 GB and takes about ten minutes on one thread
 Exact: the Hessian that ``lipo.influence.exact_ihvp`` builds, here in chunks of columns (in
 one piece it would need tens of GB), then a dense solve; its lowest eigenvalue is printed.
 LiSSA: the strategy's solver and defaults (depth 500, 2 repeats, batches of 256, scale from
@@ -142,6 +145,8 @@ def cache_sweep(backbone: str, hidden: int) -> float:
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--quick", action="store_true", help="tiny encoder, small problems")
+    p.add_argument("--strategy-head", action="store_true",
+                   help="also the strategy's own head (the encoder's width), every molecule")
     args = p.parse_args()
     setup(args.threads)
     print(machine())
@@ -153,6 +158,8 @@ def main() -> None:
         compare("head", "mini", 16, None)
         ratio = compare("lora", "mini", 48, 512)
         cache_sweep("mini", 16)
+    if args.strategy_head:  # head_hidden 0: as wide as the encoder, the strategy's default
+        compare("strategy", "tiny" if args.quick else "mini", 0, None)
     headline("lissa_speedup_lora", ratio)
 
 
