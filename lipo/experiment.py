@@ -1,6 +1,8 @@
 """One trial: the data it sees, the model it builds, the loaders it trains on."""
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,6 +116,20 @@ class TrialRun:
         if self.data.extra is not None:
             self.data.extra = np.vstack([self.data.extra, compute(self.cfg.head_features, smiles)])
         return np.arange(start, len(self.data))
+
+    @contextlib.contextmanager
+    def extended(self, smiles: list[str], labels: np.ndarray):
+        """``extend`` for the duration of a block only: afterwards the table is as before, so
+        a later ``extend`` gets the same positions (and the same batch order) whether or not
+        this block ran (a cached computation skips it)."""
+        size = len(self.data)
+        try:
+            yield self.extend(smiles, labels)
+        finally:
+            self.data.ids = self.data.ids[:size]
+            self.data.targets = self.data.targets[:size]
+            if self.data.extra is not None:
+                self.data.extra = self.data.extra[:size]
 
     def predict_positions(self, model, positions):
         """(predictions, labels, positions) computed by this process alone, unsharded."""

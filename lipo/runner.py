@@ -25,6 +25,7 @@ from lipo.tracking import Tracker
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 STATE_ROOT = Path("mlruns") / "state"  # resumable training states of running trials
+REDRAWS = 20  # draws of already-tried settings in a row before the space counts as exhausted
 
 
 @dataclass
@@ -131,13 +132,11 @@ def search(inv: Invocation, accelerator: Accelerator) -> None:
     fatal = None
     try:
         while True:
-            trial = None
+            trial = overrides = None
             if main and fatal is None:
                 fail_lost_trials(tracker, sweep.recover_stale(study))
-                if sweep.trials_counted(study) < inv.trials:
-                    trial = sweep.ask(study, inv.base.seed, startup, inv.trials)
-            overrides = sweep.broadcast(accelerator, None if trial is None else
-                                        propose(inv, trial))
+                trial, overrides = next_trial(inv, study, startup)
+            overrides = sweep.broadcast(accelerator, overrides)
             if overrides is None:
                 break
             fatal = one_trial(inv, accelerator, study, trial, tracker, parent, overrides)
@@ -167,6 +166,28 @@ def fail_lost_trials(tracker: Tracker, trials) -> None:
         tqdm.write(f"trial {trial.number}: {reason}")
         if run_id:
             tracker.fail_lost_run(run_id, reason)
+
+
+def next_trial(inv: Invocation, study, startup: int) -> tuple:
+    """(trial, its settings), or (None, None) when the study has its trials. Settings drawn
+    before are not trained again: that draw is closed uncounted and the next one drawn at
+    random, up to REDRAWS in a row (then the space counts as exhausted and the search ends)."""
+    for redraw in range(REDRAWS):
+        if sweep.trials_counted(study) >= inv.trials:
+            return None, None
+        trial = sweep.ask(study, inv.base.seed, startup, inv.trials, at_random=redraw > 0)
+        if trial is None:
+            return None, None
+        overrides = propose(inv, trial)
+        earlier = sweep.duplicate_of(study, trial, overrides)
+        if earlier is None:
+            return trial, overrides
+        sweep.tell(study, trial, "FAIL", duplicate_of=earlier)
+        tqdm.write(f"trial {trial.number}: the settings of trial {earlier} again, not re-trained; "
+                   "drawing anew")
+    tqdm.write(f"{REDRAWS} draws in a row repeated earlier settings: the search space looks "
+               f"exhausted at {sweep.trials_counted(study)} trials")
+    return None, None
 
 
 def propose(inv: Invocation, trial) -> dict:

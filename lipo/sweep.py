@@ -87,13 +87,27 @@ def retried_numbers(trials) -> set[int]:
 
 def counted(trial: optuna.trial.FrozenTrial, retried: set[int] = frozenset()) -> bool:
     """Every trial counts towards --trials, except one re-queued (interrupted by the user,
-    lost with its worker, or stopped by a full disk) and one asked for beyond the total."""
+    lost with its worker, or stopped by a full disk), one asked for beyond the total and a
+    redraw of earlier settings (never trained)."""
     if trial.state == TrialState.WAITING:
         return False
     if trial.state != TrialState.FAIL:
         return True
     attrs = trial.user_attrs
-    return not (attrs.get("interrupted") or attrs.get("surplus") or trial.number in retried)
+    return not (attrs.get("interrupted") or attrs.get("surplus") or trial.number in retried
+                or "duplicate_of" in attrs)
+
+
+def duplicate_of(study: optuna.Study, trial: optuna.Trial, overrides: dict) -> int | None:
+    """The number of an earlier trial (complete, pruned or running) with the same settings:
+    with a small categorical space (the influence study's k alone) TPE draws values again,
+    which would spend a trial re-training what is known. A queued retry is never one."""
+    if study._storage.get_trial(trial._trial_id).system_attrs.get("fixed_params"):
+        return None
+    earlier = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
+                                                       TrialState.RUNNING))
+    return next((t.number for t in earlier if t.number != trial.number
+                 and t.user_attrs.get("overrides") == overrides), None)
 
 
 def trials_counted(study: optuna.Study) -> int:
@@ -148,9 +162,12 @@ def recover_stale(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False) if t.number in set(failed)]
 
 
-def ask(study: optuna.Study, seed: int, startup: int, total: int) -> optuna.Trial | None:
+def ask(study: optuna.Study, seed: int, startup: int, total: int,
+        at_random: bool = False) -> optuna.Trial | None:
     """The next trial, or None when other workers took the last places between this
-    worker's count and its ask (the surplus trial is closed, not counted, never run)."""
+    worker's count and its ask (the surplus trial is closed, not counted, never run).
+    ``at_random``: drawn uniformly, seeded the same way (a redraw: TPE, out of its start-up
+    trials, picks the best category known so far again and again)."""
     trial = study.ask()
     origin = trial.user_attrs.get("lipo.origin", trial.number)  # set on re-queued trials
     trial.set_user_attr("lipo.origin", origin)
@@ -165,7 +182,8 @@ def ask(study: optuna.Study, seed: int, startup: int, total: int) -> optuna.Tria
         if fixed:  # a re-queued trial must not be lost to the race
             study.enqueue_trial(fixed, user_attrs={"lipo.origin": origin})
         return None
-    study.sampler = sampler(seed, trial.number, startup)  # before any suggest_* call
+    study.sampler = (optuna.samplers.RandomSampler(seed=seed * 10_000 + trial.number)
+                     if at_random else sampler(seed, trial.number, startup))  # before suggest_*
     return trial
 
 

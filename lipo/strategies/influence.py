@@ -88,9 +88,9 @@ def cached_scores(run, pool: pd.DataFrame, knobs: dict) -> np.ndarray:
 
 def compute_scores(run, pool: pd.DataFrame, knobs: dict) -> np.ndarray:
     model = run.fit(run.new_model(), run.split.train, report=False).model
-    extra = run.extend(list(pool["smiles"]), pool["label"].to_numpy(np.float32))
-    head, (x_train, y_train), (x_val, y_val), (x_pool, y_pool) = head_inputs(
-        run, model, [np.asarray(run.split.train), np.asarray(run.split.val), extra])
+    with run.extended(list(pool["smiles"]), pool["label"].to_numpy(np.float32)) as extra:
+        head, (x_train, y_train), (x_val, y_val), (x_pool, y_pool) = head_inputs(
+            run, model, [np.asarray(run.split.train), np.asarray(run.split.val), extra])
     loss = HeadLoss(head, [n for n, _ in head.named_parameters()])
     g_val = loss.mean_grad(x_val, y_val)
     started = time.time()

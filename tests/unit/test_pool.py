@@ -33,3 +33,16 @@ def test_empty_pool_is_one_line(tmp_path, workspace, text, message):
     path.write_text(text)
     with pytest.raises(DataError, match=message):
         load_pool(run_with(workspace, path))
+
+
+def test_a_temporary_extension_leaves_later_positions_unchanged(workspace):
+    # The influence scores extend the table with the pool; the retrain's positions (and so
+    # its batch order) must not depend on whether the scores came from the cache.
+    run = TrialRun(RunConfig(backbone="tiny"), workspace, Accelerator(cpu=True))
+    run.new_model()
+    size, labels = len(run.data), np.array([1.0, 2.0], dtype=np.float32)
+    with run.extended(["CCO", "c1ccccc1"], labels) as positions:
+        assert positions.tolist() == [size, size + 1]
+        assert run.data.targets[size:].tolist() == labels.tolist()
+    assert len(run.data) == size and len(run.data.targets) == size
+    assert run.extend(["CCN"], labels[:1]).tolist() == [size]

@@ -63,3 +63,42 @@ def test_live_worker_trial_is_left_alone(study):
     draw(trial)
     assert sweep.recover_stale(study) == []
     assert study.get_trials()[0].state == TrialState.RUNNING
+
+
+def k_only(trial) -> dict:
+    return {"strategy.k": trial.suggest_categorical("strategy.k", [16, 32])}
+
+
+def searching(trials: int):
+    from types import SimpleNamespace
+    return SimpleNamespace(trials=trials, base=SimpleNamespace(seed=0),
+                           definition=SimpleNamespace(space=k_only, DEFAULTS={}))
+
+
+def finish(study, trial):
+    sweep.tell(study, trial, "COMPLETE", 1.0)
+
+
+def test_settings_drawn_again_are_not_trained_again(study):
+    from lipo.runner import next_trial
+    seen = []
+    for _ in range(2):
+        trial, overrides = next_trial(searching(5), study, startup=1)
+        seen.append(overrides["strategy.k"])
+        finish(study, trial)
+    assert sorted(seen) == [16, 32]  # the second draw differs from the first, whatever TPE drew
+    redraws = [t for t in study.get_trials() if "duplicate_of" in t.user_attrs]
+    assert all(t.state == TrialState.FAIL for t in redraws)
+    assert sweep.trials_counted(study) == 2  # redraws are not counted
+    # both values tried: the space is exhausted and the search ends short of its 5 trials
+    assert next_trial(searching(5), study, startup=1) == (None, None)
+    assert sweep.trials_counted(study) == 2
+
+
+def test_a_queued_retry_runs_its_settings_again(study):
+    from lipo.runner import next_trial
+    trial, overrides = next_trial(searching(5), study, startup=1)
+    finish(study, trial)
+    study.enqueue_trial(trial.params, user_attrs={"lipo.origin": trial.number})
+    again, same = next_trial(searching(5), study, startup=1)
+    assert same == overrides and "duplicate_of" not in again.user_attrs
