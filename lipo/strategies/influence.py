@@ -123,15 +123,21 @@ def solve(run, loss: HeadLoss, x, y, g, knobs: dict) -> torch.Tensor:
 
 
 def check_converged(run, norms: list[float], tolerance: float = 0.05) -> None:
-    """LiSSA's |ihvp| should have settled over its last tenth of iterations (on the real
-    model at damping 0.01 it still grew from 1.2 to 10.3 over the second half of 500)."""
-    tail = norms[-max(2, len(norms) // 10):]
-    drift = (max(tail) - min(tail)) / max(min(tail), 1e-12)
+    """LiSSA's |ihvp| should have settled: the mean over its last tenth of iterations within
+    ``tolerance`` of the mean over the tenth before (on the real model at damping 0.01 it
+    still grew from 1.2 to 10.3 over the second half of 500). Means, not the spread within
+    the tail: each iteration's batch of 256 makes |ihvp| jitter by 15-35% on mini's head
+    while the average agrees with the exact solve (bench/influence.py, |ihvp| within 5%,
+    Spearman 1.000)."""
+    tenth = max(1, len(norms) // 10)
+    last, before = norms[-tenth:], norms[-2 * tenth:-tenth] or norms[:1]
+    mean_before = sum(before) / len(before)
+    drift = abs(sum(last) / len(last) - mean_before) / max(mean_before, 1e-12)
     run.log({"influence/lissa_tail_drift": drift}, 0)
     if drift > tolerance:
-        log.warning("influence: LiSSA had not converged after %d iterations (|ihvp| changed by "
-                    "%.0f%% over the last tenth): raise strategy.depth or strategy.damping",
-                    len(norms), 100 * drift)
+        log.warning("influence: LiSSA had not converged after %d iterations (the mean |ihvp| "
+                    "changed by %.0f%% between the last two tenths): raise strategy.depth or "
+                    "strategy.damping", len(norms), 100 * drift)
 
 
 def checked_damping(run, loss: HeadLoss, x, y, damping: float) -> float:
