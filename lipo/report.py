@@ -123,7 +123,29 @@ def make_figures(store: StoreReader, rows: list[Row], runs: list, curves: dict,
     if points:
         figures.append(("Test MSE against trainable parameters",
                         report_plots.mse_vs_params(points)))
+    learning = learning_curves(store, rows, {r.run_id: r for r in runs})
+    if learning:
+        figures.append(("Active learning: validation MSE against labelled molecules (mean over "
+                        "seeds)", report_plots.curves(learning, "labelled molecules",
+                                                      "val/mse")))
     return figures + strategy_figures(store, rows, {r.run_id: r for r in runs})
+
+
+def learning_curves(store: StoreReader, rows: list[Row], by_id: dict) -> dict:
+    """Each active-learning row's val/mse per labelled-set size (the metric active/val_mse,
+    step = labelled molecules), averaged over its runs: the strategy beside its control."""
+    series = {}
+    for row in rows:
+        runs = [by_id[i] for i in row.run_ids if i in by_id]
+        if not runs or runs[0].tags.get("lipo.strategy") != "active":
+            continue
+        by_size: dict[int, list[float]] = {}
+        for run in runs:
+            for size, value in store.history(run.run_id, "active/val_mse"):
+                by_size.setdefault(size, []).append(value)
+        if by_size:
+            series[name(row)] = [(size, sum(v) / len(v)) for size, v in sorted(by_size.items())]
+    return series
 
 
 def parity_panels(store: StoreReader, finals: list[Row]) -> list[tuple]:
