@@ -125,8 +125,9 @@ def control_final(cwd, folder):
     done = launch(cwd, *final, "--control", "random-k", LIPO_STUDIES=str(folder))
     assert "final (control random-k), trial" in done.stdout
     client = MlflowClient(f"sqlite:///{cwd}/mlruns/mlflow.db")
-    (run,) = client.search_runs([client.get_experiment_by_name("influence_tiny").experiment_id],
-                                "tags.`lipo.control` = 'random-k' AND attributes.run_name = 'final seed 0'")
+    experiment = client.get_experiment_by_name("influence_tiny").experiment_id
+    (run,) = client.search_runs([experiment], "tags.`lipo.control` = 'random-k' "
+                                "AND attributes.run_name = 'final seed 0'")
     assert run.data.params["strategy.selection"] == "random"
     # the best trial's k, drawn at random
     assert run.data.metrics["influence/selected"] == int(run.data.params["strategy.k"])

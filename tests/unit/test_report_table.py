@@ -66,8 +66,8 @@ def make_store(uri):
     # a strategy's final runs and its control's, at the same best trial and seeds
     influence = study(uri, "influence", [(1, s, m - 0.01) for _, s, m in base])
     for _, seed, mse in base:
-        final(influence, None, 1, seed, mse + 0.1 + 0.02 * seed, {"lr": 0.002, "split": "random"},
-              control="random-k")
+        final(influence, None, 1, seed, mse + 0.1 + 0.02 * seed,
+              {"lr": 0.002, "split": "random"}, control="random-k")
     Tracker(uri, "pretrain").start_run("pretrain", {"lipo.study": "pretrain"})
     return StoreReader(uri)
 
@@ -136,7 +136,8 @@ def test_a_control_is_its_own_row_compared_with_its_strategy(store):
     mine = [0.49, 0.54, 0.51]
     assert strategy.stat("mse")[0] == pytest.approx(statistics.mean(mine))
     baseline = [0.50, 0.54, 0.52]  # the strategy itself is compared with the baseline
-    assert strategy.delta_mse == pytest.approx(statistics.mean(a - b for a, b in zip(mine, baseline)))
+    assert strategy.delta_mse == pytest.approx(
+        statistics.mean(a - b for a, b in zip(mine, baseline)))
     assert control.control == "random-k" and control.seeds == [0, 1, 2]
     ours, theirs = [0.60, 0.67, 0.66], mine
     assert control.delta_mse == pytest.approx(statistics.mean(a - b for a, b in zip(ours, theirs)))
