@@ -28,7 +28,8 @@ def build(args) -> Invocation:
     args.split = args.split or DEFAULT_SPLIT
     check_name(args.backbone)
     control = getattr(args, "control", None) or ""
-    knobs = control_knobs(definition.STRATEGY, control) if control else {}
+    if control:  # a bad name fails here, before any data is read
+        control_knobs(definition.STRATEGY, control)
     ws = Workspace.load(args.data, args.split, args.seed, args.strict)
     base = RunConfig(study=args.study, strategy=definition.STRATEGY,
                      adapter=adapter_name,
@@ -40,7 +41,7 @@ def build(args) -> Invocation:
     return Invocation(study=args.study, definition=definition, base=base,
                       trials=args.trials or definition.TRIALS, storage=args.storage,
                       tracking_uri=args.tracking_uri or DEFAULT_TRACKING_URI, ws=ws,
-                      objectives=args.objective, control=control, control_knobs=knobs,
+                      objectives=args.objective, control=control,
                       heartbeat=getattr(args, "heartbeat", None) or HEARTBEAT_S,
                       save_every=(100 if getattr(args, "save_every", None) is None
                                   else args.save_every))

@@ -123,12 +123,13 @@ def make_figures(store: StoreReader, rows: list[Row], runs: list, curves: dict,
     if points:
         figures.append(("Test MSE against trainable parameters",
                         report_plots.mse_vs_params(points)))
-    learning = learning_curves(store, rows, {r.run_id: r for r in runs})
+    by_id = {r.run_id: r for r in runs}
+    learning = learning_curves(store, rows, by_id)
     if learning:
         figures.append(("Active learning: validation MSE against labelled molecules (mean over "
                         "seeds)", report_plots.curves(learning, "labelled molecules",
                                                       "val/mse")))
-    return figures + strategy_figures(store, rows, {r.run_id: r for r in runs})
+    return figures + strategy_figures(store, rows, by_id)
 
 
 def learning_curves(store: StoreReader, rows: list[Row], by_id: dict) -> dict:

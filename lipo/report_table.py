@@ -172,8 +172,8 @@ def compare(rows: list[Row]) -> None:
     for row in rows:
         if row.kind == "not final":
             continue
-        strategy = next((r for r in rows if row.control and r.kind == "final" and not r.control
-                         and r.optuna_study == row.optuna_study), None)
+        strategy = next((r for r in rows if r.kind == "final" and not r.control
+                         and r.optuna_study == row.optuna_study), None) if row.control else None
         if strategy is not None:
             paired(row, strategy)
             row.vs_baseline += f" vs {strategy.label}"

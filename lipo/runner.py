@@ -9,7 +9,7 @@ import errno
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -21,6 +21,7 @@ from lipo.config import RunConfig
 from lipo.checkpoint import save_checkpoint
 from lipo.errors import ArtifactError, LipoError
 from lipo.experiment import TrialRun, Workspace, count_params, train_trial
+from lipo.strategies import control_knobs
 from lipo.tracking import Tracker
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -43,7 +44,6 @@ class Invocation:
     heartbeat: int = sweep.HEARTBEAT_S  # seconds between a running trial's heartbeats (RDB)
     save_every: int = 100  # optimiser steps between resumable training states
     control: str = ""  # --final --control NAME: the strategy's control, not the strategy
-    control_knobs: dict = field(default_factory=dict)  # its strategy.KNOB overrides
 
     @property
     def optuna_name(self) -> str:
@@ -56,6 +56,11 @@ class Invocation:
         if self.base.adapter != self.definition.ADAPTER:  # --adapter
             name += f":adapter={self.base.adapter}"
         return name if self.objectives == ("mse",) else f"{name}:{'+'.join(self.objectives)}"
+
+    @property
+    def control_knobs(self) -> dict:
+        """The control's strategy.KNOB overrides (none without --control)."""
+        return control_knobs(self.definition.STRATEGY, self.control) if self.control else {}
 
     def state_root(self, trial) -> Path:
         """Where a trial's training state lives; keyed by the trial's origin, so that its

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -130,9 +131,8 @@ def check_converged(run, norms: list[float], tolerance: float = 0.05) -> None:
     while the average agrees with the exact solve (bench/influence.py, |ihvp| within 5%,
     Spearman 1.000)."""
     tenth = max(1, len(norms) // 10)
-    last, before = norms[-tenth:], norms[-2 * tenth:-tenth] or norms[:1]
-    mean_before = sum(before) / len(before)
-    drift = abs(sum(last) / len(last) - mean_before) / max(mean_before, 1e-12)
+    before = statistics.fmean(norms[-2 * tenth:-tenth] or norms[:1])
+    drift = abs(statistics.fmean(norms[-tenth:]) - before) / max(before, 1e-12)
     run.log({"influence/lissa_tail_drift": drift}, 0)
     if drift > tolerance:
         log.warning("influence: LiSSA had not converged after %d iterations (the mean |ihvp| "
