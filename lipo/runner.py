@@ -19,9 +19,10 @@ from tqdm.auto import tqdm
 from lipo import sweep
 from lipo.config import RunConfig
 from lipo.checkpoint import save_checkpoint
+from lipo.devices import release
 from lipo.errors import ArtifactError, LipoError
 from lipo.experiment import TrialRun, Workspace, count_params, train_trial
-from lipo.strategies import control_knobs
+from lipo.strategies import STRATEGIES, control_knobs
 from lipo.tracking import Tracker
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -44,6 +45,7 @@ class Invocation:
     heartbeat: int = sweep.HEARTBEAT_S  # seconds between a running trial's heartbeats (RDB)
     save_every: int = 100  # optimiser steps between resumable training states
     control: str = ""  # --final --control NAME: the strategy's control, not the strategy
+    precision: str = "fp32"  # --precision as resolved for this machine (lipo.devices)
 
     @property
     def optuna_name(self) -> str:
@@ -72,7 +74,9 @@ class Invocation:
         tags = {"lipo.study": self.study, "lipo.strategy": cfg.strategy,
                 "lipo.adapter": cfg.adapter, "lipo.backbone": cfg.backbone,
                 "lipo.phase": cfg.phase, "lipo.seed": cfg.seed, "lipo.split": self.ws.split.name,
-                "lipo.split_sha256": self.ws.split.sha256, "lipo.optuna_study": self.optuna_name}
+                "lipo.split_sha256": self.ws.split.sha256, "lipo.optuna_study": self.optuna_name,
+                **getattr(STRATEGIES.get(cfg.strategy), "TAGS", {})}  # what a strategy states
+        tags["lipo.precision"] = self.precision
         return {**tags, "lipo.control": self.control} if self.control else tags
 
 
@@ -145,6 +149,7 @@ def search(inv: Invocation, accelerator: Accelerator) -> None:
             if overrides is None:
                 break
             fatal = one_trial(inv, accelerator, study, trial, tracker, parent, overrides)
+            release(accelerator)  # the trial's model and optimiser, before the next trial
             if main:
                 bar.update(0 if fatal else 1)
                 bar.set_postfix_str(best_line(study))

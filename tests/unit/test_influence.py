@@ -123,3 +123,78 @@ def test_a_lissa_series_still_moving_is_reported(caplog):
     check_converged(run, [0.04 * 1.01 ** i for i in range(500)])  # the real model's run
     assert run.logged["influence/lissa_tail_drift"] > 0.05
     assert "had not converged after 500 iterations" in caplog.text
+
+
+class LoggedRun:
+    """What the strategy's solve functions need of a trial: a metric log."""
+
+    def __init__(self):
+        self.logged = {}
+
+    def log(self, metrics, step):
+        self.logged.update(metrics)
+
+
+def trained_head(width, n, steps, seed=0):
+    """The strategy's head shape (Linear-GELU-Linear), briefly trained on a smooth target."""
+    from lipo.model import RegressionHead
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, width, generator=g)
+    y = torch.tanh(x @ torch.randn(width, generator=g) / width ** 0.5) \
+        + 0.3 * torch.randn(n, generator=g)
+    torch.manual_seed(seed)
+    head = RegressionHead(width, width, dropout=0.0)
+    optimiser = torch.optim.Adam(head.parameters(), lr=1e-3)
+    for _ in range(steps):
+        optimiser.zero_grad()
+        ((head(x) - y) ** 2).mean().backward()
+        optimiser.step()
+    return HeadLoss(head, [n for n, _ in head.named_parameters()]), x, y
+
+
+def test_conjugate_gradient_agrees_with_the_dense_solve():
+    from lipo.influence import cg_ihvp
+    loss, x, y = trained_head(width=12, n=300, steps=300)  # 12*12+12 + 12+1 = 169 parameters
+    damping = safe_damping(0.01, lowest_eigenvalue(loss, x, y))
+    g = loss.mean_grad(x[:50], y[:50])
+    dense = exact_ihvp(loss, x, y, g, damping)
+    solved = cg_ihvp(loss, x, y, g, damping, tolerance=1e-10)
+    assert solved.residual <= 1e-10 and 0 < solved.iterations <= 10 * len(g)
+    assert torch.allclose(solved.ihvp, dense, rtol=1e-7, atol=1e-9 * float(dense.abs().max()))
+
+
+def test_the_exact_solve_runs_on_minis_head_size():
+    """16,641 parameters (mini's head, 128 -> 128 -> 1): refused before (limit 6,000)."""
+    from lipo.strategies.influence import DENSE_MAX, exact_solve
+    loss, x, y = trained_head(width=128, n=1000, steps=100)
+    assert len(loss.theta) == 16_641 > DENSE_MAX
+    g = loss.mean_grad(x[:200], y[:200])
+    run = LoggedRun()
+    s = exact_solve(run, loss, x, y, g, damping=1.0, tolerance=1e-6)
+    assert run.logged["influence/solve_residual"] <= 1e-6
+    assert run.logged["influence/cg_iterations"] > 0
+    # checked independently of the solver's own bookkeeping
+    r = g - loss.hvp(x.double(), y.double(), s) - 1.0 * s
+    assert float(r.norm() / g.norm()) <= 1e-6
+
+
+def test_small_heads_keep_the_dense_solve_and_report_its_residual():
+    from lipo.strategies.influence import exact_solve
+    loss, x, y = trained_head(width=8, n=200, steps=200)
+    run = LoggedRun()
+    exact_solve(run, loss, x, y, loss.mean_grad(x[:40], y[:40]), damping=0.5, tolerance=1e-6)
+    assert run.logged["influence/cg_iterations"] == 0
+    assert run.logged["influence/solve_residual"] < 1e-10
+
+
+def test_influence_runs_say_the_hessian_is_the_heads(molecules):
+    from lipo.config import RunConfig
+    from lipo.experiment import Workspace
+    from lipo.runner import Invocation
+    from lipo.splits import make_split
+    from lipo.studies import load_study
+    ws = Workspace(molecules, make_split("random", molecules, 0), "t")
+    inv = Invocation("influence", load_study("influence"), RunConfig(strategy="influence"), 1,
+                     None, "sqlite://", ws)
+    assert inv.tags(inv.base)["lipo.influence.hessian"] == "head"
+    assert "lipo.influence.hessian" not in inv.tags(RunConfig(strategy="all"))
