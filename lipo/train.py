@@ -13,6 +13,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from lipo.config import RunConfig
 from lipo.errors import TrainingDiverged
+from lipo.gathering import gather_by_position
 from lipo.metrics import regression_metrics
 from lipo.resume import TrainingState
 
@@ -140,23 +141,26 @@ class Loop:
 def predict(model, loader, accelerator: Accelerator | None = None,
             keep_mode: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Predictions (logD), labels and table positions, gathered from every process (or this
-    process's alone without ``accelerator``). ``keep_mode``: leave the modules' train/eval
-    modes as they are (MC dropout)."""
+    process's alone without ``accelerator``), each position exactly once: the copies
+    Accelerate pads the last batches with are dropped by position (``lipo.gathering``).
+    ``keep_mode``: leave the modules' train/eval modes as they are (MC dropout)."""
     if not keep_mode:
         model.eval()
     unwrapped = accelerator.unwrap_model(model) if accelerator else model
     device = next(unwrapped.parameters()).device  # a loader Accelerate did not prepare
     preds, labels, positions = [], [], []
     for batch in loader:
-        if accelerator is None:
-            batch = {k: v.to(device) for k, v in batch.items()}
+        batch = {k: v.to(device) for k, v in batch.items()}
         z = model(batch["input_ids"], batch["attention_mask"], batch.get("features"))
-        gathered = (unwrapped.to_logd(z), batch["labels"], batch["positions"])
-        if accelerator is not None:
-            gathered = accelerator.gather_for_metrics(gathered)
-        for store, value in zip((preds, labels, positions), gathered):
-            store.append(value.cpu())
-    return tuple(torch.cat(s).numpy() for s in (preds, labels, positions))
+        preds.append(unwrapped.to_logd(z).float())
+        labels.append(batch["labels"].float())
+        positions.append(batch["positions"].long())
+    if not positions:  # this process was given no batch
+        preds = labels = [torch.zeros(0, device=device)]
+        positions = [torch.zeros(0, dtype=torch.long, device=device)]
+    pos, pred, y = gather_by_position(accelerator, torch.cat(positions), torch.cat(preds),
+                                      torch.cat(labels))
+    return pred, y, pos
 
 
 def evaluate(model, loader, accelerator: Accelerator, prefix: str):
