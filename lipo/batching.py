@@ -16,15 +16,52 @@ CHUNK_BATCHES = 50  # sort within chunks of 50 batches: random enough, little pa
 
 
 class EncodedMolecules(Dataset):
-    """Token ids and standardised targets; item i is position i of the table."""
+    """Token ids and standardised targets; item i is position i of the table.
 
-    def __init__(self, ids: list[list[int]], targets: np.ndarray, extra=None):
+    A row may spell a molecule another row already holds (a randomised SMILES): ``origin[i]``
+    is the position of the molecule row i spells (i itself for a molecule's own row)."""
+
+    def __init__(self, ids: list[list[int]], targets: np.ndarray, extra=None,
+                 smiles: list[str] | None = None):
         self.ids = ids
         self.targets = torch.as_tensor(targets, dtype=torch.float32)
         self.extra = extra  # optional per-molecule feature matrix (float32)
+        self.smiles = smiles  # canonical SMILES of each row's molecule, when known
+        self.origin = np.arange(len(ids))
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def append(self, ids: list[list[int]], targets, extra=None, smiles=None,
+               origin=None) -> np.ndarray:
+        """Add rows (new molecules, or with ``origin`` new spellings of rows already here);
+        returns their positions."""
+        start = len(self.ids)
+        positions = np.arange(start, start + len(ids))
+        self.ids = self.ids + ids
+        self.targets = torch.cat([self.targets, torch.as_tensor(targets, dtype=torch.float32)])
+        if self.extra is not None:
+            self.extra = np.vstack([self.extra, extra])
+        if self.smiles is not None:
+            self.smiles = self.smiles + list(smiles)
+        self.origin = np.concatenate([self.origin, positions if origin is None else origin])
+        return positions
+
+    def respell(self, origin: np.ndarray, ids: list[list[int]]) -> np.ndarray:
+        """Rows that spell the molecules at ``origin`` anew: same target, features, SMILES."""
+        origin = np.asarray(origin, dtype=np.int64)
+        extra = None if self.extra is None else self.extra[origin]
+        smiles = None if self.smiles is None else [self.smiles[p] for p in origin]
+        return self.append(ids, self.targets[torch.as_tensor(origin)], extra, smiles, origin)
+
+    def truncate(self, size: int) -> None:
+        """Back to the first ``size`` rows (what a temporary ``append`` added is gone)."""
+        self.ids, self.targets = self.ids[:size], self.targets[:size]
+        self.origin = self.origin[:size]
+        if self.extra is not None:
+            self.extra = self.extra[:size]
+        if self.smiles is not None:
+            self.smiles = self.smiles[:size]
 
     def __getitem__(self, i: int):
         return i
@@ -79,7 +116,8 @@ class Collate:
             mask[row, :len(seq)] = 1
         index = torch.as_tensor(positions)
         batch = {"input_ids": input_ids, "attention_mask": mask,
-                 "labels": self.data.targets[index], "positions": index}
+                 "labels": self.data.targets[index], "positions": index,
+                 "origin": torch.as_tensor(self.data.origin[positions])}
         if self.data.extra is not None:
             batch["features"] = torch.as_tensor(self.data.extra[index.numpy()])
         return batch

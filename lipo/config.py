@@ -30,10 +30,18 @@ class RunConfig:
     grad_clip: float = 1.0
     dropout: float = 0.1  # in the regression head
     head_hidden: int = 0  # 0: the encoder's width
-    head_features: str = ""  # "" or "rdkit": descriptors concatenated before the head
+    head_features: str = ""  # "" | "rdkit" | "rdkit2d": descriptors concatenated before the head
+    augment: int = 0  # randomised SMILES per training molecule per epoch, beside the canonical
+    tta: int = 0  # randomised SMILES averaged with the canonical one in evaluation and predict
     strict: bool = False  # reject a data file with any invalid row
     adapter_args: dict[str, Any] = field(default_factory=dict)
     strategy_args: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        for knob in ("augment", "tta"):  # randomised SMILES per molecule
+            if not isinstance(getattr(self, knob), int) or getattr(self, knob) < 0:
+                raise ConfigError(f"{knob} must be a whole number >= 0, got "
+                                  f"{getattr(self, knob)!r}")
 
     def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
+from lipo.augment import Spellings
 from lipo.backbones import Backbone, load_backbone
 from lipo.batching import EncodedMolecules, make_loader
 from lipo.config import RunConfig
@@ -61,6 +61,7 @@ class TrialRun:
         self.split = ws.split
         self.backbone: Backbone | None = None
         self.data: EncodedMolecules | None = None
+        self.spellings: Spellings | None = None  # randomised SMILES (augment, tta)
         self.param_counts: dict[str, int] = {}  # of the last model built
         self.tables: dict = {}  # strategy outputs, logged as CSV artifacts
         self.inputs: dict = {}  # molecules trained on beyond the split, as MLflow datasets
@@ -77,7 +78,8 @@ class TrialRun:
         if self.data is None:
             ids = self.backbone.tokenizer(self.ws.mols.smiles, truncation=True,
                                           max_length=MAX_TOKENS)["input_ids"]
-            self.data = EncodedMolecules(ids, self.ws.mols.y, features)
+            self.data = EncodedMolecules(ids, self.ws.mols.y, features, list(self.ws.mols.smiles))
+            self.spellings = Spellings(self.backbone.tokenizer, self.cfg.seed, MAX_TOKENS)
         y_train = self.ws.mols.y[self.split.train]
         stats = None if features is None else standardisation(features, self.split.train)
         model = assemble(self.backbone, self.cfg, y_train.mean(), y_train.std(), stats)
@@ -96,8 +98,42 @@ class TrialRun:
         state = (None if self.state_root is None else
                  TrainingState(self.state_root / f"fit-{self.fits}", self.accelerator,
                                self.save_every))
-        return fit(model, self.loader(train_positions, True), self.loader(self.split.val, False),
-                   self.cfg, self.accelerator, self.on_epoch if report else None, pools, state)
+        with self.respelled():
+            pools = self.augmented(train_positions, pools)
+            val = self.with_tta(self.split.val)
+            return fit(model, self.loader(train_positions, True), self.loader(val, False),
+                       self.cfg, self.accelerator, self.on_epoch if report else None, pools,
+                       state)
+
+    @contextlib.contextmanager
+    def respelled(self):
+        """Rows of randomised SMILES added inside the block are gone after it."""
+        size = len(self.data)
+        try:
+            yield
+        finally:
+            self.data.truncate(size)
+
+    def spell(self, positions, n: int, purpose: str) -> np.ndarray:
+        """Positions of ``n`` new rows per molecule at ``positions``, each a randomised SMILES
+        of it (the same for the same seed, purpose and molecule); cached per trial."""
+        ids, origin = self.spellings.rows(self.data.smiles, positions, n, purpose)
+        return self.data.respell(origin, ids)
+
+    def augmented(self, train_positions, pools):
+        """Each epoch's pool plus ``augment`` fresh randomised SMILES of each of its molecules."""
+        if self.cfg.augment <= 0:
+            return pools
+        pools = pools if pools is not None else [np.asarray(train_positions)] * self.cfg.epochs
+        return [np.concatenate([pool, self.spell(pool, self.cfg.augment, f"augment:{epoch}")])
+                for epoch, pool in enumerate(pools, 1)]
+
+    def with_tta(self, positions) -> np.ndarray:
+        """``positions`` plus ``tta`` randomised SMILES of each, the same at every evaluation:
+        ``predict`` averages a molecule's rows into one prediction."""
+        if self.cfg.tta <= 0:
+            return np.asarray(positions)
+        return np.concatenate([positions, self.spell(positions, self.cfg.tta, "tta")])
 
     def discard_state(self) -> None:
         """The trial ended (finished, pruned or failed): nothing left to resume."""
@@ -107,14 +143,9 @@ class TrialRun:
     def extend(self, smiles: list[str], labels: np.ndarray) -> np.ndarray:
         """Append molecules from outside the table (an external pool) to what loaders can
         serve; returns their positions. Call after ``new_model`` (it needs the tokenizer)."""
-        start = len(self.data)
         ids = self.backbone.tokenizer(smiles, truncation=True, max_length=MAX_TOKENS)["input_ids"]
-        self.data.ids = self.data.ids + ids
-        added = torch.as_tensor(labels, dtype=torch.float32)
-        self.data.targets = torch.cat([self.data.targets, added])
-        if self.data.extra is not None:
-            self.data.extra = np.vstack([self.data.extra, compute(self.cfg.head_features, smiles)])
-        return np.arange(start, len(self.data))
+        extra = None if self.data.extra is None else compute(self.cfg.head_features, smiles)
+        return self.data.append(ids, labels, extra, smiles)
 
     @contextlib.contextmanager
     def extended(self, smiles: list[str], labels: np.ndarray):
@@ -125,10 +156,7 @@ class TrialRun:
         try:
             yield self.extend(smiles, labels)
         finally:
-            self.data.ids = self.data.ids[:size]
-            self.data.targets = self.data.targets[:size]
-            if self.data.extra is not None:
-                self.data.extra = self.data.extra[:size]
+            self.data.truncate(size)
 
     def predict_positions(self, model, positions):
         """(predictions, labels, positions) computed by this process alone, unsharded."""
@@ -145,8 +173,10 @@ class TrialRun:
 
     def evaluate(self, model, part: str):
         """Metrics and a predictions table for one split part ('val' or, finally, 'test')."""
-        loader = self.accelerator.prepare(self.loader(self.split.part(part), False))
-        metrics, (pred, y, positions) = evaluate(model, loader, self.accelerator, part)
+        with self.respelled():  # tta: a molecule's rows are averaged into one prediction
+            positions = self.with_tta(self.split.part(part))
+            loader = self.accelerator.prepare(self.loader(positions, False))
+            metrics, (pred, y, positions) = evaluate(model, loader, self.accelerator, part)
         table = pd.DataFrame({"row": self.ws.mols.rows[positions],
                               "smiles": [self.ws.mols.smiles[p] for p in positions],
                               "y_true": y, "y_pred": pred})

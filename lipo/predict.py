@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lipo.augment import Spellings
 from lipo.batching import EncodedMolecules, make_loader
 from lipo.checkpoint import load_checkpoint
 from lipo.data import SMILES_COLUMNS, canonical, read_table
@@ -49,15 +50,23 @@ def read_smiles(path: Path) -> list[str]:
 
 @torch.no_grad()
 def predict_logd(model, tokenizer, cfg, smiles: list[str], batch_size: int = 128) -> np.ndarray:
+    """logD per SMILES; with the run's ``tta``, the mean over the canonical SMILES and the
+    same randomised spellings the run's evaluation averaged over."""
     ids = tokenizer(smiles, truncation=True, max_length=MAX_TOKENS)["input_ids"]
     data = EncodedMolecules(ids, np.zeros(len(smiles), dtype=np.float32),
-                            compute(cfg.head_features, smiles))
-    out = np.empty(len(smiles), dtype=np.float64)
-    for batch in make_loader(data, np.arange(len(smiles)), batch_size, tokenizer.pad_token_id,
+                            compute(cfg.head_features, smiles), list(smiles))
+    positions = np.arange(len(smiles))
+    tta = cfg.tta
+    if tta > 0:
+        spell_ids, origin = Spellings(tokenizer, cfg.seed, MAX_TOKENS).rows(
+            smiles, positions, tta, "tta")
+        positions = np.concatenate([positions, data.respell(origin, spell_ids)])
+    sums = np.zeros(len(smiles), dtype=np.float64)
+    for batch in make_loader(data, positions, batch_size, tokenizer.pad_token_id,
                              shuffle=False):
         z = model(batch["input_ids"], batch["attention_mask"], batch.get("features"))
-        out[batch["positions"].numpy()] = model.to_logd(z).double().numpy()
-    return out
+        np.add.at(sums, batch["origin"].numpy(), model.to_logd(z).double().numpy())
+    return sums / (1 + tta)
 
 
 def predictions_table(model, tokenizer, cfg, raw: list[str], batch_size: int) -> pd.DataFrame:

@@ -11,6 +11,7 @@ from torch.nn.functional import mse_loss
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from lipo.augment import average_by_molecule
 from lipo.config import RunConfig
 from lipo.errors import TrainingDiverged
 from lipo.gathering import gather_by_position
@@ -148,19 +149,22 @@ def predict(model, loader, accelerator: Accelerator | None = None,
         model.eval()
     unwrapped = accelerator.unwrap_model(model) if accelerator else model
     device = next(unwrapped.parameters()).device  # a loader Accelerate did not prepare
-    preds, labels, positions = [], [], []
+    preds, labels, positions, origins = [], [], [], []
     for batch in loader:
         batch = {k: v.to(device) for k, v in batch.items()}
         z = model(batch["input_ids"], batch["attention_mask"], batch.get("features"))
         preds.append(unwrapped.to_logd(z).float())
         labels.append(batch["labels"].float())
         positions.append(batch["positions"].long())
+        origins.append(batch["origin"].long())
     if not positions:  # this process was given no batch
         preds = labels = [torch.zeros(0, device=device)]
-        positions = [torch.zeros(0, dtype=torch.long, device=device)]
-    pos, pred, y = gather_by_position(accelerator, torch.cat(positions), torch.cat(preds),
-                                      torch.cat(labels))
-    return pred, y, pos
+        positions = origins = [torch.zeros(0, dtype=torch.long, device=device)]
+    pos, pred, y, origin = gather_by_position(accelerator, torch.cat(positions),
+                                              torch.cat(preds), torch.cat(labels),
+                                              torch.cat(origins))
+    # One prediction per molecule: the mean over its rows (canonical and tta spellings).
+    return average_by_molecule(pos, origin, pred, y)
 
 
 def evaluate(model, loader, accelerator: Accelerator, prefix: str):

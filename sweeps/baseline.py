@@ -15,4 +15,7 @@ def space(trial) -> dict:
         "dropout": trial.suggest_float("dropout", 0.0, 0.3),
         "batch_size": trial.suggest_categorical("batch_size", [16, 32, 64]),
         "warmup_frac": trial.suggest_float("warmup_frac", 0.0, 0.2),
+        # randomised SMILES: per training molecule and epoch; averaged in evaluation
+        "augment": trial.suggest_categorical("augment", [0, 1, 2]),
+        "tta": trial.suggest_categorical("tta", [0, 4]),
     }

@@ -21,4 +21,7 @@ def space(trial) -> dict:
         "lr": trial.suggest_float("lr", 3e-4, 1e-2, log=True),
         "epochs": trial.suggest_int("epochs", 4, EPOCHS),
         "dropout": trial.suggest_float("dropout", 0.0, 0.2),
+        # randomised SMILES: per training molecule and epoch; averaged in evaluation
+        "augment": trial.suggest_categorical("augment", [0, 1, 2]),
+        "tta": trial.suggest_categorical("tta", [0, 4]),
     }
