@@ -1,0 +1,88 @@
+"""Where a process trains and in what number format: ``--precision``, one GPU per
+``--workers`` process, and what Accelerate holds on to between the trials of one invocation.
+"""
+from __future__ import annotations
+
+import os
+
+from lipo.errors import ConfigError
+
+# Our names -> Accelerate's ``mixed_precision``. bf16/fp16 autocast the forward pass; the
+# weights, optimiser state and loss stay in fp32.
+PRECISIONS = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
+LAUNCHER_ENV = "ACCELERATE_MIXED_PRECISION"  # set by `accelerate launch` (from its config)
+
+
+def default_precision(cuda: bool, bf16_supported: bool) -> str:
+    """bf16 on a GPU that has it (half the activation memory, the same exponent range as
+    fp32: no loss scaling); fp32 elsewhere (CPU autocast to bf16 is slower than fp32)."""
+    return "bf16" if cuda and bf16_supported else "fp32"
+
+
+def resolve_precision(flag: str | None, cuda: bool, bf16_supported: bool,
+                      launcher: str | None = None) -> str:
+    """``--precision``, else what `accelerate launch` was told (bf16/fp16; its 'no' is its
+    default, not a choice), else the machine's default. Combinations that would silently
+    train in another format are refused: Accelerate runs fp16 on a CPU as plain fp32."""
+    chosen = flag or {"bf16": "bf16", "fp16": "fp16"}.get((launcher or "").lower())
+    if chosen is None:
+        return default_precision(cuda, bf16_supported)
+    if chosen not in PRECISIONS:
+        raise ConfigError(f"--precision {chosen}: expected one of {', '.join(PRECISIONS)}")
+    if chosen == "fp16" and not cuda:
+        raise ConfigError("--precision fp16 needs a CUDA GPU and none is visible here: use "
+                          "bf16 or fp32 on a CPU")
+    if chosen == "bf16" and cuda and not bf16_supported:
+        raise ConfigError("--precision bf16: this GPU has no bfloat16 support: use fp16 or fp32")
+    return chosen
+
+
+def machine_precision(flag: str | None, probe_gpu: bool = True) -> str:
+    """``resolve_precision`` for this machine and launcher. ``probe_gpu=False``: check the
+    flag without asking the GPU for its bf16 support (which starts CUDA in this process)."""
+    import torch
+    cuda = torch.cuda.is_available()
+    bf16 = cuda and (bf16_native() if probe_gpu else True)
+    return resolve_precision(flag, cuda, bf16, os.environ.get(LAUNCHER_ENV))
+
+
+def bf16_native() -> bool:
+    """Hardware bf16 (Ampere and later); older GPUs emulate it, slower than fp32."""
+    import torch
+    try:
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # torch before 2.4 has no emulation flag
+        return torch.cuda.is_bf16_supported()
+
+
+def gpu_per_worker(workers: int, gpus: int, visible: str | None = None) -> list[str | None]:
+    """CUDA_VISIBLE_DEVICES of each ``--workers`` process: one GPU each, in order, taken from
+    the GPUs this process sees (``visible``: its own CUDA_VISIBLE_DEVICES, when set). None:
+    no GPU here, the workers train on the CPU. K processes on one GPU would each hold a model
+    and the CUDA context and compete for it: an error, not a slow surprise."""
+    if gpus <= 0:
+        return [None] * workers
+    ids = [i.strip() for i in (visible or "").split(",") if i.strip()] or list(map(str, range(gpus)))
+    ids = ids[:gpus]
+    if workers > len(ids):
+        raise ConfigError(f"--workers {workers}: this machine has {len(ids)} GPU"
+                          f"{'s' if len(ids) > 1 else ''} and each worker takes one: use "
+                          f"--workers {len(ids)} or fewer (CUDA_VISIBLE_DEVICES= trains on "
+                          "the CPU instead)")
+    return ids[:workers]
+
+
+def worker_envs(base: dict[str, str], workers: int, gpus: int) -> list[dict[str, str]]:
+    """Each worker's environment: ``base`` with its own CUDA_VISIBLE_DEVICES."""
+    assigned = gpu_per_worker(workers, gpus, base.get("CUDA_VISIBLE_DEVICES"))
+    return [base if gpu is None else {**base, "CUDA_VISIBLE_DEVICES": gpu} for gpu in assigned]
+
+
+def release(accelerator) -> None:
+    """Forget a finished trial's model, optimiser, scheduler and loaders. Accelerate keeps a
+    reference to everything ``prepare`` returned (for ``save_state``), so without this every
+    trial of an invocation stays alive until the process ends: N trials, N models and their
+    AdamW moments on the GPU, and each later trial's saved state holding all of them. Call
+    it once the trial's own references are gone: it collects garbage (the autocast wrapper
+    makes each prepared model a reference cycle) and empties the CUDA cache."""
+    accelerator.free_memory()
