@@ -96,6 +96,7 @@ def strategy_output(title: str, table: pd.DataFrame) -> str | None:
         first, *rest = numeric.columns.drop("epoch")
         ax.plot(numeric["epoch"], numeric[first], marker="o", ms=3)
         ax.set(xlabel="epoch", ylabel=first)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         if rest:
             twin = ax.twinx()
             twin.plot(numeric["epoch"], numeric[rest[0]], marker="s", ms=3, color="C1")

@@ -1,4 +1,6 @@
-"""Curriculum learning: short (easy) SMILES first, the pool growing to the whole training set."""
+"""Curriculum learning: short (easy) SMILES first, the pool growing to the whole training set.
+``start``: the fraction of the training set (easiest first) seen in epoch 1; ``frac``: the share
+of the epochs after which every molecule is seen."""
 
 STRATEGY = "curriculum"
 ADAPTER = "full"

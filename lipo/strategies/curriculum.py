@@ -1,10 +1,13 @@
 """Curriculum learning: easy molecules first, the pool growing with the epochs.
 
-Difficulty is the SMILES token count (or the RDKit heavy-atom count). Epoch e trains on the
-molecules whose difficulty is at most d_min + (d_max - d_min) * pace(min(1, e / (frac * E))),
-never fewer than the easiest ``start`` fraction. Pacing: linear (pace(t) = t), root
-(sqrt(t): grows fast, then slows) or step (four equal stages); none, the control, trains on
-every molecule from the first epoch.
+Difficulty is the SMILES token count (or the RDKit heavy-atom count). Pacing is in quantiles
+of difficulty (competence-based, Platanios et al. 2019): epoch e trains on the easiest
+c(e) fraction of the training set. c starts at ``start`` in epoch 1 and reaches 1 at epoch
+max(2, ceil(frac * E)), growing linearly (c0 + (1 - c0) t), as a root (sqrt(c0^2 +
+(1 - c0^2) t): fast, then slower) or in four equal steps; none, the control, trains on every
+molecule from the first epoch. A single epoch trains on the ``start`` fraction. (Pacing in raw difficulty does not shape training here:
+Lipophilicity's lengths run from 8 to 207 tokens with a median of 47, so a threshold linear in
+length already admitted ~99% of the molecules in epoch 1.)
 """
 from __future__ import annotations
 
@@ -17,11 +20,12 @@ from rdkit import Chem
 from lipo.errors import ConfigError
 from lipo.train import FitResult
 
+# competence c(t, c0) for t from 0 (epoch 1) to 1 (the epoch the full set is reached)
 PACING = {
-    "linear": lambda t: t,
-    "root": math.sqrt,
-    "step": lambda t: math.floor(t * 4) / 4,
-    "none": lambda t: 1.0,
+    "linear": lambda t, c0: c0 + (1 - c0) * t,
+    "root": lambda t, c0: math.sqrt(c0 ** 2 + (1 - c0 ** 2) * t),
+    "step": lambda t, c0: c0 + (1 - c0) * math.floor(t * 4) / 4,
+    "none": lambda t, c0: 1.0,
 }
 KNOBS = {"difficulty": "tokens", "pacing": "linear", "frac": 0.5, "start": 0.2}
 CONTROLS = {"no-curriculum": {"pacing": "none"}}
@@ -33,11 +37,15 @@ def train(run) -> FitResult:
     train = np.asarray(run.split.train)
     level = difficulty(run, train, knobs["difficulty"])
     pools = schedule(train, level, run.cfg.epochs, knobs)
-    for epoch, pool in enumerate(pools, 1):
-        run.log({"curriculum/pool_size": len(pool)}, epoch)
+    fractions = [len(p) / len(train) for p in pools]
+    for epoch, (pool, fraction) in enumerate(zip(pools, fractions), 1):
+        run.log({"curriculum/pool_size": len(pool), "curriculum/pool_fraction": fraction}, epoch)
+    # pool_fraction first: the report draws the first column after epoch (and the second on
+    # its own axis)
     run.save_table("curriculum_schedule", pd.DataFrame(
-        {"epoch": range(1, len(pools) + 1), "pool_size": [len(p) for p in pools],
-         "max_difficulty": [float(level[np.isin(train, p)].max()) for p in pools]}))
+        {"epoch": range(1, len(pools) + 1), "pool_fraction": fractions,
+         "max_difficulty": [float(level[np.isin(train, p)].max()) for p in pools],
+         "pool_size": [len(p) for p in pools]}))
     return run.fit(model, train, pools=pools)
 
 
@@ -50,18 +58,28 @@ def difficulty(run, positions: np.ndarray, kind: str) -> np.ndarray:
     raise ConfigError(f"unknown curriculum difficulty {kind!r}: expected tokens or heavy_atoms")
 
 
-def schedule(positions: np.ndarray, level: np.ndarray, epochs: int, knobs: dict) -> list:
-    """The training positions of each epoch, easiest first."""
+def competence(epochs: int, knobs: dict) -> list[float]:
+    """The fraction of the training set (easiest first) each epoch trains on."""
     if knobs["pacing"] not in PACING:
         raise ConfigError(f"unknown pacing {knobs['pacing']!r}: expected "
                           f"{', '.join(PACING)}")
-    pace, frac = PACING[knobs["pacing"]], float(knobs["frac"])
+    start, frac = float(knobs["start"]), float(knobs["frac"])
+    if not 0 < start <= 1:
+        raise ConfigError(f"strategy.start={start:g}: the fraction seen in epoch 1 must be in "
+                          f"(0, 1]")
+    if not 0 < frac <= 1:
+        raise ConfigError(f"strategy.frac={frac:g}: the share of the epochs after which every "
+                          f"molecule is seen must be in (0, 1]")
+    # At least one epoch at ``start`` before the full set, or there is no order to speak of.
+    full = min(epochs, max(2, math.ceil(frac * epochs - 1e-9)))
+    pace = PACING[knobs["pacing"]]
+    return [min(1.0, pace(min(1.0, (e - 1) / max(full - 1, 1)), start))
+            for e in range(1, epochs + 1)]
+
+
+def schedule(positions: np.ndarray, level: np.ndarray, epochs: int, knobs: dict) -> list:
+    """The training positions of each epoch: the easiest c(e) x n (ties in the table's
+    order), so epoch 1 holds the ``start`` fraction whatever the difficulty's distribution."""
     order = np.argsort(level, kind="stable")
-    floor = max(1, int(math.ceil(float(knobs["start"]) * len(positions))))
-    low, high = level.min(), level.max()
-    pools = []
-    for epoch in range(1, epochs + 1):
-        threshold = low + (high - low) * pace(min(1.0, epoch / max(frac * epochs, 1e-9)))
-        count = max(floor, int((level <= threshold).sum()))
-        pools.append(positions[order[:count]])
-    return pools
+    counts = [max(1, round(c * len(positions))) for c in competence(epochs, knobs)]
+    return [positions[order[:count]] for count in counts]

@@ -11,9 +11,14 @@ pytestmark = pytest.mark.slow
 def test_curriculum_logs_its_pool_schedule(tmp_path):
     launch(tmp_path, "--study", "curriculum", "--backbone", "tiny", "--trials", "1",
            "--epochs", "3")
-    run_id = optuna_trials(tmp_path)[0].user_attrs["mlflow_run_id"]
+    (trial,) = optuna_trials(tmp_path)
+    run_id = trial.user_attrs["mlflow_run_id"]
     sizes = metric_history(tmp_path, run_id, "curriculum/pool_size")
-    assert len(sizes) == 3 and sizes == sorted(sizes) and sizes[-1] <= 3360
+    assert len(sizes) == 3 and sizes == sorted(sizes) and sizes[-1] == 3360
+    fractions = metric_history(tmp_path, run_id, "curriculum/pool_fraction")
+    # epoch 1 sees the start fraction (within a batch of 64), the last epoch everything
+    assert abs(fractions[0] - trial.params["strategy.start"]) <= 64 / 3360
+    assert fractions[-1] == 1.0
     client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
     assert "curriculum_schedule.csv" in [a.path for a in client.list_artifacts(run_id)]
     assert reported_figures(tmp_path) >= {"curriculum · tiny: curriculum_schedule.csv"}
