@@ -1,5 +1,7 @@
 """Encoders by name: ``tiny`` and ``mini`` (our own RoFormer-style encoders, built from a
-config), ``molformer`` (the hub model, pinned), or any folder saved with ``save_pretrained``.
+config), ``molformer`` (our MoLFormer implementation with the published weights, pinned),
+``molformer-tiny`` (the same architecture, small and random), or any folder saved with
+``save_pretrained`` (or holding MoLFormer's published files).
 """
 from __future__ import annotations
 
@@ -13,15 +15,16 @@ from transformers import (AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedT
                           RoFormerConfig, RoFormerModel)
 
 from lipo.errors import ConfigError
+from lipo.molformer import IMPLEMENTATION, MoLFormerConfig, MoLFormerModel
+from lipo.molformer.tokenizer import tokenizer_from_folder
+from lipo.molformer.weights import (MOLFORMER_REVISION, is_molformer_folder, load_encoder,
+                                    published_folder)
 from lipo.tokenizer import build_tokenizer
 
 log = logging.getLogger(__name__)
 SHIPPED = Path(__file__).parent / "pretrained"  # encoders made by `launch.py pretrain`
-MOLFORMER_ID = "ibm/MoLFormer-XL-both-10pct"
-MOLFORMER_REVISION = "7b12d946c181a37f6012b9dc3b002275de070314"
-# Model code downloaded with weights runs only for these (hub id, revision) pairs; a folder
-# needs --trust-remote-code. A revision is a commit: its code cannot change under us.
-REMOTE_CODE_ALLOWED = {(MOLFORMER_ID, MOLFORMER_REVISION)}
+# Model code shipped in a folder runs only with --trust-remote-code (MoLFormer needs none:
+# the architecture is ours, lipo/molformer).
 TRUSTED_FOLDERS: set[Path] = set()  # folders given with --trust-remote-code
 
 
@@ -37,6 +40,7 @@ class Backbone:
     revision: str | None = None
     pretrained: bool = False  # re-loadable by source and revision; else its weights are saved
     folder: Path | None = None  # the save_pretrained folder it came from, if any
+    implementation: str | None = None  # our model code's version, where the code is ours
 
     @property
     def hidden_size(self) -> int:
@@ -87,33 +91,44 @@ def mini(corpus: Sequence[str]) -> Backbone:
 
 
 def molformer(corpus: Sequence[str]) -> Backbone:
-    # deterministic_eval: otherwise evaluation redraws the random attention features each pass.
-    # Weights: safetensors when the revision has them, else transformers' torch.load with
-    # weights_only=True (no arbitrary unpickling).
-    remote = (MOLFORMER_ID, MOLFORMER_REVISION) in REMOTE_CODE_ALLOWED
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(MOLFORMER_ID, revision=MOLFORMER_REVISION,
-                                                  trust_remote_code=remote)
-        encoder = AutoModel.from_pretrained(MOLFORMER_ID, revision=MOLFORMER_REVISION,
-                                            trust_remote_code=remote, deterministic_eval=True,
-                                            add_pooling_layer=False)
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot load {MOLFORMER_ID}@{MOLFORMER_REVISION[:7]} ({str(exc).splitlines()[0]}). "
-            "Offline: download it once where there is internet (huggingface-cli download "
-            f"{MOLFORMER_ID} --revision {MOLFORMER_REVISION}) into the HF cache, or pass "
-            "--backbone PATH to a folder saved with save_pretrained") from None
-    return Backbone(encoder, tokenizer, MOLFORMER_ID, MOLFORMER_REVISION, pretrained=True)
+    """MoLFormer-XL's published weights at the pinned revision, from the Hugging Face cache
+    (fetched into it only when online), run by our implementation: no hub code."""
+    backbone = molformer_folder(published_folder())
+    backbone.source, backbone.revision = "molformer", MOLFORMER_REVISION
+    return backbone
+
+
+def molformer_tiny(corpus: Sequence[str]) -> Backbone:
+    """MoLFormer's architecture at test size (2 layers, width 32, 2 heads, 16 random
+    features), random weights; the vocabulary comes from ``corpus``."""
+    tokenizer = build_tokenizer(corpus)
+    config = MoLFormerConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
+                             num_attention_heads=2, intermediate_size=32, num_random_features=16,
+                             max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id)
+    return Backbone(MoLFormerModel(config), tokenizer, "", implementation=IMPLEMENTATION)
+
+
+def molformer_folder(path: Path) -> Backbone:
+    """A folder with MoLFormer's config.json and model.safetensors: the published files
+    (vocab.json) or one we saved (our tokenizer files)."""
+    encoder = load_encoder(path)
+    tokenizer = (tokenizer_from_folder(path) if (path / "vocab.json").is_file()
+                 else AutoTokenizer.from_pretrained(path))
+    return Backbone(encoder, tokenizer, str(path.resolve()), pretrained=True, folder=path,
+                    implementation=IMPLEMENTATION)
 
 
 BACKBONES: dict[str, Callable[[Sequence[str]], Backbone]] = {
     "tiny": tiny, "mini": mini, "mini-scratch": mini_scratch, "molformer": molformer,
+    "molformer-tiny": molformer_tiny,
 }
 
 
 def from_folder(path: Path) -> Backbone:
     """Weights from safetensors only (a pickled .bin from a folder could run code on load);
     model code shipped in the folder only with --trust-remote-code."""
+    if is_molformer_folder(path):
+        return molformer_folder(path)
     trusted = path.expanduser().resolve() in TRUSTED_FOLDERS
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trusted)

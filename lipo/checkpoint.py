@@ -1,7 +1,8 @@
 """A run's checkpoint: everything ``predict`` needs to rebuild the model and nothing more.
 
     config.json          the resolved RunConfig
-    backbone.json        source (registry name, hub id or folder), revision, pretrained
+    backbone.json        source (registry name, hub id or folder), revision, pretrained, and
+                         implementation (our model code's version, e.g. lipo.molformer/1)
     tokenizer/           save_pretrained
     encoder/config.json  the encoder's architecture
     weights.safetensors  `full` and `bitfit`: what trained (every weight, or biases + head)
@@ -49,7 +50,8 @@ def save_checkpoint(model, backbone: Backbone, cfg: RunConfig, folder: Path) -> 
     (folder / "config.json").write_text(cfg.to_json())
     (folder / "backbone.json").write_text(json.dumps(
         {"source": backbone.source, "revision": backbone.revision,
-         "pretrained": backbone.pretrained}, indent=2))
+         "pretrained": backbone.pretrained, "implementation": backbone.implementation},
+        indent=2))
     backbone.tokenizer.save_pretrained(folder / "tokenizer")
     backbone.encoder.config.save_pretrained(folder / "encoder")
     return folder

@@ -33,7 +33,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=int, help="total trials of the study (re-running continues)")
     p.add_argument("--epochs", type=int, help="maximum epochs per trial")
     # No argparse default: with --report, a given --backbone or --split is a filter.
-    p.add_argument("--backbone", help="tiny | mini (default) | molformer | PATH")
+    p.add_argument("--backbone",
+                   help="tiny | mini (default) | molformer | molformer-tiny | PATH")
     p.add_argument("--data", help="CSV with SMILES and label columns (default: LIPO_DATA_DIR "
                                   "or a checked download)")
     p.add_argument("--split", help="random (default) | scaffold | FILE.json")
@@ -57,8 +58,8 @@ def parser() -> argparse.ArgumentParser:
                    help="optimiser steps between resumable training states (default 100; "
                         "0: at epoch ends only)")
     p.add_argument("--trust-remote-code", action="store_true",
-                   help="let --backbone PATH run the model code its folder ships (only the "
-                        "pinned MoLFormer revision runs remote code without it)")
+                   help="let --backbone PATH run the model code its folder ships "
+                        "(MoLFormer folders need none: lipo runs its own implementation)")
     p.add_argument("--adapter", choices=["full", "lora", "ia3", "bitfit"], default=None,
                    help="how the weights change, for the studies that fine-tune every weight "
                         "by default (baseline, mlm, curriculum, active, influence): e.g. "

@@ -19,6 +19,8 @@ from transformers import AutoModelForMaskedLM
 from lipo.backbones import Backbone, from_folder, load_backbone
 from lipo.data import POOL_FILE, data_dir, load_molecules
 from lipo.mlm import MLMSettings, train_mlm
+from lipo.molformer import MoLFormerModel
+from lipo.molformer import weights as molformer_weights
 from lipo.train import FitResult
 
 CACHE = Path("mlruns") / "cache" / "mlm"
@@ -89,6 +91,8 @@ def adapt(run, settings: dict, folder: Path) -> None:
 def masked_lm(base: Backbone):
     """The backbone with a masked-LM head: the one saved beside it where there is one (the
     shipped ``mini``, a ``pretrain`` output), else a new head on the backbone's weights."""
+    if isinstance(base.encoder, MoLFormerModel):  # MoLFormer's own head, read by name
+        return molformer_weights.masked_lm(base.encoder, base.folder)
     if base.folder is not None:
         return AutoModelForMaskedLM.from_pretrained(base.folder)
     mlm = AutoModelForMaskedLM.from_config(base.encoder.config)
