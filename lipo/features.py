@@ -1,10 +1,26 @@
 """Descriptors a chemist already trusts, concatenated with the pooled embedding before the
-head (``--head-features rdkit``). Raw values travel with the batch; the model standardises
-them with train-split statistics it keeps as buffers, so a checkpoint predicts on its own."""
+head (``--head-features rdkit`` or ``rdkit2d``). Raw values travel with the batch; the model
+standardises them with train-split statistics it keeps as buffers, so a checkpoint predicts on
+its own.
+
+``rdkit`` is 8 hand-picked descriptors. ``rdkit2d`` is RDKit's whole 2D set
+(``Descriptors.descList``, 217 in RDKit 2026.09): some are undefined for some molecules (Gasteiger
+charges and BCUT2D give NaN for one Lipophilicity molecule) and some are heavy-tailed (``Ipc``
+reaches 7e30), so they are centred on the training median, scaled by the spread of the training
+values winsorised at their 0.5th and 99.5th percentiles, and in the model an undefined value
+becomes 0 (the training median) and every value is clipped to +-CLIP. 4,200 molecules take
+about 90 s on one core, so the matrix is cached on disk per SMILES list
+(``~/.cache/lipo/features/``)."""
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
+import warnings
+
 import numpy as np
-from rdkit import Chem
+import rdkit
+from rdkit import Chem, RDLogger
 from rdkit.Chem import Crippen, Descriptors, Lipinski, rdMolDescriptors
 
 from lipo.errors import ConfigError
@@ -19,34 +35,98 @@ RDKIT_DESCRIPTORS = {
     "fraction_csp3": rdMolDescriptors.CalcFractionCSP3,
     "mol_weight": Descriptors.MolWt,
 }
-FEATURE_SETS = {"": {}, "rdkit": RDKIT_DESCRIPTORS}
+RDKIT_2D = dict(Descriptors.descList)
+FEATURE_SETS = {"": {}, "rdkit": RDKIT_DESCRIPTORS, "rdkit2d": RDKIT_2D}
+ROBUST = {"rdkit2d"}  # median-centred, winsorised spread, NaN imputed, clipped (see above)
+CLIP = 10.0  # standardised rdkit2d values beyond this many spreads are clipped
+HUGE = 1e30  # raw values beyond this are clipped before float32 (Ipc reaches 7e30)
+DISK_CACHED = {"rdkit2d"}
 _CACHE: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
 
 
 def feature_names(kind: str) -> list[str]:
     if kind not in FEATURE_SETS:
-        raise ConfigError(f"unknown --head-features {kind!r}: expected rdkit")
+        raise ConfigError(f"unknown --head-features {kind!r}: expected rdkit or rdkit2d")
     return list(FEATURE_SETS[kind])
 
 
 def compute(kind: str, smiles: list[str]) -> np.ndarray | None:
-    """(molecules x descriptors) float32, or None for no features. Cached per SMILES list."""
+    """(molecules x descriptors) float32, or None for no features; a descriptor RDKit cannot
+    compute is NaN. Cached per SMILES list (``rdkit2d`` on disk too)."""
     names = feature_names(kind)
     if not names:
         return None
     key = (kind, tuple(smiles))
     if key not in _CACHE:
-        functions = FEATURE_SETS[kind].values()
-        rows = []
-        for smi in smiles:
-            mol = Chem.MolFromSmiles(smi)
-            rows.append([float(f(mol)) for f in functions])
-        _CACHE[key] = np.asarray(rows, dtype=np.float32)
+        path = disk_cache_path(kind, names, smiles) if kind in DISK_CACHED else None
+        if path is not None and path.is_file():
+            _CACHE[key] = np.load(path)
+        else:
+            _CACHE[key] = descriptor_matrix(FEATURE_SETS[kind].values(), smiles)
+            if path is not None:
+                save_atomically(path, _CACHE[key])
     return _CACHE[key]
 
 
-def standardisation(features: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std over the training split only; a constant column gets std 1."""
-    mean = features[train].mean(axis=0)
-    std = features[train].std(axis=0)
-    return mean, np.where(std > 0, std, 1.0).astype(np.float32)
+def descriptor_matrix(functions, smiles: list[str]) -> np.ndarray:
+    functions = list(functions)
+    rows = []
+    RDLogger.DisableLog("rdApp.*")  # a descriptor that fails says so per molecule: NaN here
+    try:
+        for smi in smiles:
+            mol = Chem.MolFromSmiles(smi)
+            rows.append([descriptor(f, mol) for f in functions])
+    finally:
+        RDLogger.EnableLog("rdApp.*")
+    values = np.asarray(rows, dtype=np.float64).reshape(len(smiles), len(functions))
+    values[~np.isfinite(values)] = np.nan
+    return np.clip(values, -HUGE, HUGE).astype(np.float32)
+
+
+def descriptor(function, mol) -> float:
+    try:
+        return float(function(mol))
+    except (ValueError, ZeroDivisionError, OverflowError, RuntimeError):
+        return float("nan")
+
+
+def disk_cache_path(kind: str, names: list[str], smiles: list[str]):
+    from lipo.data import cache_dir
+    digest = hashlib.sha256("\n".join([kind, rdkit.__version__, ",".join(names), *smiles])
+                            .encode()).hexdigest()
+    return cache_dir() / "features" / f"{digest}.npy"
+
+
+def save_atomically(path, matrix: np.ndarray) -> None:
+    """Parallel workers may compute the same matrix: each writes its own file, then renames."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy", delete=False) as tmp:
+            np.save(tmp, matrix)
+        os.replace(tmp.name, path)
+    except OSError:  # a read-only or full cache only costs the recomputation next time
+        pass
+
+
+def standardisation(features: np.ndarray, train: np.ndarray,
+                    kind: str = "rdkit") -> tuple[np.ndarray, np.ndarray]:
+    """Centre and spread over the training split only; a constant column gets spread 1.
+    Mean and std, or for ``rdkit2d`` (NaN, heavy tails) the median and the std of the
+    values winsorised at their 0.5th and 99.5th percentiles."""
+    if kind not in ROBUST:
+        mean = features[train].mean(axis=0)
+        std = features[train].std(axis=0)
+        return mean, np.where(std > 0, std, 1.0).astype(np.float32)
+    values = features[train].astype(np.float64)
+    with warnings.catch_warnings():  # a column undefined for every training molecule: 0 and 1
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low, high = np.nanpercentile(values, [0.5, 99.5], axis=0)
+        centre = np.nanmedian(values, axis=0)
+        spread = np.nanstd(np.clip(values, low, high), axis=0)
+    spread = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0)
+    return np.nan_to_num(centre).astype(np.float32), spread.astype(np.float32)
+
+
+def feature_clip(kind: str) -> float | None:
+    """Clip bound on standardised values (with NaN imputed as 0), or None to leave them."""
+    return CLIP if kind in ROBUST else None

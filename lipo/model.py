@@ -20,10 +20,13 @@ class RegressionHead(nn.Module):
 
 class LogDRegressor(nn.Module):
     def __init__(self, encoder: nn.Module, head: RegressionHead, y_mean: float, y_std: float,
-                 feature_mean=None, feature_std=None):
+                 feature_mean=None, feature_std=None, feature_clip: float | None = None):
         super().__init__()
         self.encoder = encoder
         self.head = head
+        # rdkit2d: undefined descriptors (NaN) become 0, the training median, and standardised
+        # values are clipped to +-feature_clip. Set from the config, so a checkpoint rebuilds it.
+        self.feature_clip = feature_clip
         # Buffers, so that they travel with the head's weights.
         self.register_buffer("y_mean", torch.tensor(float(y_mean)))
         self.register_buffer("y_std", torch.tensor(float(y_std)))
@@ -39,9 +42,15 @@ class LogDRegressor(nn.Module):
         if hasattr(self, "feature_mean"):
             if features is None:
                 raise ValueError("this model was trained with descriptor features; pass them")
-            scaled = (features.to(pooled.dtype) - self.feature_mean) / self.feature_std
-            pooled = torch.cat([pooled, scaled], dim=-1)
+            pooled = torch.cat([pooled, self.scale_features(features.to(pooled.dtype))], dim=-1)
         return self.head(pooled)
+
+    def scale_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Descriptors as the head sees them: standardised with training statistics."""
+        scaled = (features - self.feature_mean) / self.feature_std
+        if self.feature_clip is None:
+            return scaled
+        return torch.nan_to_num(scaled, nan=0.0).clamp(-self.feature_clip, self.feature_clip)
 
     def standardise(self, y: torch.Tensor) -> torch.Tensor:
         return (y - self.y_mean) / self.y_std
@@ -55,9 +64,11 @@ def assemble(backbone, cfg, y_mean: float, y_std: float, feature_stats=None) -> 
 
     ``feature_stats``: (mean, std) of the head's descriptor features, or None for none."""
     from lipo.adapters import ADAPTERS
+    from lipo.features import feature_clip
     width = backbone.hidden_size
     n_features = 0 if feature_stats is None else len(feature_stats[0])
     head = RegressionHead(width, cfg.head_hidden or width, cfg.dropout, n_features)
     model = LogDRegressor(backbone.encoder, head, y_mean, y_std,
-                          *(feature_stats if feature_stats is not None else (None, None)))
+                          *(feature_stats if feature_stats is not None else (None, None)),
+                          feature_clip=feature_clip(cfg.head_features))
     return ADAPTERS.get(cfg.adapter).apply(model, **cfg.adapter_args)
