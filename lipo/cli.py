@@ -40,9 +40,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--split", help="random (default) | scaffold | FILE.json")
     p.add_argument("--seed", type=int, default=0, help="seeds the split and the search")
     p.add_argument("--strict", action="store_true", help="reject a data file with invalid rows")
-    p.add_argument("--head-features", choices=["rdkit"], default=None,
-                   help="concatenate RDKit descriptors (Crippen logP, TPSA, ...) with the "
-                        "pooled embedding before the head")
+    p.add_argument("--head-features", choices=["rdkit", "rdkit2d"], default=None,
+                   help="concatenate RDKit descriptors with the pooled embedding before the "
+                        "head: rdkit (8: Crippen logP, TPSA, ...) or rdkit2d (RDKit's whole "
+                        "2D set, ~210, cached under ~/.cache/lipo/features)")
     p.add_argument("--storage", help="Optuna storage: a journal file path or an RDB URL "
                                      "(default mlruns/optuna.journal)")
     p.add_argument("--tracking-uri", default=None,
