@@ -52,6 +52,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1,
                    help="start K worker processes on this machine, sharing the study through "
                         "--storage (default 1)")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
+                   help="number format of the forward pass, through Accelerate's mixed "
+                        "precision (default: bf16 on a GPU that supports it, else fp32)")
     p.add_argument("--heartbeat", type=int, default=None,
                    help="seconds between a running trial's heartbeats in an RDB storage; a "
                         "trial silent for twice as long is failed and retried (default 60)")
@@ -142,13 +145,16 @@ def quieten(main_process: bool) -> None:
     transformers.logging.set_verbosity_error()
 
 
-def make_accelerator():
+def make_accelerator(precision: str = "fp32"):
     """Accelerate starts gloo for several CPU processes only when told cpu=True: without a
-    GPU, torchrun's 2 processes would otherwise each train alone."""
+    GPU, torchrun's 2 processes would otherwise each train alone. ``precision``: one of
+    ``lipo.devices.PRECISIONS``, resolved for this machine (``machine_precision``)."""
     import torch
     from accelerate import Accelerator
+    from lipo.devices import PRECISIONS
     several = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    return Accelerator(cpu=several and not torch.cuda.is_available())
+    return Accelerator(cpu=several and not torch.cuda.is_available(),
+                       mixed_precision=PRECISIONS[precision])
 
 
 def run(args) -> None:
@@ -161,12 +167,17 @@ def run(args) -> None:
         from lipo.report import report
         report(args)
         return
+    from lipo.devices import machine_precision
     if args.workers > 1:
+        # A bad flag fails here, before any worker starts; each worker resolves it again on
+        # its own GPU (probing one here would hold a CUDA context on it all along).
+        machine_precision(args.precision, probe_gpu=False)
         quieten(True)
         from lipo.workers import start_workers
         start_workers(args)
         return
-    accelerator = make_accelerator()
+    args.precision = machine_precision(args.precision)
+    accelerator = make_accelerator(args.precision)
     quieten(accelerator.is_main_process)
     from lipo.invocation import build
     inv = build(args)

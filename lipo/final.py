@@ -10,6 +10,7 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from lipo import sweep
+from lipo.devices import release
 from lipo.errors import ConfigError
 from lipo.experiment import TrialRun, train_trial
 from lipo.runner import Invocation, Recorder, describe_error
@@ -37,6 +38,7 @@ def final(inv: Invocation, accelerator: Accelerator, seeds: list[int]) -> None:
                     tqdm.write(f"seed {seed}: already finished for trial {trial_number}, skipped")
                 continue
             one_seed(inv, accelerator, cfg.replace(seed=seed), tracker, parent, trial_number)
+            release(accelerator)  # this seed's model and optimiser, before the next seed
     except KeyboardInterrupt:
         if main:
             tracker.finish(parent, "KILLED")

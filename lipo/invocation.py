@@ -42,6 +42,7 @@ def build(args) -> Invocation:
                       trials=args.trials or definition.TRIALS, storage=args.storage,
                       tracking_uri=args.tracking_uri or DEFAULT_TRACKING_URI, ws=ws,
                       objectives=args.objective, control=control,
+                      precision=getattr(args, "precision", None) or "fp32",
                       heartbeat=getattr(args, "heartbeat", None) or HEARTBEAT_S,
                       save_every=(100 if getattr(args, "save_every", None) is None
                                   else args.save_every))

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import lipo
+from lipo.devices import worker_envs
 from lipo.errors import LipoError
 
 # A worker is the same command line without --workers: each one a plain launcher.
@@ -28,6 +29,13 @@ def worker_argv(argv: list[str]) -> list[str]:
     return out
 
 
+def base_env() -> dict[str, str]:
+    """The workers import lipo from where this process did, installed or not."""
+    root = str(Path(lipo.__file__).resolve().parents[1])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+
+
 def prepare(args) -> None:
     """Create the Optuna study and the MLflow experiment once, before the workers start:
     K processes creating them at the same moment is the race DESIGN.md warns about."""
@@ -41,14 +49,17 @@ def prepare(args) -> None:
 
 
 def start_workers(args) -> None:
+    import torch
+    gpus = torch.cuda.device_count()
+    envs = worker_envs(base_env(), args.workers, gpus)  # too few GPUs fail before the study
     prepare(args)
     command = [*WORKER, *worker_argv(args.argv)]
     print(f"starting {args.workers} workers: {' '.join(worker_argv(args.argv))}", flush=True)
-    # The workers import lipo from where this process did, installed or not.
-    root = str(Path(lipo.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (root, os.environ.get("PYTHONPATH")) if p)}
-    procs = [subprocess.Popen(command, env=env) for _ in range(args.workers)]
+    if gpus:
+        print("one GPU each: " + ", ".join(f"worker {i} CUDA_VISIBLE_DEVICES="
+                                           f"{env['CUDA_VISIBLE_DEVICES']}"
+                                           for i, env in enumerate(envs)), flush=True)
+    procs = [subprocess.Popen(command, env=env) for env in envs]
     try:
         codes = [p.wait() for p in procs]
     except KeyboardInterrupt:  # Ctrl-C reached every worker too (same process group)
