@@ -19,10 +19,14 @@ from lipo.tokenizer import SMILES_REGEX, SPECIAL
 MAX_LENGTH = 512  # rotary positions have no table to run out of; this only bounds truncation
 
 
+# The order in which MoLFormer's tokenizer appends special tokens its vocabulary lacks.
+APPEND_ORDER = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+
+
 def tokenizer_from_vocab(vocab: dict[str, int]) -> PreTrainedTokenizerFast:
-    missing = [token for token in SPECIAL.values() if token not in vocab]
-    if missing:
-        raise ConfigError(f"MoLFormer vocabulary lacks the special tokens {missing}")
+    vocab = dict(vocab)
+    for name in APPEND_ORDER:  # ids as MoLFormer's tokenizer gives them: after the vocabulary
+        vocab.setdefault(SPECIAL[name], max(vocab.values(), default=-1) + 1)
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=SPECIAL["unk_token"]))
     # invert=True + "removed": the regex matches are the pieces, the rest is dropped (findall).
     core.pre_tokenizer = pre_tokenizers.Split(Regex(SMILES_REGEX), behavior="removed",

@@ -123,3 +123,12 @@ def test_without_deterministic_eval_features_are_redrawn(expected):
     ids, mask = expected["input_ids"], expected["attention_mask"]
     assert not torch.allclose(encoder(ids, mask).last_hidden_state,
                               encoder(ids, mask).last_hidden_state)
+
+
+def test_special_tokens_missing_from_the_vocabulary_get_the_references_ids():
+    from lipo.molformer.tokenizer import tokenizer_from_vocab
+    # MoLFormer's tokenizer (4.34) appends a missing <unk> after the vocabulary: id 6 here.
+    tokenizer = tokenizer_from_vocab({"<bos>": 0, "<eos>": 1, "<pad>": 2, "<mask>": 3, "C": 4,
+                                      "O": 5})
+    assert tokenizer.unk_token_id == 6
+    assert tokenizer("CC[Se]O")["input_ids"] == [0, 4, 4, 6, 5, 1]
