@@ -20,6 +20,8 @@ from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enable
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+from lipo.locks import sqlite_file, store_lock
+
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,13 @@ def storage(url: str | None, heartbeat: int = HEARTBEAT_S):
     return JournalStorage(JournalFileBackend(str(path)))
 
 
+def local_store(url: str | None) -> Path | None:
+    """The file of a storage on this disk (a journal, a SQLite database), else None."""
+    if url and "://" in url:
+        return sqlite_file(url)
+    return Path(url) if url else DEFAULT_STORAGE
+
+
 OBJECTIVES = ("mse", "params")  # validation MSE; trainable parameters
 
 
@@ -60,9 +69,10 @@ def open_study(name: str, storage_url: str | None, seed: int, startup: int,
     # Never on the first epoch: one epoch says little about where a trial ends up.
     pruner = (optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=2)
               if len(objectives) == 1 else optuna.pruners.NopPruner())
-    study = optuna.create_study(study_name=name, storage=storage(storage_url, heartbeat),
-                                directions=["minimize"] * len(objectives), load_if_exists=True,
-                                pruner=pruner)
+    with store_lock(local_store(storage_url)):  # launches started together: one creates it
+        study = optuna.create_study(study_name=name, storage=storage(storage_url, heartbeat),
+                                    directions=["minimize"] * len(objectives),
+                                    load_if_exists=True, pruner=pruner)
     study.sampler = sampler(seed, 0, startup)  # re-seeded per trial by ``ask``
     return study
 

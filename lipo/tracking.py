@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lipo.errors import ArtifactError, LipoError, TrackingUnreachable
+from lipo.locks import sqlite_file, store_lock
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 ARTIFACT_ROOT = Path("mlruns") / "artifacts"
@@ -22,12 +24,46 @@ from mlflow import MlflowClient
 import mlflow.data
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
+from sqlalchemy.exc import SQLAlchemyError
 
 # MLflow announces every schema migration at INFO, and every finished run's URL on an HTTP
 # server; a study's output should be its trials.
 for _name in ("mlflow", "alembic"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+
+
+# MLflow 3's UI opens an experiment by its kind; untagged ones it may guess to be GenAI
+# and open on the traces overview. This tag makes it open on the runs table ("Machine
+# learning"); the key and value are those of MLflow 3's UI (mlflow/server/js).
+EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_KIND_TAG = (EXPERIMENT_KIND, "custom_model_development")
+
+
+def open_client(uri: str) -> MlflowClient:
+    """A client on ``uri``. The first client creates (and migrates) a SQLite store: under
+    ``store_lock`` a launch started at the same time waits for it, then finds it whole. A store
+    that still fails to open was left half-created, by an older lipo or a kill meanwhile."""
+    path = sqlite_file(uri)
+    try:
+        with store_lock(path):
+            return MlflowClient(tracking_uri=uri)
+    except (MlflowException, SQLAlchemyError) as exc:
+        if path is None:
+            raise
+        raise LipoError(unopenable_store(path, str(exc))) from None
+
+
+def unopenable_store(path: Path, error: str) -> str:
+    """One line: what is wrong with a SQLite store MLflow cannot open, and how to recover."""
+    reason = error.splitlines()[0].removeprefix("(sqlite3.OperationalError) ").split(". ")[0]
+    older = re.search(r"found version (\w+)", reason)
+    if older and older.group(1) != "None":  # whole, from an older MLflow: keep its runs
+        return (f"the MLflow store {path} has an older MLflow's schema ({older.group(1)}): "
+                f"back it up, then run 'mlflow db upgrade sqlite:///{path}'")
+    return (f"the MLflow store {path} cannot be opened ({reason}): it was left half-created "
+            "(launches started together by an older lipo, or a kill while it was created); "
+            f"move it away (mv {path} {path}.broken) and start again")
 
 
 def now_ms() -> int:
@@ -42,7 +78,7 @@ class Tracker:
             Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.uri = uri
         check_reachable(uri)
-        self.client = MlflowClient(tracking_uri=uri)
+        self.client = open_client(uri)
         try:
             self.experiment_id = self._experiment(experiment)
         except MlflowException as exc:
@@ -52,13 +88,16 @@ class Tracker:
     def _experiment(self, name: str) -> str:
         found = self.client.get_experiment_by_name(name)
         if found is not None:
+            if EXPERIMENT_KIND not in found.tags:  # created by an earlier lipo
+                self.client.set_experiment_tag(found.experiment_id, *EXPERIMENT_KIND_TAG)
             return found.experiment_id
         # MLflow 3 wants an absolute artifact location next to a database store.
         location = None
         if not self.uri.startswith(("http://", "https://", "databricks")):
             location = (ARTIFACT_ROOT.resolve()).as_uri()
         try:
-            return self.client.create_experiment(name, artifact_location=location)
+            return self.client.create_experiment(name, artifact_location=location,
+                                                 tags=dict([EXPERIMENT_KIND_TAG]))
         except MlflowException:  # another worker created it first
             return self.client.get_experiment_by_name(name).experiment_id
 
@@ -163,7 +202,7 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
 
 def download_artifacts(uri: str, run_id: str, path: str, dst: Path) -> Path:
     """One run's artifact folder, by run id alone (no experiment needed)."""
-    client = MlflowClient(tracking_uri=uri)
+    client = open_client(uri)
     try:
         client.get_run(run_id)
     except MlflowException:
@@ -194,7 +233,7 @@ class StoreReader:
 
     def __init__(self, uri: str):
         self.uri = uri
-        self.client = MlflowClient(tracking_uri=uri)
+        self.client = open_client(uri)
         # one progress bar per downloaded file would bury the report's table
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
