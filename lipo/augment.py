@@ -28,11 +28,12 @@ def spelling_seed(seed: int, purpose: str, smiles: str) -> int:
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
-def randomised(smiles: str, n: int, seed: int, purpose: str) -> list[str]:
-    """``n`` randomised (non-canonical) SMILES of the molecule, stereo and charges kept."""
+def randomised(smiles: str, n: int, seed: int, purpose: str, mol=None) -> list[str]:
+    """``n`` randomised (non-canonical) SMILES of the molecule, stereo and charges kept.
+    ``mol``: the molecule already parsed (parsing costs as much as the spelling)."""
     if n <= 0:
         return []
-    mol = Chem.MolFromSmiles(smiles)
+    mol = mol if mol is not None else Chem.MolFromSmiles(smiles)
     if mol is None:
         raise ValueError(f"RDKit cannot parse SMILES {smiles!r}")
     return list(Chem.MolToRandomSmilesVect(mol, n, randomSeed=spelling_seed(seed, purpose, smiles)))
@@ -47,6 +48,7 @@ class Spellings:
     def __init__(self, tokenizer, seed: int, max_tokens: int):
         self.tokenizer, self.seed, self.max_tokens = tokenizer, seed, max_tokens
         self._cache: dict[tuple[str, int, str], list[list[int]]] = {}
+        self._mols: dict[str, Chem.Mol] = {}  # parsed once per trial, spelled once per epoch
 
     def ids(self, smiles: list[str], n: int, purpose: str) -> list[list[list[int]]]:
         """For each SMILES, the token ids of its ``n`` spellings for ``purpose``."""
@@ -54,14 +56,20 @@ class Spellings:
             return [[] for _ in smiles]
         todo = sorted({s for s in smiles if (purpose, n, s) not in self._cache})
         if todo:
-            texts = [t for s in todo for t in randomised(s, n, self.seed, purpose)]
+            texts = [t for s in todo for t in randomised(s, n, self.seed, purpose, self.mol(s))]
             flat = self.tokenizer(texts)["input_ids"]
-            canonical = self.tokenizer(todo, truncation=True,
-                                       max_length=self.max_tokens)["input_ids"]
             for k, s in enumerate(todo):
-                self._cache[purpose, n, s] = [g if len(g) <= self.max_tokens else canonical[k]
+                self._cache[purpose, n, s] = [g if len(g) <= self.max_tokens else self.canonical(s)
                                               for g in flat[k * n:(k + 1) * n]]
         return [self._cache[purpose, n, s] for s in smiles]
+
+    def mol(self, smiles: str):
+        if smiles not in self._mols:
+            self._mols[smiles] = Chem.MolFromSmiles(smiles)
+        return self._mols[smiles]
+
+    def canonical(self, smiles: str) -> list[int]:
+        return self.tokenizer([smiles], truncation=True, max_length=self.max_tokens)["input_ids"][0]
 
     def rows(self, smiles: list[str], positions, n: int, purpose: str):
         """(token ids, origin positions) of the extra rows spelling ``positions`` ``n`` times."""
