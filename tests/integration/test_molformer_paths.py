@@ -77,12 +77,15 @@ def test_every_study_trains_on_molformer(work, study):
         assert trainable < total / 2, (study, trainable, total)
 
 
-def test_the_lora_targets_are_molformers_attention(work):
+def test_the_lora_targets_are_molformers_modules(work):
     run = last_trial(work[0], "lora")
-    # molformer-tiny: 2 layers of Linear(32, 32) query/key/value (+ output): LoRA adds r*64
-    # per module; the head trains too. A pattern matching nothing would leave the head alone.
+    p = run.data.params
+    # molformer-tiny: 2 layers, every targeted Linear is 32 -> 32: LoRA adds r * (32 + 32) per
+    # module (DoRA a magnitude of 32 more); the head (32 -> 32 -> 1) trains too.
+    modules = {"qkv": 3, "attention": 4, "all": 6}[p["adapter.targets"]]
+    per_module = int(p["adapter.r"]) * 64 + (32 if p["adapter.use_dora"] == "True" else 0)
     head = 32 * 32 + 32 + 33
-    assert run.data.metrics["trainable_params"] > head
+    assert run.data.metrics["trainable_params"] == head + 2 * modules * per_module
 
 
 def test_final_and_predict_rebuild_the_run(work):
