@@ -76,12 +76,13 @@ def mini_scratch(corpus: Sequence[str]) -> Backbone:
 
 
 def mini(corpus: Sequence[str]) -> Backbone:
-    """The pre-trained ``mini`` shipped in the package (see its model card); from scratch
-    with a warning when the package was installed without it."""
+    """The pre-trained ``mini`` shipped in the package (see its model card). Missing, it is an
+    error: a random encoder under the name ``mini`` would mislabel every result."""
     if not (SHIPPED / "mini" / "model.safetensors").is_file():
-        log.warning("the pre-trained mini encoder is not installed (%s); using mini-scratch",
-                    SHIPPED / "mini")
-        return mini_scratch(corpus)
+        raise ConfigError(f"the pre-trained mini encoder is missing ({SHIPPED / 'mini'} holds "
+                          "no model.safetensors): reinstall lipo with its package data "
+                          "(pip install -e . from a full checkout), or pass --backbone "
+                          "mini-scratch for the same encoder initialised at random")
     backbone = from_folder(SHIPPED / "mini")
     backbone.source = "mini"
     # Checkpoints record which weights they adapted: the shipped file's checksum.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from transformers.models.roformer.modeling_roformer import RoFormerSinusoidalPositionalEmbedding
 
 
 class RegressionHead(nn.Module):
@@ -71,4 +72,14 @@ def assemble(backbone, cfg, y_mean: float, y_std: float, feature_stats=None) -> 
     model = LogDRegressor(backbone.encoder, head, y_mean, y_std,
                           *(feature_stats if feature_stats is not None else (None, None)),
                           feature_clip=feature_clip(cfg.head_features))
-    return ADAPTERS.get(cfg.adapter).apply(model, **cfg.adapter_args)
+    return freeze_position_tables(ADAPTERS.get(cfg.adapter).apply(model, **cfg.adapter_args))
+
+
+def freeze_position_tables(model: nn.Module) -> nn.Module:
+    """RoFormer's sinusoidal position table is a fixed function of position (its rotary
+    angles): it must not train, decay or count as trainable. Built fresh it is frozen, but a
+    save_pretrained load and the `full` adapter (every parameter) turn it back on."""
+    for module in model.modules():
+        if isinstance(module, RoFormerSinusoidalPositionalEmbedding):
+            module.weight.requires_grad_(False)
+    return model

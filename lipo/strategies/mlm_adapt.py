@@ -19,6 +19,7 @@ from transformers import AutoModelForMaskedLM
 from lipo.backbones import Backbone, from_folder, load_backbone
 from lipo.data import POOL_FILE, data_dir, load_molecules
 from lipo.mlm import MLMSettings, train_mlm
+from lipo.model import freeze_position_tables
 from lipo.molformer import MoLFormerModel
 from lipo.molformer import weights as molformer_weights
 from lipo.train import FitResult
@@ -94,7 +95,7 @@ def masked_lm(base: Backbone):
     if isinstance(base.encoder, MoLFormerModel):  # MoLFormer's own head, read by name
         return molformer_weights.masked_lm(base.encoder, base.folder)
     if base.folder is not None:
-        return AutoModelForMaskedLM.from_pretrained(base.folder)
+        return freeze_position_tables(AutoModelForMaskedLM.from_pretrained(base.folder))
     mlm = AutoModelForMaskedLM.from_config(base.encoder.config)
     getattr(mlm, mlm.base_model_prefix).load_state_dict(base.encoder.state_dict(), strict=False)
-    return mlm
+    return freeze_position_tables(mlm)

@@ -12,6 +12,7 @@ from lipo.model import assemble
 
 W, FF, LAYERS = 32, 128, 2
 HEAD = (W * W + W) + (W + 1)  # Linear(32, 32) and Linear(32, 1) = 1089
+POSITIONS = 512 * (W // 2)  # the sinusoidal position table: 512 positions x head size 16
 
 
 def lora(r, fan_in, fan_out):
@@ -40,7 +41,7 @@ def test_trainable_counts_by_hand(adapter, knobs):
     model, _, _ = build(adapter, **dict(knobs))
     counts = count_params(model)
     full = count_params(build("full")[0])["total_params"]
-    expected = BY_HAND[(adapter, knobs)] or full
+    expected = BY_HAND[(adapter, knobs)] or full - POSITIONS  # full: all but the fixed table
     assert counts["trainable_params"] == expected
     added = 0 if adapter in ("full", "bitfit") else expected - HEAD
     assert counts["total_params"] == full + added  # PEFT's frozen copy of the head not counted
@@ -51,6 +52,32 @@ def test_head_is_saved_with_peft(adapter):
     model, _, _ = build(adapter)
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert any(".head.modules_to_save." in n for n in trainable)
+
+
+@pytest.mark.parametrize("name", ["tiny", "mini"])
+def test_position_table_is_neither_trained_nor_decayed(name):
+    """`full` turns every parameter on, and `mini` comes from save_pretrained (which does
+    too): the fixed sinusoidal table must still stay out of the optimiser."""
+    backbone = load_backbone(name, ["CCO", "c1ccccc1"])
+    model = assemble(backbone, RunConfig(backbone=name), 2.0, 1.2)
+    table = model.encoder.get_submodule("encoder.embed_positions").weight
+    before = table.detach().clone()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert not table.requires_grad and all(p is not table for p in trainable)
+    optimizer = torch.optim.AdamW(trainable, lr=0.1, weight_decay=0.5)  # as fit() builds it
+    ids = torch.tensor([backbone.tokenizer("CCO")["input_ids"]])
+    model(ids, torch.ones_like(ids)).sum().backward()
+    optimizer.step()
+    assert torch.equal(table, before)
+    assert count_params(model)["trainable_params"] == count_params(model)["total_params"] - \
+        table.numel()
+
+
+def test_masked_lm_adaptation_leaves_the_position_table_fixed():
+    from lipo.strategies.mlm_adapt import masked_lm
+    mlm = masked_lm(load_backbone("mini", ["CCO"]))
+    tables = [p for n, p in mlm.named_parameters() if "embed_positions" in n]
+    assert tables and not any(p.requires_grad for p in tables)
 
 
 def test_unknown_adapter_lists_the_names():

@@ -1,8 +1,13 @@
 """The pre-trained `mini` shipped in the package loads offline and matches its model card."""
 import hashlib
 import json
+import re
 
+import pytest
+
+from lipo import backbones
 from lipo.backbones import SHIPPED, load_backbone
+from lipo.errors import ConfigError
 
 FOLDER = SHIPPED / "mini"
 
@@ -33,3 +38,22 @@ def test_vocabulary_covers_lipophilicity(molecules):
     unknown = sum(i == tokenizer.unk_token_id for seq in ids for i in seq)
     total = sum(map(len, ids))
     assert unknown / total < 0.001
+
+
+def test_model_card_names_no_path_of_the_machine_that_trained():
+    """The corpus by file name and checksum (it is found again by its sha256), no folder."""
+    card = json.loads((FOLDER / "lipo_card.json").read_text())
+    assert card["corpus"] == "moses_test_smiles.csv.gz"
+    for name in ("README.md", "lipo_card.json"):
+        text = (FOLDER / name).read_text()
+        assert not re.search(r"(?<![\w.])/(work|tmp|home|root|Users|mnt|data)/|[A-Z]:\\", text), name
+
+
+def test_a_missing_shipped_checkpoint_is_an_error_naming_the_folder(tmp_path, monkeypatch):
+    """Not a random encoder tagged `mini`: every number it produced would be mislabelled."""
+    monkeypatch.setattr(backbones, "SHIPPED", tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        load_backbone("mini", corpus=["CCO"])
+    message = str(caught.value)
+    assert str(tmp_path / "mini") in message
+    assert "mini-scratch" in message and "reinstall" in message
