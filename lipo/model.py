@@ -53,6 +53,13 @@ class LogDRegressor(nn.Module):
             return scaled
         return torch.nan_to_num(scaled, nan=0.0).clamp(-self.feature_clip, self.feature_clip)
 
+    def set_target_statistics(self, y) -> None:
+        """Standardise targets with the mean and (population) std of ``y``: the labels the
+        model may see (active learning: its labelled molecules only)."""
+        y = torch.as_tensor(y, dtype=torch.float64)
+        self.y_mean.fill_(float(y.mean()))
+        self.y_std.fill_(float(y.std(unbiased=False)))
+
     def standardise(self, y: torch.Tensor) -> torch.Tensor:
         return (y - self.y_mean) / self.y_std
 

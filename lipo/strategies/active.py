@@ -41,6 +41,8 @@ def train(run) -> FitResult:
         if knobs["external"] and external is None:  # extending needs the model's tokenizer
             external = external_pool(run)
             candidates = np.concatenate([train_pos, external["position"]])
+        # The unlabelled molecules' labels are unknown until acquired: not even their mean.
+        model.set_target_statistics(run.data.targets[labelled])
         result = run.fit(model, labelled, report=last)
         run.log({"active/val_mse": result.best["val/mse"], "active/labelled": len(labelled)},
                 len(labelled))
