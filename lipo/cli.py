@@ -80,6 +80,9 @@ def parser() -> argparse.ArgumentParser:
                    help="with --final: re-train the best settings as the strategy's control, "
                         "its own report row (influence: random-k; curriculum: no-curriculum; "
                         "active: random-acquisition, one-shot)")
+    p.add_argument("--register", metavar="NAME",
+                   help="with --final: register the best final model (lowest val/mse over "
+                        "the seeds) in the MLflow model registry as NAME")
     p.add_argument("--report", action="store_true",
                    help="build the comparison table and plots under reports/ from MLflow "
                         "(--split NAME and --backbone NAME filter the runs)")
@@ -109,6 +112,9 @@ def check(args) -> None:
     if args.control and not args.final:
         raise ConfigError(f"--control {args.control} applies to --final only: a control "
                           "re-trains the search's best settings")
+    if args.register and not args.final:
+        raise ConfigError(f"--register {args.register} applies to --final only: it registers "
+                          "a final model")
     if args.final and args.trials is not None:
         raise ConfigError("--trials and --final conflict: --final re-trains the best trial")
     for flag in ("trials", "epochs", "workers", "heartbeat"):
@@ -183,7 +189,7 @@ def run(args) -> None:
     inv = build(args)
     if args.final:
         from lipo.final import final
-        final(inv, accelerator, args.seeds)
+        final(inv, accelerator, args.seeds, args.argv, args.register)
     else:
         from lipo.runner import search
         search(inv, accelerator)

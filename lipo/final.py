@@ -13,11 +13,14 @@ from lipo import sweep
 from lipo.devices import release
 from lipo.errors import ConfigError
 from lipo.experiment import TrialRun, train_trial
+from lipo.final_export import command_line, export_models
 from lipo.runner import Invocation, Recorder, describe_error
 from lipo.tracking import Tracker
 
 
-def final(inv: Invocation, accelerator: Accelerator, seeds: list[int]) -> None:
+def final(inv: Invocation, accelerator: Accelerator, seeds: list[int],
+          argv: list[str] = (), register: str | None = None) -> None:
+    """``argv``: the command line, for the model cards; ``register``: a model registry name."""
     main = accelerator.is_main_process
     chosen = tracker = parent = None
     if main:
@@ -29,7 +32,8 @@ def final(inv: Invocation, accelerator: Accelerator, seeds: list[int]) -> None:
         tracker = Tracker(inv.tracking_uri, inv.study)
         parent = tracker.start_run(title, inv.tags(cfg),
                                    params={"seeds": ",".join(map(str, seeds)),
-                                           "best_trial": trial_number})
+                                           "best_trial": trial_number,
+                                           "command": command_line(argv)})
     try:
         for seed in tqdm(seeds, desc=title, unit="seed", disable=not main):
             done = sweep.broadcast(accelerator, main and finished(tracker, inv, trial_number, seed))
@@ -46,6 +50,7 @@ def final(inv: Invocation, accelerator: Accelerator, seeds: list[int]) -> None:
     if main:
         tracker.finish(parent, "FINISHED")
         summarise(inv, tracker, trial_number)
+        export_models(inv, tracker, trial_number, list(argv), register)
 
 
 def best_settings(inv: Invocation) -> tuple[int, dict]:

@@ -14,6 +14,7 @@ import pandas as pd
 from lipo import report_html, report_plots, sweep
 from lipo.errors import LipoError
 from lipo.references import references, tree_count
+from lipo.report_calibration import calibration_figures
 from lipo.report_table import NOT_KNOBS, Row, compare, matches, search_trials, study_rows
 from lipo.tracking import DEFAULT_TRACKING_URI, StoreReader, Tracker
 
@@ -41,6 +42,7 @@ def report(args) -> None:
     compare(rows)
     frame = report_html.display_frame(rows)
     figures = make_figures(store, rows, runs, curves, best_val)
+    figures += calibration_figures(store, rows, notes)
     write(frame, report_html.numeric_frame(rows), figures, notes, f"lipo report ({where})")
     publish(uri)
     print(report_html.terminal(frame))

@@ -179,6 +179,17 @@ class Tracker:
     def download(self, run_id: str, path: str, dst: Path) -> Path:
         return Path(self.client.download_artifacts(run_id, path, str(dst)))
 
+    def register_model(self, name: str, run_id: str, path: str, description: str) -> str:
+        """A new version of registered model ``name`` from a run's logged model; its version."""
+        try:
+            self.client.create_registered_model(name)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise LipoError(f"--register {name}: {str(exc).splitlines()[0]}") from None
+        version = self.client.create_model_version(name, f"runs:/{run_id}/{path}", run_id=run_id,
+                                                   description=description)
+        return version.version
+
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
     """An HTTP tracking server that does not answer fails at once, before any training:

@@ -1,0 +1,56 @@
+"""Several trained runs as one ensemble: the mean prediction, the spread across members, and
+optionally MC-dropout spread within each member.
+
+Members are the final runs of a study's best settings (one per seed; ``--study NAME
+--final``) or any runs named with ``--run``."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from lipo.errors import ConfigError
+from lipo.predict import predict_logd
+
+MC_SEED = 0  # dropout masks are drawn from this seed: the same command gives the same spread
+
+
+def final_members(uri: str, study: str) -> list[str]:
+    """Run ids of the newest final phase of ``study`` (its controls excluded), one per seed."""
+    from lipo.report_table import final_runs, newest_group
+    from lipo.tracking import StoreReader
+    runs = [r for r in final_runs(StoreReader(uri).study_runs()) if r.experiment == study
+            and not r.tags.get("lipo.control")]
+    if not runs:
+        raise ConfigError(f"--study {study} --final: no finished final run of study {study!r} "
+                          f"at {uri}; run 'python launch.py --study {study} --final' first")
+    group = newest_group(runs)
+    return [r.run_id for r in sorted(group, key=lambda r: int(r.tags.get("lipo.seed", 0)))]
+
+
+@torch.no_grad()
+def mc_dropout(model, tokenizer, cfg, smiles: list[str], passes: int,
+               batch_size: int) -> np.ndarray:
+    """(passes, molecules) predictions with only the ``nn.Dropout`` modules in train mode:
+    ``model.train()`` would change more than dropout (MoLFormer redraws its features)."""
+    dropouts = [m for m in model.modules() if isinstance(m, nn.Dropout)]
+    torch.manual_seed(MC_SEED)
+    try:
+        for module in dropouts:
+            module.train()
+        return np.stack([predict_logd(model, tokenizer, cfg, smiles, batch_size)
+                         for _ in range(passes)])
+    finally:
+        model.eval()
+
+
+def combine(member_preds: np.ndarray, mc_draws: list[np.ndarray] | None) -> dict:
+    """Columns of the ensemble: ``logd_pred`` (mean over members), ``logd_std`` (their
+    standard deviation, n-1), ``logd_mc_std`` (root mean over members of each member's
+    MC-dropout variance)."""
+    out = {"logd_pred": member_preds.mean(axis=0)}
+    if len(member_preds) > 1:
+        out["logd_std"] = member_preds.std(axis=0, ddof=1)
+    if mc_draws:
+        out["logd_mc_std"] = np.sqrt(np.mean([d.var(axis=0) for d in mc_draws], axis=0))
+    return out

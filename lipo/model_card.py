@@ -1,0 +1,106 @@
+"""A final model's card (Markdown): what it was trained on, how, how well, and the commands
+that made it and that use it. Pure text from plain data; logged with the model."""
+from __future__ import annotations
+
+import shlex
+import statistics
+from dataclasses import dataclass, field
+
+METRICS = ("mse", "rmse", "mae", "r2")
+# Flags of the final phase that the search that chose the settings did not have.
+FINAL_ONLY = {"--final": 0, "--seeds": 1, "--control": 1, "--register": 1}
+
+
+@dataclass
+class CardFacts:
+    study: str
+    run_id: str
+    seed: int
+    optuna_study: str
+    best_trial: str
+    data: str
+    data_sha256: str
+    molecules: int
+    split: str
+    split_sha256: str
+    split_sizes: dict  # part -> molecules
+    backbone: str
+    revision: str | None
+    adapter: str
+    settings: dict  # the run's params (its RunConfig, flattened)
+    per_seed: dict  # seed -> {"mse": .., "rmse": .., ...} on test
+    argv: list = field(default_factory=list)  # the final command's arguments
+    control: str = ""
+
+
+def metric_line(name: str, per_seed: dict, seed: int) -> str:
+    values = [m[name] for m in per_seed.values() if name in m]
+    spread = f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else ""
+    mine = per_seed.get(seed, {}).get(name)
+    this = f"{mine:.4f}" if mine is not None else "n/a"
+    return f"| test/{name} | {statistics.mean(values):.4f}{spread} | {this} |"
+
+
+def search_argv(argv: list[str]) -> list[str]:
+    """The final command without its final-only flags: the search it re-trained."""
+    out, skip = [], 0
+    for arg in argv:
+        if skip:
+            skip -= 1
+            continue
+        flag = arg.split("=", 1)[0]
+        if flag in FINAL_ONLY:
+            skip = FINAL_ONLY[flag] if "=" not in arg else 0
+            continue
+        out.append(arg)
+    return out
+
+
+def commands(facts: CardFacts) -> list[str]:
+    final = ["python", "launch.py", *facts.argv]
+    search = ["python", "launch.py", *search_argv(facts.argv)]
+    return [f"{shlex.join(search)}    # the search (Optuna study {facts.optuna_study})",
+            f"{shlex.join(final)}    # the final phase that trained this model",
+            f"python launch.py predict --run {facts.run_id} --smiles molecules.csv "
+            "--out predictions.csv",
+            f"python launch.py predict --study {facts.study} --final --smiles molecules.csv "
+            "--out ensemble.csv    # every seed: mean and spread",
+            f"mlflow models serve -m runs:/{facts.run_id}/model --env-manager local "
+            "--host 127.0.0.1 --port 5001"]
+
+
+def render(facts: CardFacts) -> str:
+    seeds = ", ".join(str(s) for s in sorted(facts.per_seed))
+    sizes = ", ".join(f"{part} {n}" for part, n in facts.split_sizes.items())
+    knobs = "\n".join(f"| `{k}` | `{v}` |" for k, v in sorted(facts.settings.items()))
+    control = f" (control: {facts.control})" if facts.control else ""
+    peft = facts.adapter in ("lora", "ia3")
+    weights = ("PEFT's format: `checkpoint/adapter/` loads with `PeftModel.from_pretrained("
+               "lipo.checkpoint.base_model(checkpoint), checkpoint / 'adapter')`" if peft else
+               "lipo's format: `checkpoint/weights.safetensors`, loaded by "
+               "`lipo.checkpoint.load_checkpoint`")
+    lines = [
+        f"# lipo model: {facts.study}{control}, seed {facts.seed}", "",
+        "Predicts logD at pH 7.4 (lipophilicity) from a SMILES string. Input: a table with a "
+        "`smiles` column; output: `logd_pred`, and `error` for rows RDKit cannot parse.", "",
+        f"- MLflow run: `{facts.run_id}`; model: `runs:/{facts.run_id}/model`",
+        f"- Data: `{facts.data}` ({facts.molecules} valid molecules; content sha256 "
+        f"`{facts.data_sha256}`)",
+        f"- Split: `{facts.split}` ({sizes}; sha256 `{facts.split_sha256}`); the test part "
+        "was used only for the metrics below",
+        f"- Seeds of the final phase: {seeds}; this model: seed {facts.seed}",
+        f"- Backbone: `{facts.backbone}`, revision " + (
+            f"`{facts.revision}`" if facts.revision else
+            "none (built at random: its weights are saved in the checkpoint)"),
+        f"- Adapter: `{facts.adapter}`; weights in {weights}",
+        f"- Settings: trial {facts.best_trial} of Optuna study `{facts.optuna_study}`, chosen by "
+        "validation MSE", "",
+        "## Test metrics", "",
+        f"| metric | mean ± std over {len(facts.per_seed)} seeds | this seed |", "|---|---|---|",
+        *[metric_line(m, facts.per_seed, facts.seed) for m in METRICS
+          if any(m in v for v in facts.per_seed.values())], "",
+        "## Settings", "", "| setting | value |", "|---|---|", knobs, "",
+        "## Commands", "", "```bash", *commands(facts), "```", "",
+        "Python: `mlflow.pyfunc.load_model(\"runs:/" + facts.run_id + "/model\")"
+        ".predict(pandas.DataFrame({\"smiles\": [\"CCO\"]}))`", ""]
+    return "\n".join(lines)

@@ -1,0 +1,62 @@
+"""Pieces of the exported models that need no training: the ensemble's columns, the
+calibration table, the model card's commands and metrics."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from lipo.ensemble import combine
+from lipo.model_card import CardFacts, render, search_argv
+from lipo.report_calibration import spearman, spread_and_error
+
+
+def test_ensemble_columns():
+    members = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 0.0]])
+    draws = [np.array([[0.0, 1.0, 1.0], [2.0, 1.0, 3.0]]), np.array([[1.0] * 3, [1.0] * 3])]
+    out = combine(members, draws)
+    np.testing.assert_allclose(out["logd_pred"], [2.0, 2.0, 1.5])
+    np.testing.assert_allclose(out["logd_std"], [np.sqrt(2), 0.0, np.sqrt(4.5)])
+    # member 1's MC variances 1, 0, 1; member 2's 0: root of their means
+    np.testing.assert_allclose(out["logd_mc_std"], np.sqrt([0.5, 0.0, 0.5]))
+    assert set(combine(members[:1], None)) == {"logd_pred"}  # one member: no spread
+
+
+def test_calibration_table_and_spearman():
+    truth = pd.DataFrame({"row": [0, 1, 2, 3], "y_true": [0.0, 0.0, 0.0, 0.0]})
+    seed_a = truth.assign(y_pred=[0.1, 0.5, 1.0, 2.0])
+    seed_b = truth.assign(y_pred=[0.1, 0.3, 0.6, 1.0])
+    seed_c = truth.assign(y_pred=[0.1, 0.4, 0.8, 1.5]).iloc[:3]  # row 3 missing: left out
+    frame = spread_and_error([seed_a, seed_b, seed_c])
+    assert list(frame.index) == [0, 1, 2]
+    np.testing.assert_allclose(frame["abs_error"], [0.1, 0.4, 0.8])
+    np.testing.assert_allclose(frame["spread"], [0.0, 0.1, 0.2], atol=1e-12)
+    assert spearman(frame) == pytest.approx(1.0)
+
+
+def facts(**changes) -> CardFacts:
+    base = dict(study="lora", run_id="abc123", seed=1, optuna_study="lora:tiny:random_seed0:1",
+                best_trial="4", data="/data/lipophilicity.csv", data_sha256="f" * 64,
+                molecules=4200, split="random_seed0", split_sha256="e" * 64,
+                split_sizes={"train": 3360, "val": 420, "test": 420}, backbone="mini",
+                revision="0123abcd", adapter="lora", settings={"lr": 0.001, "adapter.r": 8},
+                per_seed={0: {"mse": 0.5, "r2": 0.6}, 1: {"mse": 0.7, "r2": 0.5}},
+                argv=["--study", "lora", "--final", "--seeds", "0,1", "--register", "logd",
+                      "--backbone", "mini"])
+    return CardFacts(**{**base, **changes})
+
+
+def test_search_command_drops_final_only_flags():
+    assert search_argv(["--study", "lora", "--final", "--seeds=0,1", "--control", "random-k",
+                        "--epochs", "3"]) == ["--study", "lora", "--epochs", "3"]
+
+
+def test_model_card_says_what_and_how():
+    card = render(facts())
+    assert "| test/mse | 0.6000 ± 0.1414 | 0.7000 |" in card
+    assert "Seeds of the final phase: 0, 1; this model: seed 1" in card
+    assert "`mini`, revision `0123abcd`" in card and "PeftModel.from_pretrained" in card
+    assert "python launch.py --study lora --backbone mini    # the search" in card
+    assert ("python launch.py --study lora --final --seeds 0,1 --register logd --backbone mini"
+            in card)
+    assert "| `adapter.r` | `8` |" in card and "random_seed0 (train 3360" not in card
+    assert "`random_seed0` (train 3360, val 420, test 420" in card
+    assert "weights.safetensors" in render(facts(adapter="bitfit"))
