@@ -15,7 +15,7 @@ import pandas as pd
 from rdkit import Chem
 
 from lipo.data import POOL_FILE, data_dir, load_molecules
-from lipo.errors import DataError
+from lipo.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -55,3 +55,12 @@ def load_pool(run) -> pd.DataFrame:
         raise DataError(f"{path}: every pool molecule is already in Lipophilicity")
     return pd.DataFrame({"row": pool.rows[keep], "smiles": np.array(pool.smiles)[keep],
                          "label": pool.y[keep]})
+
+
+def check_k(pool: pd.DataFrame, k: int) -> None:
+    """k pool molecules must exist: above the pool's size every k selects the same molecules
+    (the whole pool), and a search over k would compare one setting with itself."""
+    if k > len(pool):
+        raise ConfigError(f"strategy.k={k} is more than the {len(pool)} pool molecules left "
+                          "after removing those already in Lipophilicity; choose k <= "
+                          f"{len(pool)}")

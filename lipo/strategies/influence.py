@@ -27,7 +27,7 @@ import logging
 from lipo.influence import (HeadLoss, Solved, cg_ihvp, exact_ihvp, influence_scores,
                             lissa_ihvp, lowest_eigenvalue, relative_residual, safe_damping,
                             top_eigenvalue)
-from lipo.pool import load_pool
+from lipo.pool import check_k, load_pool
 from lipo.train import FitResult
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,8 @@ DENSE_MAX = 2000
 def train(run) -> FitResult:
     knobs = {**KNOBS, **{k: v for k, v in run.cfg.strategy_args.items() if k in KNOBS}}
     pool = load_pool(run)
+    if knobs["threshold"] is None:
+        check_k(pool, int(knobs["k"]))
     if knobs["selection"] == "random":
         rng = np.random.default_rng(run.cfg.seed)
         picked = rng.choice(len(pool), size=min(int(knobs["k"]), len(pool)), replace=False)

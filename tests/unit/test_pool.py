@@ -46,3 +46,18 @@ def test_a_temporary_extension_leaves_later_positions_unchanged(workspace):
         assert run.data.targets[size:].tolist() == labels.tolist()
     assert len(run.data) == size and len(run.data.targets) == size
     assert run.extend(["CCN"], labels[:1]).tolist() == [size]
+
+
+def test_the_influence_k_grid_holds_no_k_above_the_pool(workspace):
+    """Above the pool's size every k selects the whole pool: one setting trained twice."""
+    from sweeps.influence import K_GRID
+    assert max(K_GRID) <= len(load_pool(run_with(workspace, None)))
+
+
+def test_a_k_above_the_pool_is_an_error_naming_the_sizes(workspace):
+    from lipo.errors import ConfigError
+    from lipo.pool import check_k
+    pool = load_pool(run_with(workspace, None))
+    check_k(pool, len(pool))
+    with pytest.raises(ConfigError, match=f"strategy.k=278 is more than the {len(pool)} pool"):
+        check_k(pool, 278)
