@@ -17,7 +17,7 @@ from lipo.config import RunConfig
 from lipo.data import Molecules, content_sha256, load_molecules, locate
 from lipo.features import compute, standardisation
 from lipo.model import LogDRegressor, assemble
-from lipo.resume import TrainingState
+from lipo.resume import TrainingState, data_digest
 from lipo.splits import Split, make_split
 from lipo.strategies import STRATEGIES
 from lipo.train import EpochHook, FitResult, evaluate, fit, predict
@@ -54,7 +54,7 @@ class TrialRun:
                  on_epoch: EpochHook | None = None, log=None, state_root: Path | None = None,
                  save_every: int = 0):
         self.cfg, self.ws, self.accelerator, self.on_epoch = cfg, ws, accelerator, on_epoch
-        # Resumable fits: state_root/fit-<k> for the k-th fit of this trial (None: no saving).
+        # Resumable fits: state_root/<phase>, or fit-<k> for the k-th fit (None: no saving).
         self.state_root, self.save_every, self.fits = state_root, save_every, 0
         # log(metrics, step): strategy outputs (curves) into the trial's run, main process only
         self.log = log if log is not None else (lambda metrics, step: None)
@@ -92,13 +92,20 @@ class TrialRun:
         return make_loader(self.data, positions, size, self.backbone.tokenizer.pad_token_id,
                            shuffle, seed=self.cfg.seed)
 
-    def fit(self, model, train_positions, pools=None, report: bool = True) -> FitResult:
+    def fit(self, model, train_positions, pools=None, report: bool = True,
+            phase: str | None = None) -> FitResult:
         """``report=False``: an intermediate fit (a strategy's scoring or an earlier round)
-        that reports no epochs to the pruner or to the trial's curves."""
+        that reports no epochs to the pruner or to the trial's curves. ``phase``: the fit's
+        name within the strategy (influence's ``score`` and ``retrain``), for a strategy whose
+        retry may skip a fit; default: numbered in call order."""
         self.fits += 1
-        state = (None if self.state_root is None else
-                 TrainingState(self.state_root / f"fit-{self.fits}", self.accelerator,
-                               self.save_every))
+        state = None
+        if self.state_root is not None:
+            phase = phase or f"fit-{self.fits}"
+            identity = {"strategy": self.cfg.strategy, "phase": phase,
+                        "data": data_digest(self.data, [train_positions, *(pools or [])])}
+            state = TrainingState(self.state_root / phase, self.accelerator, self.save_every,
+                                  identity)
         with self.respelled():
             pools = self.augmented(train_positions, pools)
             val = self.with_tta(self.split.val)

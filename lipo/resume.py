@@ -9,7 +9,10 @@ Layout of ``folder`` (one per fit of one trial):
 
 A process killed while writing leaves ``next/`` behind and ``current/`` intact. A state whose
 files do not match their checksums is skipped with a warning before anything is loaded, so
-a damaged state never half-restores a model: the fit starts afresh instead.
+a damaged state never half-restores a model: the fit starts afresh instead. So is a state
+saved by another fit: each state carries its fit's identity (strategy, phase of the strategy,
+digest of the data it trains on), and only the same fit loads it (influence's retry reads
+cached scores and skips the scoring fit: its retrain must not resume the scoring fit's state).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -26,6 +30,19 @@ log = logging.getLogger(__name__)
 PROGRESS = "progress.json"
 BEST = "best.safetensors"
 CHECKSUMS = "checksums.json"
+
+
+def data_digest(data, groups) -> str:
+    """What a fit trains on: each group's positions (the training set, each epoch's pool) with
+    their token ids and targets, so a fit on other molecules (the scoring fit and the retrain
+    on train + selected) has another digest."""
+    h = hashlib.sha256()
+    for group in groups:
+        group = np.asarray(group, dtype=np.int64)
+        h.update(group.tobytes())
+        h.update(json.dumps([list(data.ids[p]) for p in group]).encode())
+        h.update(data.targets[torch.as_tensor(group)].numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -37,8 +54,9 @@ class TrainingState:
     """``every``: optimiser steps between saves (0: at epoch ends only). Only this process's
     rank 0 writes the bookkeeping; every rank takes part in Accelerate's save and load."""
 
-    def __init__(self, folder: Path, accelerator, every: int):
+    def __init__(self, folder: Path, accelerator, every: int, identity: dict | None = None):
         self.folder, self.accelerator, self.every = Path(folder), accelerator, every
+        self.identity = identity  # which fit this is; None: any state in the folder is its own
 
     @property
     def current(self) -> Path:
@@ -54,11 +72,21 @@ class TrainingState:
                 expected = json.loads(sums.read_text())
             except (OSError, ValueError):
                 expected = None
-            if expected == digest(folder):
+            if expected != digest(folder):
+                log.warning("%s: training state damaged (its files differ from %s); skipped",
+                            folder, CHECKSUMS)
+            elif self.belongs(folder):
                 return folder
-            log.warning("%s: training state damaged (its files differ from %s); skipped",
-                        folder, CHECKSUMS)
         return None
+
+    def belongs(self, folder: Path) -> bool:
+        """Whether the (complete) state in ``folder`` was saved by this fit."""
+        saved = json.loads((folder / PROGRESS).read_text()).get("fit")
+        if self.identity is None or saved == self.identity:
+            return True
+        log.warning("%s: training state of another fit (%s), not of this one (%s); not loaded",
+                    folder, saved, self.identity)
+        return False
 
     def restore(self) -> dict | None:
         """The saved progress (epoch, batch, loss sums, history, best, ...), with the model,
@@ -86,7 +114,7 @@ class TrainingState:
         if self.accelerator.is_main_process:
             if best_state:
                 save_file({k: v.contiguous() for k, v in best_state.items()}, staging / BEST)
-            (staging / PROGRESS).write_text(json.dumps(progress))
+            (staging / PROGRESS).write_text(json.dumps({**progress, "fit": self.identity}))
             (staging / CHECKSUMS).write_text(json.dumps(digest(staging)))
             # Swap: between the two renames only next/ is complete, and usable() finds none
             # in current/; the fit then starts afresh rather than from a half state.

@@ -47,6 +47,11 @@ def fit(model, train_loader, val_loader, cfg: RunConfig, accelerator: Accelerato
              else cfg.epochs * len(train_loader))
     full_from = next(i for i, p in enumerate(pools, 1) if len(p) == len(pools[-1])) if pools else 1
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_frac * steps), steps)
+    # Accelerate saves and loads every object prepared so far, in order: a trial's second fit
+    # (influence's retrain) saved the first fit's model as model.safetensors, and a retry that
+    # skips the first fit (cached scores) loaded those weights into the retrain. One fit's
+    # state holds that fit alone.
+    accelerator.free_memory()
     model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, val_loader, scheduler)
     loop = Loop(model, optimizer, scheduler, cfg, accelerator, state)

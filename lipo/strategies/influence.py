@@ -64,7 +64,7 @@ def train(run) -> FitResult:
     run.add_input("influence_selected", chosen[["row", "smiles", "label", "score"]])
     model = run.new_model()
     extra = run.extend(list(chosen["smiles"]), chosen["label"].to_numpy(np.float32))
-    return run.fit(model, np.concatenate([run.split.train, extra]))
+    return run.fit(model, np.concatenate([run.split.train, extra]), phase="retrain")
 
 
 def select(table: pd.DataFrame, knobs: dict) -> pd.DataFrame:
@@ -97,7 +97,7 @@ def cached_scores(run, pool: pd.DataFrame, knobs: dict) -> np.ndarray:
 
 
 def compute_scores(run, pool: pd.DataFrame, knobs: dict) -> np.ndarray:
-    model = run.fit(run.new_model(), run.split.train, report=False).model
+    model = run.fit(run.new_model(), run.split.train, report=False, phase="score").model
     with run.extended(list(pool["smiles"]), pool["label"].to_numpy(np.float32)) as extra:
         head, (x_train, y_train), (x_val, y_val), (x_pool, y_pool) = head_inputs(
             run, model, [np.asarray(run.split.train), np.asarray(run.split.val), extra])
