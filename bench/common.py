@@ -33,12 +33,18 @@ def parser(doc: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")),
                    help="torch CPU threads (default OMP_NUM_THREADS, else 1)")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+                   help="Accelerate's mixed precision for lipo's own steps (default fp32)")
     return p
 
 
-def setup(threads: int) -> None:
+PRECISION = ["fp32"]  # set by setup(); every accelerator() of the benchmark uses it
+
+
+def setup(threads: int, precision: str = "fp32") -> None:
     from lipo.cli import quieten
     torch.set_num_threads(threads)
+    PRECISION[0] = precision
     quieten(True)  # the launcher's own log settings: warnings only
 
 
@@ -59,7 +65,9 @@ def workspace(split: str = "random", seed: int = 0) -> Workspace:
 
 
 def accelerator() -> Accelerator:
-    return Accelerator(cpu=not torch.cuda.is_available())
+    from lipo.devices import PRECISIONS
+    return Accelerator(cpu=not torch.cuda.is_available(),
+                       mixed_precision=PRECISIONS[PRECISION[0]])
 
 
 def trial_run(cfg: RunConfig, ws: Workspace, on_epoch=None) -> TrialRun:

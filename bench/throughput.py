@@ -1,6 +1,7 @@
 """Training throughput (molecules per second) of lipo's batching against the alternatives.
 
     OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 LIPO_DATA_DIR=../shared/data python bench/throughput.py [--quick]
+    [--precision bf16]   # lipo's contenders in bf16 autocast (a GPU; leave out the Trainer)
 
 Contenders, each timed with lipo's own training step (``lipo.train.Loop``) on the same
 model and the same Lipophilicity training molecules, interleaved in rounds:
@@ -120,13 +121,13 @@ def main() -> None:
                    "comparison (default 1600, quick 192; 0 leaves it out)")
     p.add_argument("--trainer-rounds", type=int, help="default 4, quick 2")
     args = p.parse_args()
-    setup(args.threads)
+    setup(args.threads, args.precision)
     batches = args.batches or (4 if args.quick else 40)
     rounds = min(args.rounds or (2 if args.quick else 4), batches)
     run = trial_run(RunConfig(backbone=args.backbone), workspace())
     model = run.new_model()
     tokens = np.array([len(i) for i in run.data.ids])
-    print(machine())
+    print(f"{machine()}; precision {args.precision}")
     print(f"tokens per molecule: mean {tokens.mean():.1f}, max {tokens.max()}; batch "
           f"{run.cfg.batch_size}; {batches} timed batches per contender in {rounds} rounds")
     found = rates(run, model, ("ours", "random", "pad300"), batches, rounds)

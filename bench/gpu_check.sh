@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# lipo on a CUDA GPU, in one command, from the repository root:
+#
+#     bash bench/gpu_check.sh                  # about 5 minutes on one GPU
+#     bash bench/gpu_check.sh --cpu-dry-run    # the same steps, small, on a CPU (CUDA-only
+#                                              # tests skip); bench/RESULTS.md is left alone
+#
+# Steps (each with a time limit; a failing step is reported and the next one runs):
+#   wheels      a `.whl/` folder (made by `bash bench/gpu_wheels.sh` on a connected machine)
+#               is installed with pip --no-index --no-deps --target /tmp/site, for an image
+#               without RDKit, MLflow and Optuna; `.whl/data` becomes LIPO_DATA_DIR if unset
+#   machine     GPU name, bf16 support, versions
+#   tests       pytest -m gpu (tests/gpu: bf16 forward/backward, fit() in bf16 and fp16,
+#               bf16 evaluation against fp32, GPU memory across trials) and the unit tests of
+#               lipo.devices
+#   study       `launch.py --study lora --backbone molformer-tiny --precision bf16` (tiny
+#               when molformer-tiny is not registered), in a scratch folder, timed
+#   throughput  bench/throughput.py in fp32, then its lipo contenders in bf16
+# Then a section with the GPU's name, the date and every figure is appended to
+# bench/RESULTS.md (--results FILE: elsewhere), and a summary table is printed whatever
+# happened. With $OUT set (a machine that sends back $OUT), the section and the logs are
+# copied there: append $OUT/gpu_check/section.md to bench/RESULTS.md where the tree is kept.
+set -u
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+DRY=0
+RESULTS="bench/RESULTS.md"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --cpu-dry-run) DRY=1; RESULTS="" ;;
+    --results) RESULTS="$2"; shift ;;
+    *) echo "usage: bash bench/gpu_check.sh [--cpu-dry-run] [--results FILE]" >&2; exit 2 ;;
+  esac
+  shift
+done
+LOG="$(mktemp -d /tmp/gpu_check.XXXXXX)"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-4}" TOKENIZERS_PARALLELISM=false
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+NAMES=() STATES=() SECONDS_TAKEN=() NOTES=()
+STARTED="$(date -u '+%Y-%m-%d %H:%M UTC')"
+
+record() {  # name state seconds note
+  NAMES+=("$1"); STATES+=("$2"); SECONDS_TAKEN+=("$3"); NOTES+=("$4")
+}
+
+step() {  # name time-limit command...: runs it with its output in $LOG/name.log
+  local name="$1" limit="$2"; shift 2
+  local t0=$SECONDS rc
+  echo "== $name (at most ${limit}s): $*"
+  (cd "${STEP_DIR:-$ROOT}" && timeout "$limit" "$@") >"$LOG/$name.log" 2>&1
+  rc=$?
+  tail -n 4 "$LOG/$name.log" | sed 's/\r.*//'
+  local took=$((SECONDS - t0))
+  if [ $rc -eq 0 ]; then record "$name" ok "$took" "$(note "$name")"
+  elif [ $rc -eq 124 ]; then record "$name" "TIMED OUT" "$took" "after ${limit}s; see $LOG/$name.log"
+  else record "$name" FAILED "$took" "exit $rc: $(grep -v '^\s*$' "$LOG/$name.log" | tail -n 1 | cut -c1-90)"
+  fi
+  return $rc
+}
+
+note() {  # the line that says what a step found
+  case "$1" in
+    tests) grep -E '[0-9]+ (passed|failed|skipped)' "$LOG/tests.log" | tail -n 1 ;;
+    study) grep -E '^best val/mse' "$LOG/study.log" | cut -c1-60 ;;
+    throughput*) tail -n 1 "$LOG/$1.log" ;;
+    machine) head -n 1 "$LOG/machine.log" ;;
+    *) echo "" ;;
+  esac
+}
+
+summary() {
+  echo
+  echo "gpu_check summary (logs in $LOG)"
+  printf '%-16s %-10s %6s  %s\n' step state seconds note
+  for i in "${!NAMES[@]}"; do
+    printf '%-16s %-10s %6s  %s\n' "${NAMES[$i]}" "${STATES[$i]}" "${SECONDS_TAKEN[$i]}" "${NOTES[$i]}"
+  done
+  [ -n "${OUT:-}" ] && mkdir -p "$OUT/gpu_check" && cp -r "$LOG"/. "$OUT/gpu_check/" 2>/dev/null
+}
+trap summary EXIT
+
+# 1. wheels for what the image lacks
+if ls .whl/*.whl >/dev/null 2>&1; then
+  if step wheels 180 python3 -m pip install -q --no-index --no-deps --no-compile \
+      --target /tmp/site .whl/*.whl; then
+    export PYTHONPATH="/tmp/site:$PYTHONPATH"
+  fi
+else
+  record wheels skipped 0 "no .whl/ folder: using the installed packages"
+fi
+if [ -z "${LIPO_DATA_DIR:-}" ]; then
+  for d in .whl/data ../shared/data shared/data; do
+    [ -f "$d/lipophilicity.csv" ] && export LIPO_DATA_DIR="$ROOT/$d" && break
+  done
+fi
+echo "LIPO_DATA_DIR=${LIPO_DATA_DIR:-unset}"
+
+# 2. the machine
+step machine 120 python3 - <<'PY'
+import importlib.metadata as md, torch
+cuda = torch.cuda.is_available()
+name = torch.cuda.get_device_name(0) if cuda else "no CUDA GPU"
+bf16 = cuda and torch.cuda.is_bf16_supported()
+print(f"{name}; {torch.cuda.device_count()} GPU(s), bf16 {'yes' if bf16 else 'no'}; "
+      f"torch {torch.__version__}, CUDA {torch.version.cuda}")
+for d in ("transformers", "accelerate", "peft", "mlflow-skinny", "optuna", "rdkit"):
+    try:
+        print(f"{d} {md.version(d)}")
+    except md.PackageNotFoundError:
+        print(f"{d} MISSING")
+import lipo.cli, lipo.tracking, lipo.sweep, lipo.data  # noqa: E401 (fails here, not later)
+PY
+GPU="$(head -n 1 "$LOG/machine.log" 2>/dev/null | cut -d';' -f1)"
+if [ $DRY -eq 0 ] && [ "$GPU" = "no CUDA GPU" ]; then
+  echo "no CUDA GPU visible: the CUDA tests will skip (use --cpu-dry-run on a CPU)"
+fi
+
+# 3. tests on CUDA
+export LIPO_GPU_FIGURES="$LOG/figures.jsonl"
+step tests 300 python3 -m pytest -q -p no:cacheprovider -m "gpu or not slow" tests/gpu \
+  tests/unit/test_devices.py
+
+# 4. a short lora study in bf16 on molformer-tiny (tiny until it is registered)
+BACKBONE=$(python3 -c "from lipo.backbones import BACKBONES; print('molformer-tiny' \
+  if 'molformer-tiny' in BACKBONES else 'tiny')" 2>/dev/null || echo tiny)
+if [ $DRY -eq 1 ]; then BUDGET=(--trials 1 --epochs 1); else BUDGET=(--trials 3 --epochs 2); fi
+mkdir -p "$LOG/study_dir"
+STEP_DIR="$LOG/study_dir" step study 300 python3 "$ROOT/launch.py" --study lora \
+  --backbone "$BACKBONE" --precision bf16 "${BUDGET[@]}"
+STEP_DIR="$LOG/study_dir" step study_tags 60 python3 -c '
+from mlflow import MlflowClient
+client = MlflowClient("sqlite:///mlruns/mlflow.db")
+runs = client.search_runs([client.get_experiment_by_name("lora").experiment_id])
+print("lipo.precision", sorted({r.data.tags.get("lipo.precision", "-") for r in runs}),
+      "on", len(runs), "runs (trials and parent)")'
+
+# 5. throughput: fp32 (with the HF Trainer and the MoLFormer-sized encoder), then bf16
+if [ $DRY -eq 1 ]; then
+  step throughput_fp32 300 python3 bench/throughput.py --quick --batches 2 --rounds 1 \
+    --trainer-molecules 64 --trainer-rounds 1
+  step throughput_bf16 300 python3 bench/throughput.py --quick --batches 2 --rounds 1 \
+    --trainer-molecules 0 --precision bf16
+else
+  step throughput_fp32 300 python3 bench/throughput.py
+  step throughput_bf16 240 python3 bench/throughput.py --trainer-molecules 0 --precision bf16
+fi
+
+# 6. the section for bench/RESULTS.md
+SECTION="$LOG/section.md"
+for i in "${!NAMES[@]}"; do
+  printf '%s\t%s\t%s\t%s\n' "${NAMES[$i]}" "${STATES[$i]}" "${SECONDS_TAKEN[$i]}" "${NOTES[$i]}"
+done >"$LOG/steps.tsv"
+python3 - "$LOG" "$STARTED" "$BACKBONE" "${BUDGET[*]}" "$DRY" >"$SECTION" <<'PY'
+import json, re, sys
+from pathlib import Path
+log, started, backbone, budget, dry = Path(sys.argv[1]), *sys.argv[2:]
+read = lambda name: (log / f"{name}.log").read_text(errors="replace") if (log / f"{name}.log").exists() else ""
+clean = lambda text: [l.split("\r")[-1] for l in text.splitlines() if l.strip() and "\r" not in l.strip()[-1:]]
+machine = clean(read("machine"))
+print(f"\n## GPU check: {machine[0].split(';')[0] if machine else 'unknown machine'}, {started}"
+      + (" (CPU dry run)" if dry == "1" else ""))
+print(f"\n`bash bench/gpu_check.sh`{' --cpu-dry-run' if dry == '1' else ''}. Machine: "
+      + "; ".join(machine) + ".\n")
+print("| step | state | seconds | note |\n|---|---|---|---|")
+for line in (log / "steps.tsv").read_text().splitlines():
+    print("| " + " | ".join(line.split("\t")).replace("|  |", "| |") + " |")
+print()
+figures = log / "figures.jsonl"
+if figures.exists():
+    print("| CUDA test | figures |\n|---|---|")
+    for line in figures.read_text().splitlines():
+        row = json.loads(line)
+        name = row.pop("test")
+        print(f"| {name} | " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                         for k, v in row.items()) + " |")
+tests = [l for l in clean(read("tests")) if re.search(r"\d+ (passed|failed|skipped)", l)]
+print(f"\npytest -m gpu: {tests[-1].strip('= ') if tests else 'no result'}")
+study = [l for l in clean(read("study")) if l.startswith(("trial ", "study ", "best "))]
+tags = clean(read("study_tags"))
+print(f"\n`launch.py --study lora --backbone {backbone} --precision bf16 {budget}`:\n")
+print("```\n" + "\n".join(study + tags[-1:]) + "\n```")
+for name in ("throughput_fp32", "throughput_bf16"):
+    lines = [l for l in clean(read(name)) if re.search(r"molecules/s|=|tokens per|machine:", l)]
+    print(f"\n`bench/throughput.py` ({name.split('_')[1]}):\n\n```\n" + "\n".join(lines) + "\n```")
+PY
+echo "== section"; cat "$SECTION"
+if [ -n "$RESULTS" ]; then
+  cat "$SECTION" >>"$RESULTS" && echo "appended to $RESULTS"
+fi
