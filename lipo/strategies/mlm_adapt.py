@@ -20,6 +20,7 @@ from lipo.backbones import Backbone, from_folder, load_backbone
 from lipo.data import POOL_FILE, data_dir, load_molecules
 from lipo.mlm import MLMSettings, train_mlm
 from lipo.model import freeze_position_tables
+from lipo.pool import flat
 from lipo.molformer import MoLFormerModel
 from lipo.molformer import weights as molformer_weights
 from lipo.train import FitResult
@@ -44,9 +45,12 @@ def knobs(run) -> dict:
 def corpus(run, include_pool: bool) -> list[str]:
     smiles = run.train_smiles
     if include_pool and data_dir() is not None and (data_dir() / POOL_FILE).is_file():
-        held = {run.ws.mols.smiles[i] for part in ("val", "test") for i in run.split.part(part)}
+        # Compared without stereochemistry, as lipo.pool does: the pool draws some
+        # validation and test molecules with other (or no) stereo marks.
+        held = {flat(run.ws.mols.smiles[i]) for part in ("val", "test")
+                for i in run.split.part(part)}
         pool = load_molecules(data_dir() / POOL_FILE)
-        smiles = smiles + [s for s in pool.smiles if s not in held]
+        smiles = smiles + [s for s in pool.smiles if flat(s) not in held]
     return smiles
 
 
