@@ -33,7 +33,7 @@ def rotary_tables(head_size: int, length: int, device: torch.device) -> tuple[to
 
 
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotary position embedding in the half-split layout: (x1, x2) -> (x1 c - x2 s, x2 c + x1 s)."""
+    """Rotary embedding, half-split layout: (x1, x2) -> (x1 c - x2 s, x2 c + x1 s)."""
     first, second = x.chunk(2, dim=-1)
     return x * cos + torch.cat([-second, first], dim=-1) * sin
 
@@ -70,7 +70,8 @@ class RandomFeatureMap(nn.Module):
 
 
 class LinearSelfAttention(nn.Module):
-    """softmax(q k^T) v replaced by phi(q) (phi(k)^T v) / (phi(q) . sum phi(k)): linear in length."""
+    """softmax(q k^T) v replaced by phi(q) (phi(k)^T v) / (phi(q) . sum phi(k)): linear in
+    the sequence length (the features summarise every key once)."""
 
     def __init__(self, config: MoLFormerConfig):
         super().__init__()
