@@ -54,10 +54,11 @@ class RandomFeatureMap(nn.Module):
         self.deterministic = deterministic
         self.register_buffer("weight", self.draw())
 
-    def draw(self, device=None) -> torch.Tensor:
+    def draw(self, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
         blocks = []
         for _ in range(math.ceil(self.n_features / self.head_size)):
-            gaussian = torch.randn(self.head_size, self.head_size, device=device)
+            gaussian = torch.randn(self.head_size, self.head_size, device=device,
+                                   generator=generator)
             orthogonal, _ = torch.linalg.qr(gaussian)
             blocks.append(orthogonal * gaussian.norm(dim=1).unsqueeze(0))
         return torch.cat(blocks, dim=1)[:, :self.n_features].contiguous()  # safetensors: no views

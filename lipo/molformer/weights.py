@@ -26,6 +26,7 @@ MOLFORMER_REVISION = "7b12d946c181a37f6012b9dc3b002275de070314"
 FILES = ("config.json", "vocab.json", "model.safetensors")
 PREFIX = "molformer."  # the published file holds a masked-LM model: encoder under this prefix
 HEAD = "lm_head."
+FEATURE_SEED = 0  # for random features a weights file does not store
 OFFLINE_HELP = (
     f"On a machine with internet, put it in the Hugging Face cache once: hf download "
     f"{MOLFORMER_ID} --revision {MOLFORMER_REVISION} (then copy ~/.cache/huggingface/hub "
@@ -92,8 +93,9 @@ def read_weights(folder: Path) -> dict[str, torch.Tensor]:
 
 
 def fit_by_name(module: torch.nn.Module, weights: dict[str, torch.Tensor], path: Path) -> None:
-    """Load ``weights`` into ``module`` after checking every name and shape; the random
-    feature maps may be absent (a file saved without buffers): they keep a fresh draw."""
+    """Load ``weights`` into ``module`` after checking every name and shape. The random
+    feature maps may be absent (a file saved without buffers): then they are drawn from a
+    fixed seed, so that every load of the same file (a run, then ``predict``) sees the same."""
     own = module.state_dict()
     unexpected = sorted(set(weights) - set(own))
     missing = sorted(k for k in set(own) - set(weights) if not k.endswith("feature_map.weight"))
@@ -103,8 +105,13 @@ def fit_by_name(module: torch.nn.Module, weights: dict[str, torch.Tensor], path:
         if names:
             raise ConfigError(f"{path}: weights do not fit MoLFormer ({problem}: "
                               f"{', '.join(names[:3])}{' ...' if len(names) > 3 else ''})")
-    if len(weights) < len(own):
-        log.warning("%s: no stored random features; drawn afresh", path)
+    absent = [k for k in own if k not in weights]
+    if absent:
+        log.warning("%s: no stored random features; drawn from seed %d", path, FEATURE_SEED)
+        generator = torch.Generator().manual_seed(FEATURE_SEED)
+        for key in absent:  # state_dict order: layer by layer, the same on every load
+            feature_map = module.get_submodule(key.rsplit(".", 1)[0])
+            weights = {**weights, key: feature_map.draw(generator=generator)}
     module.load_state_dict(weights, strict=False)
 
 

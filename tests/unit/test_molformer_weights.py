@@ -111,3 +111,17 @@ def test_molformer_tiny_saves_and_loads_by_auto_classes(tmp_path):
     for (name, a), (_, b) in zip(backbone.encoder.state_dict().items(),
                                  again.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+def test_weights_without_random_features_load_the_same_every_time(tmp_path):
+    folder = tmp_path / "no-features"
+    shutil.copytree(TINY, folder)
+    weights = load_file(folder / "model.safetensors")
+    save_file({k: v for k, v in weights.items() if "feature_map" not in k},
+              folder / "model.safetensors")
+    first, second = (load_backbone(str(folder), corpus=[]).encoder for _ in range(2))
+    stored = weights["molformer.encoder.layer.0.attention.self.feature_map.weight"]
+    drawn = first.encoder.layer[0].attention.self.feature_map.weight
+    assert drawn.shape == stored.shape and not torch.equal(drawn, stored)
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
+        assert torch.equal(a, b), name
