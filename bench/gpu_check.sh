@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # lipo on a CUDA GPU, in one command, from the repository root:
 #
-#     bash bench/gpu_check.sh                  # about 5 minutes on one GPU
+#     bash bench/gpu_check.sh                  # about 5 minutes on one GPU, 9 at most
 #     bash bench/gpu_check.sh --cpu-dry-run    # the same steps, small, on a CPU (CUDA-only
 #                                              # tests skip); bench/RESULTS.md is left alone
 #
@@ -25,11 +25,14 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 DRY=0
 RESULTS="bench/RESULTS.md"
+BUDGET_S=540  # every step together; a step that would pass it is cut short or skipped
 while [ $# -gt 0 ]; do
   case "$1" in
     --cpu-dry-run) DRY=1; RESULTS="" ;;
     --results) RESULTS="$2"; shift ;;
-    *) echo "usage: bash bench/gpu_check.sh [--cpu-dry-run] [--results FILE]" >&2; exit 2 ;;
+    --budget) BUDGET_S="$2"; shift ;;
+    *) echo "usage: bash bench/gpu_check.sh [--cpu-dry-run] [--results FILE] [--budget S]" >&2
+       exit 2 ;;
   esac
   shift
 done
@@ -45,7 +48,11 @@ record() {  # name state seconds note
 
 step() {  # name time-limit command...: runs it with its output in $LOG/name.log
   local name="$1" limit="$2"; shift 2
-  local t0=$SECONDS rc
+  local t0=$SECONDS rc left=$((BUDGET_S - SECONDS - 15))  # 15 s kept for the section
+  if [ $left -lt 20 ]; then
+    record "$name" skipped 0 "out of time (--budget $BUDGET_S)"; return 1
+  fi
+  [ $limit -gt $left ] && limit=$left
   echo "== $name (at most ${limit}s): $*"
   (cd "${STEP_DIR:-$ROOT}" && timeout "$limit" "$@") >"$LOG/$name.log" 2>&1
   rc=$?
@@ -62,7 +69,7 @@ note() {  # the line that says what a step found
   case "$1" in
     tests) grep -E '[0-9]+ (passed|failed|skipped)' "$LOG/tests.log" | tail -n 1 ;;
     study) grep -E '^best val/mse' "$LOG/study.log" | cut -c1-60 ;;
-    throughput*) tail -n 1 "$LOG/$1.log" ;;
+    throughput*|study_tags) tail -n 1 "$LOG/$1.log" ;;
     machine) head -n 1 "$LOG/machine.log" ;;
     *) echo "" ;;
   esac
@@ -75,7 +82,10 @@ summary() {
   for i in "${!NAMES[@]}"; do
     printf '%-16s %-10s %6s  %s\n' "${NAMES[$i]}" "${STATES[$i]}" "${SECONDS_TAKEN[$i]}" "${NOTES[$i]}"
   done
-  [ -n "${OUT:-}" ] && mkdir -p "$OUT/gpu_check" && cp -r "$LOG"/. "$OUT/gpu_check/" 2>/dev/null
+  if [ -n "${OUT:-}" ]; then
+    mkdir -p "$OUT/gpu_check" && cp "$LOG"/*.log "$LOG"/*.md "$LOG"/*.jsonl "$LOG"/*.tsv \
+      "$OUT/gpu_check/" 2>/dev/null
+  fi
 }
 trap summary EXIT
 
@@ -187,3 +197,7 @@ echo "== section"; cat "$SECTION"
 if [ -n "$RESULTS" ]; then
   cat "$SECTION" >>"$RESULTS" && echo "appended to $RESULTS"
 fi
+for state in "${STATES[@]}"; do
+  case "$state" in FAILED|"TIMED OUT") exit 1 ;; esac
+done
+exit 0
