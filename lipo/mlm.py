@@ -53,14 +53,20 @@ def mask_tokens(input_ids, attention_mask, tokenizer, mask_prob: float, generato
 
 
 def mlm_step_metrics(model, batch, tokenizer, mask_prob, generator=None):
+    """(loss, correct, scored, shown) for one batch: the loss covers the ``scored`` chosen
+    positions, the accuracy (``correct``) only the ``shown`` ones, those the model saw as
+    <mask>."""
+    # BERT leaves 10% of the chosen positions unchanged: predicting those is reading the
+    # input, so counting them inflated the reported masked-token accuracy.
     ids, labels = mask_tokens(batch["input_ids"].cpu(), batch["attention_mask"].cpu(), tokenizer,
                               mask_prob, generator)
     device = batch["input_ids"].device
     out = model(input_ids=ids.to(device), attention_mask=batch["attention_mask"],
                 labels=labels.to(device))
     scored = labels.to(device) != IGNORE
-    correct = (out.logits.argmax(-1) == labels.to(device)) & scored
-    return out.loss, correct.sum(), scored.sum()
+    shown = scored & (ids.to(device) == tokenizer.mask_token_id)
+    correct = (out.logits.argmax(-1) == labels.to(device)) & shown
+    return out.loss, correct.sum(), scored.sum(), shown.sum()
 
 
 @torch.no_grad()
@@ -68,14 +74,16 @@ def heldout_metrics(model, loader, tokenizer, mask_prob, accelerator) -> dict[st
     """Masked-token loss and accuracy with a fixed masking, comparable across evaluations."""
     model.eval()
     generator = torch.Generator().manual_seed(1234)
-    totals = torch.zeros(3, dtype=torch.float64, device=accelerator.device)
+    totals = torch.zeros(4, dtype=torch.float64, device=accelerator.device)
     for batch in loader:
-        loss, correct, scored = mlm_step_metrics(model, batch, tokenizer, mask_prob, generator)
-        totals += torch.stack([loss.double() * scored, correct.double(), scored.double()])
+        loss, correct, scored, shown = mlm_step_metrics(model, batch, tokenizer, mask_prob,
+                                                        generator)
+        totals += torch.stack([loss.double() * scored, correct.double(), scored.double(),
+                               shown.double()])
     totals = accelerator.reduce(totals, reduction="sum")
     model.train()
     return {"heldout/mlm_loss": float(totals[0] / totals[2]),
-            "heldout/accuracy": float(totals[1] / totals[2])}
+            "heldout/accuracy": float(totals[1] / totals[3])}
 
 
 def train_mlm(model, tokenizer, train_ids: list[list[int]], heldout_ids: list[list[int]],
@@ -105,9 +113,10 @@ def train_mlm(model, tokenizer, train_ids: list[list[int]], heldout_ids: list[li
         sampler.passes = epoch  # the same order as an uninterrupted run
         skip = progress["batch"] if epoch == progress["epoch"] else 0
         batches = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
-        sums = torch.zeros(3, dtype=torch.float64)
+        sums = torch.zeros(4, dtype=torch.float64)
         for index, batch in enumerate(batches, start=skip):
-            loss, correct, scored = mlm_step_metrics(model, batch, tokenizer, settings.mask_prob)
+            loss, correct, scored, shown = mlm_step_metrics(model, batch, tokenizer,
+                                                            settings.mask_prob)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(f"{desc}: masked-LM loss became {loss.item()}")
             accelerator.backward(loss)
@@ -116,10 +125,11 @@ def train_mlm(model, tokenizer, train_ids: list[list[int]], heldout_ids: list[li
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             progress = {"epoch": epoch, "batch": index + 1, "step": progress["step"] + 1}
-            sums += torch.tensor([float(loss) * float(scored), float(correct), float(scored)])
+            sums += torch.tensor([float(loss) * float(scored), float(correct), float(scored),
+                                  float(shown)])
             bar.update(1)
             if progress["step"] % settings.log_every == 0:
-                log({"mlm/loss": float(sums[0] / sums[2]), "mlm/accuracy": float(sums[1] / sums[2])},
+                log({"mlm/loss": float(sums[0] / sums[2]), "mlm/accuracy": float(sums[1] / sums[3])},
                     progress["step"])
                 bar.set_postfix(loss=f"{float(sums[0] / sums[2]):.3f}")
                 sums.zero_()
