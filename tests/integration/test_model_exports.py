@@ -1,7 +1,6 @@
 """Models that leave the platform: a final LoRA run on `tiny` (1 trial, 1 epoch, 2 seeds)
 loads with PEFT alone, as an MLflow pyfunc model, from the model registry and behind
 `mlflow models serve`, and predicts as a seed ensemble."""
-import io
 import json
 import os
 import signal
@@ -36,14 +35,26 @@ def finals(tmp_path_factory):
     return cwd, runs
 
 
+@pytest.fixture(scope="module")
+def members(finals) -> dict:
+    """`launch.py predict --run` of each seed's run: what every other way must reproduce."""
+    cwd, runs = finals
+    return {seed: predict(cwd, "--run", run.info.run_id) for seed, run in runs.items()}
+
+
 def client(cwd):
     from mlflow import MlflowClient
     return MlflowClient(f"sqlite:///{cwd}/mlruns/mlflow.db")
 
 
 def predict(cwd, *args) -> pd.DataFrame:
-    out = launch(cwd, "predict", *args, "--smiles", str(cwd / "molecules.csv"))
-    return pd.read_csv(io.StringIO(out.stdout))
+    """`launch.py predict ...`, through the command line's own entry, in this process (a new
+    interpreter per call costs ~10 s of imports)."""
+    from lipo.cli import main
+    out = cwd / f"predicted-{time.monotonic_ns()}.csv"
+    assert main(["predict", *args, "--smiles", str(cwd / "molecules.csv"), "--out", str(out),
+                 "--tracking-uri", f"sqlite:///{cwd}/mlruns/mlflow.db"]) == 0
+    return pd.read_csv(out)
 
 
 def test_peft_alone_reproduces_the_run(finals, tmp_path):
@@ -64,13 +75,12 @@ def test_peft_alone_reproduces_the_run(finals, tmp_path):
     np.testing.assert_allclose(got, expected["y_pred"], rtol=0, atol=1e-5)
 
 
-def test_pyfunc_and_registry_match_predict(finals, monkeypatch):
+def test_pyfunc_and_registry_match_predict(finals, members, monkeypatch):
     import mlflow
     cwd, runs = finals
     monkeypatch.chdir(cwd)
     mlflow.set_tracking_uri(TRACKING)
-    run_id = runs[1].info.run_id
-    expected = predict(cwd, "--run", run_id)
+    run_id, expected = runs[1].info.run_id, members[1]
     model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
     got = model.predict(pd.DataFrame({"smiles": SMILES}))
     assert list(got.columns) == ["logd_pred", "error"]
@@ -93,7 +103,7 @@ def test_pyfunc_and_registry_match_predict(finals, monkeypatch):
     assert "peft==" in requirements and "torch==" in requirements
 
 
-def test_mlflow_models_serve_answers(finals):
+def test_mlflow_models_serve_answers(finals, members):
     cwd, runs = finals
     run_id, port = runs[0].info.run_id, free_port()
     server = subprocess.Popen(
@@ -112,8 +122,7 @@ def test_mlflow_models_serve_answers(finals):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
-    expected = predict(cwd, "--run", run_id)
-    np.testing.assert_allclose([r["logd_pred"] for r in rows], expected["logd_pred"],
+    np.testing.assert_allclose([r["logd_pred"] for r in rows], members[0]["logd_pred"],
                                rtol=0, atol=1e-6)
     assert rows[2]["error"] == "RDKit cannot parse this SMILES"
 
@@ -131,11 +140,10 @@ def wait_until_up(url: str, server: subprocess.Popen, timeout: float) -> None:
     raise AssertionError(f"mlflow models serve did not answer {url} within {timeout} s")
 
 
-def test_ensemble_mean_is_the_mean_of_members(finals):
+def test_ensemble_mean_is_the_mean_of_members(finals, members):
     cwd, runs = finals
-    members = [predict(cwd, "--run", runs[s].info.run_id) for s in (0, 1)]
     ensemble = predict(cwd, "--study", "lora", "--final", "--mc-dropout", "3")
-    stacked = np.stack([m["logd_pred"].to_numpy() for m in members])
+    stacked = np.stack([members[s]["logd_pred"].to_numpy() for s in (0, 1)])
     np.testing.assert_allclose(ensemble["logd_pred"], stacked.mean(axis=0), rtol=0, atol=1e-9)
     np.testing.assert_allclose(ensemble["logd_std"], stacked.std(axis=0, ddof=1), atol=1e-9)
     valid = ensemble["error"].isna() | (ensemble["error"] == "")
