@@ -31,6 +31,8 @@ WHEELS=(
   opentelemetry-api==1.45.2 opentelemetry-proto==1.45.2 opentelemetry-sdk==1.45.2
   opentelemetry-semantic-conventions==0.66b2 gitpython==3.2.1 gitdb==4.0.12 smmap==5.0.3
   importlib-metadata==9.1.0 zipp==4.1.2 python-dotenv==1.2.2 sqlparse==0.6.1 uvicorn==0.54.0
+  # in the image, but pydantic needs a newer one than an image may have (>= 4.14.1)
+  typing-extensions==4.16.0
 )
 rm -f "$DEST"/*.whl  # a stale wheel would be installed too
 mkdir -p "$DEST"
