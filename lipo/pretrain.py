@@ -94,18 +94,29 @@ def main(argv: list[str]) -> None:
         model = accelerator.unwrap_model(model)
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
-        card = {"corpus": str(path), "corpus_sha256": sha256_of(path), "corpus_smiles": len(smiles),
+        card = {"corpus": path.name, "corpus_sha256": sha256_of(path), "corpus_smiles": len(smiles),
                 "train_smiles": len(train), "heldout_smiles": len(heldout), "size": args.size,
                 "config": model.config.to_diff_dict(), "steps": settings.epochs * -(-len(train) // args.batch_size),
                 "seed": args.seed, "settings": settings.__dict__, **final,
                 "wall_time_s": round(time.time() - started),
-                "command": "python launch.py pretrain " + shlex.join(argv)}
+                "command": portable_command(argv)}
         write_card(out, card)
         tracker.log_metrics(run_id, final)
         tracker.log_artifact(run_id, out / "README.md")
         tracker.finish(run_id)
         print(f"saved {out}: held-out masked-token loss {final['heldout/mlm_loss']:.4f}, "
               f"accuracy {final['heldout/accuracy']:.3f}")
+
+
+def portable_command(argv: list[str]) -> str:
+    """The command as run, each absolute path reduced to its file name: the card ships with
+    the weights, and a folder of the machine that trained them means nothing elsewhere."""
+    def portable(arg: str) -> str:
+        flag, eq, value = arg.partition("=")
+        if eq and flag.startswith("--") and Path(value).is_absolute():
+            return f"{flag}={Path(value).name}"
+        return Path(arg).name if Path(arg).is_absolute() else arg
+    return "python launch.py pretrain " + shlex.join(portable(a) for a in argv)
 
 
 def start_tracking(args, path, out, accelerator, n_train, n_heldout):

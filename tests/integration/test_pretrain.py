@@ -10,7 +10,7 @@ import time
 import pytest
 from transformers import AutoModel, AutoTokenizer
 
-from tests.conftest import ROOT
+from tests.conftest import DATA_DIR, ROOT
 from tests.integration.helpers import env, launch, mlflow_runs
 
 pytestmark = pytest.mark.slow
@@ -31,6 +31,9 @@ def test_pretrain_reload_and_card(tmp_path):
     info = card(out)
     assert info["heldout_smiles"] == 12 and info["train_smiles"] == 588
     assert info["command"].startswith("python launch.py pretrain --size tiny")
+    shipped = (out / "lipo_card.json").read_text() + (out / "README.md").read_text()
+    for folder in (tmp_path, DATA_DIR):  # no path of the machine that trained: it ships
+        assert str(folder) not in shipped
     assert 0 < info["heldout/mlm_loss"] < 10
     import hashlib
     for name, digest in json.loads((out / "checksums.json").read_text()).items():
