@@ -107,3 +107,14 @@ def test_page_renders_in_chromium(store, tmp_path):
     console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
     assert console == []
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+def test_calibration_of_the_seed_ensemble(store):
+    """Each final row with two or more seeds: |error| of the mean against the spread across
+    seeds on test, its Spearman printed, written under the table and plotted."""
+    cwd, stdout = store
+    line = (r"calibration on test, baseline · tiny: Spearman\(\|error\|, spread across 2 seeds\) "
+            r"= -?\d\.\d{3} over \d+ molecules")
+    assert re.search(line, stdout)
+    assert re.search(line, (cwd / "reports" / "report.md").read_text())
+    assert "Calibration on test" in (cwd / "reports" / "report.html").read_text()
