@@ -60,3 +60,23 @@ def test_model_card_says_what_and_how():
     assert "| `adapter.r` | `8` |" in card and "random_seed0 (train 3360" not in card
     assert "`random_seed0` (train 3360, val 420, test 420" in card
     assert "weights.safetensors" in render(facts(adapter="bitfit"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--study", "lora"], "--study NAME and --final go together"),
+    (["--run", "abc", "--mc-dropout", "1"], "--mc-dropout 1: give 2 or more passes"),
+    (["--study", "lora", "--final"], "no finished final run of study 'lora'"),
+])
+def test_predict_flags_fail_in_one_line(tmp_path, capsys, args, message):
+    from lipo.cli import main
+    smiles = tmp_path / "one.smi"
+    smiles.write_text("CCO\n")
+    code = main(["predict", *args, "--smiles", str(smiles),
+                 "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"])
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_register_needs_final(capsys):
+    from lipo.cli import main
+    assert main(["--study", "lora", "--register", "logd"]) == 2
+    assert "--register logd applies to --final only" in capsys.readouterr().err
