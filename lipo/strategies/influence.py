@@ -24,9 +24,8 @@ import torch
 from lipo.errors import ConfigError
 import logging
 
-from lipo.influence import (HeadLoss, Solved, cg_ihvp, exact_ihvp, influence_scores,
-                            lissa_ihvp, lowest_eigenvalue, relative_residual, safe_damping,
-                            top_eigenvalue)
+from lipo.influence import (HeadLoss, cg_ihvp, influence_scores, lissa_ihvp,
+                            lowest_eigenvalue, safe_damping, top_eigenvalue)
 from lipo.pool import check_k, load_pool
 from lipo.train import FitResult
 
@@ -40,9 +39,6 @@ SCORE_KNOBS = ("method", "damping", "scale", "depth", "repeats", "lissa_batch", 
 # The Hessian is the regression head's (the encoder is frozen for the analysis): said on
 # every run of the strategy, as the original study's "influence" meant the whole model.
 TAGS = {"lipo.influence.hessian": "head"}
-# Up to this many head parameters the exact solve builds the Hessian (n^2 entries, 32 MB in
-# float64 at 2,000); above it, conjugate gradient on Hessian-vector products.
-DENSE_MAX = 2000
 
 
 def train(run) -> FitResult:
@@ -129,13 +125,11 @@ def solve(run, loss: HeadLoss, x, y, g, knobs: dict) -> torch.Tensor:
 
 
 def exact_solve(run, loss: HeadLoss, x, y, g, damping: float, tolerance: float) -> torch.Tensor:
-    """(H + damping I)^-1 g: dense for small heads, else conjugate gradient to ``tolerance``
-    (relative residual); the residual reached and the iterations are logged."""
-    if len(loss.theta) <= DENSE_MAX:
-        s = exact_ihvp(loss, x, y, g, damping)
-        solved = Solved(s, relative_residual(loss, x, y, g, damping, s))
-    else:
-        solved = cg_ihvp(loss, x, y, g, damping, tolerance)
+    """(H + damping I)^-1 g by conjugate gradient on Hessian-vector products, to ``tolerance``
+    (relative residual); the residual reached and the iterations are logged. Matrix-free at
+    every head size: even on tiny's head (1,089 parameters, 3,360 molecules) it took 1.7 s
+    where building the Hessian took 14 s (``exact_ihvp`` stays as the tests' reference)."""
+    solved = cg_ihvp(loss, x, y, g, damping, tolerance)
     run.log({"influence/solve_residual": solved.residual,
              "influence/cg_iterations": solved.iterations}, 0)
     if solved.residual > tolerance:
