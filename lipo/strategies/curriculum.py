@@ -5,9 +5,10 @@ of difficulty (competence-based, Platanios et al. 2019): epoch e trains on the e
 c(e) fraction of the training set. c starts at ``start`` in epoch 1 and reaches 1 at epoch
 max(2, ceil(frac * E)), growing linearly (c0 + (1 - c0) t), as a root (sqrt(c0^2 +
 (1 - c0^2) t): fast, then slower) or in four equal steps; none, the control, trains on every
-molecule from the first epoch. A single epoch trains on the ``start`` fraction. (Pacing in raw difficulty does not shape training here:
-Lipophilicity's lengths run from 8 to 207 tokens with a median of 47, so a threshold linear in
-length already admitted ~99% of the molecules in epoch 1.)
+molecule from the first epoch. A single epoch trains on the ``start`` fraction. (Pacing in
+raw difficulty does not shape training here: Lipophilicity's lengths run from 8 to 207
+tokens with a median of 47, so a threshold linear in length already admitted ~99% of the
+molecules in epoch 1.)
 """
 from __future__ import annotations
 

@@ -36,7 +36,8 @@ def wait_for_retrain_state(folder: Path, proc, step: int) -> tuple[Path, dict]:
     deadline = time.time() + 300
     scoring: set | None = None
     while True:
-        states = {p.parents[1] for p in folder.glob("mlruns/state/*/trial-0/*/current/progress.json")}
+        states = {p.parents[1]
+                  for p in folder.glob("mlruns/state/*/trial-0/*/current/progress.json")}
         if scoring is None and list(folder.glob("mlruns/cache/influence/*.csv")):
             scoring = states
         for state in sorted(states - (scoring or states)):
