@@ -25,6 +25,7 @@ class RunConfig:
     batch_size: int = 32
     eval_batch_size: int = 128
     lr: float = 3e-4
+    head_lr_mult: float = 1.0  # the regression head's learning rate is lr x this
     weight_decay: float = 0.01
     warmup_frac: float = 0.1  # of all optimiser steps; then linear decay to zero
     grad_clip: float = 1.0

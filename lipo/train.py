@@ -39,8 +39,8 @@ def fit(model, train_loader, val_loader, cfg: RunConfig, accelerator: Accelerato
     Early stopping waits until the pool stops growing. ``state``: save and resume (a killed
     trial's retry continues from its last saved step and ends where an uninterrupted run ends).
     """
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr,
+                                  weight_decay=cfg.weight_decay)
     sampler = train_loader.batch_sampler
     # Counted as one process would: Accelerate's scheduler steps once per process per step.
     steps = (sum(-(-len(pool) // sampler.batch_size) for pool in pools) if pools
@@ -175,6 +175,17 @@ def predict(model, loader, accelerator: Accelerator | None = None,
 def evaluate(model, loader, accelerator: Accelerator, prefix: str):
     pred, y, positions = predict(model, loader, accelerator)
     return regression_metrics(y, pred, prefix), (pred, y, positions)
+
+
+def param_groups(model, cfg: RunConfig) -> list[dict]:
+    """What trains; with ``head_lr_mult`` other than 1 the regression head is a group of its
+    own at lr x head_lr_mult (a head initialised at random on a pretrained encoder)."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if cfg.head_lr_mult == 1:
+        return [{"params": [p for _, p in named]}]
+    head = [p for n, p in named if "head" in n.split(".")]  # PEFT: ...head.modules_to_save...
+    rest = [p for n, p in named if "head" not in n.split(".")]
+    return [{"params": rest}, {"params": head, "lr": cfg.lr * cfg.head_lr_mult}]
 
 
 def trainable_state(model) -> dict[str, torch.Tensor]:
