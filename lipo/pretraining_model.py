@@ -1,0 +1,48 @@
+"""Masked-LM plus descriptor regression: one encoder, two heads, one loss.
+
+The descriptor head reads the same mean-pooled embedding the regression head of fine-tuning
+reads, so what it learns is where the fine-tuned head will look. Only the masked-LM model is
+saved as the backbone (``save_pretrained``); the descriptor head is saved beside it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class PretrainingOutput:
+    loss: torch.Tensor  # masked-LM loss + weight x descriptor loss
+    logits: torch.Tensor
+    mlm_loss: torch.Tensor
+    descriptor_loss: torch.Tensor | None
+
+
+class DescriptorPretraining(nn.Module):
+    def __init__(self, mlm: nn.Module, n_targets: int, weight: float):
+        super().__init__()
+        self.mlm = mlm
+        width = mlm.config.hidden_size
+        self.descriptor_head = nn.Sequential(nn.Linear(width, width), nn.GELU(),
+                                             nn.Linear(width, n_targets))
+        self.weight = weight
+
+    @property
+    def config(self):
+        return self.mlm.config
+
+    def forward(self, input_ids, attention_mask, labels=None, targets=None) -> PretrainingOutput:
+        out = self.mlm(input_ids=input_ids, attention_mask=attention_mask, labels=labels,
+                       output_hidden_states=True)
+        hidden = out.hidden_states[-1]
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        aux = None
+        if targets is not None:
+            known = torch.isfinite(targets)  # a molecule RDKit could not parse has no targets
+            error = (self.descriptor_head(pooled) - torch.nan_to_num(targets)) ** 2
+            aux = (error * known).sum() / known.sum().clamp(min=1)
+        loss = out.loss if aux is None else out.loss + self.weight * aux
+        return PretrainingOutput(loss, out.logits, out.loss, aux)
