@@ -118,7 +118,8 @@ def main() -> None:
     print(table(rows))
     by = {n: np.mean([r["val_mse"] for r in rows if r["variant"] == n]) for n in backbones}
     if "mix" in by and "mix+desc" in by:
-        print(f"descriptor_gain_val={by['mix'] / by['mix+desc']:.3g}")
+        from common import headline
+        headline("descriptor_gain_val", by["mix"] / by["mix+desc"])
 
 
 if __name__ == "__main__":
