@@ -4,6 +4,8 @@
 #     bash bench/gpu_check.sh                  # about 5 minutes on one GPU, 9 at most
 #     bash bench/gpu_check.sh --cpu-dry-run    # the same steps, small, on a CPU (CUDA-only
 #                                              # tests skip); bench/RESULTS.md is left alone
+#     bash bench/gpu_check.sh --no-throughput  # tests and the study only (for a GPU shared
+#                                              # with other work, where timings mean little)
 #
 # Steps (each with a time limit; a failing step is reported and the next one runs):
 #   wheels      a `.whl/` folder (made by `bash bench/gpu_wheels.sh` on a connected machine)
@@ -24,14 +26,17 @@ set -u
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 DRY=0
+THROUGHPUT=1
 RESULTS="bench/RESULTS.md"
 BUDGET_S=540  # every step together; a step that would pass it is cut short or skipped
 while [ $# -gt 0 ]; do
   case "$1" in
     --cpu-dry-run) DRY=1; RESULTS="" ;;
     --results) RESULTS="$2"; shift ;;
+    --no-throughput) THROUGHPUT=0 ;;
     --budget) BUDGET_S="$2"; shift ;;
-    *) echo "usage: bash bench/gpu_check.sh [--cpu-dry-run] [--results FILE] [--budget S]" >&2
+    *) echo "usage: bash bench/gpu_check.sh [--cpu-dry-run] [--no-throughput] [--results FILE]" \
+            "[--budget S]" >&2
        exit 2 ;;
   esac
   shift
@@ -145,7 +150,9 @@ print("lipo.precision", sorted({r.data.tags.get("lipo.precision", "-") for r in 
       "on", len(runs), "runs (trials and parent)")'
 
 # 5. throughput: fp32 (with the HF Trainer and the MoLFormer-sized encoder), then bf16
-if [ $DRY -eq 1 ]; then
+if [ $THROUGHPUT -eq 0 ]; then
+  record throughput skipped 0 "--no-throughput"
+elif [ $DRY -eq 1 ]; then
   step throughput_fp32 300 python3 bench/throughput.py --quick --batches 2 --rounds 1 \
     --trainer-molecules 64 --trainer-rounds 1
   step throughput_bf16 300 python3 bench/throughput.py --quick --batches 2 --rounds 1 \
@@ -190,6 +197,8 @@ tags = clean(read("study_tags"))
 print(f"\n`launch.py --study lora --backbone {backbone} --precision bf16 {budget}`:\n")
 print("```\n" + "\n".join(study + tags[-1:]) + "\n```")
 for name in ("throughput_fp32", "throughput_bf16"):
+    if not read(name):
+        continue
     lines = [l for l in clean(read(name)) if re.search(r"molecules/s|=|tokens per|machine:", l)]
     print(f"\n`bench/throughput.py` ({name.split('_')[1]}):\n\n```\n" + "\n".join(lines) + "\n```")
 PY

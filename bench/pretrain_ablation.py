@@ -18,7 +18,7 @@ import json
 import os
 import subprocess
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +47,11 @@ def parse() -> argparse.Namespace:
     p.add_argument("--lr-finetune", type=float, default=3e-4)
     p.add_argument("--head-features", default="")
     p.add_argument("--parallel", type=int, default=4)
+    p.add_argument("--threads", type=int, default=2, help="CPU threads per fine-tuning process")
+    p.add_argument("--max-minutes", type=float, default=0,
+                   help="wall-time safety per pre-training (its card says the steps it took)")
     p.add_argument("--skip-pretrain", action="store_true")
+    p.add_argument("--pretrain-only", action="store_true")
     p.add_argument("--limit", type=int, help="first N SMILES of each corpus (a quick check)")
     return p.parse_args()
 
@@ -59,7 +63,7 @@ def pretrain(name: str, args) -> Path:
     cmd = [sys.executable, str(ROOT / "launch.py"), "pretrain", "--size", args.size,
            "--epochs", "100", "--max-steps", str(args.steps), "--batch-size", str(args.batch_size),
            "--lr", str(args.lr), "--save-every", "1000", "--tracking-uri", "none",
-           "--out", str(out), *flags] + (["--limit", str(args.limit)] if args.limit else [])
+           "--max-minutes", str(args.max_minutes), "--out", str(out), *flags] + (["--limit", str(args.limit)] if args.limit else [])
     with open(args.out / f"{name}.log", "w") as log:
         subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, cwd=args.out)
     return out
@@ -69,15 +73,16 @@ def finetune(job: tuple[str, str, int, dict]) -> dict:
     name, backbone, seed, opts = job
     sys.path.insert(0, str(ROOT))
     import torch
-    from accelerate import Accelerator
+    from lipo.cli import make_accelerator
     from lipo.config import RunConfig
+    from lipo.devices import machine_precision
     from lipo.experiment import TrialRun, Workspace, train_trial
-    torch.set_num_threads(2)
+    torch.set_num_threads(opts["threads"])
     split = str(Path(os.environ["LIPO_DATA_DIR"]) / opts["split"])
     cfg = RunConfig(backbone=backbone, split=split, seed=seed, epochs=opts["epochs"], patience=5,
                     lr=opts["lr"], phase="final", head_features=opts["head_features"])
     ws = Workspace.load(None, split, 0, strict=False)
-    run = TrialRun(cfg, ws, Accelerator(cpu=not torch.cuda.is_available()))
+    run = TrialRun(cfg, ws, make_accelerator(machine_precision(None)))
     result = train_trial(run)
     val, _ = run.evaluate(result.model, "val")
     test, _ = run.evaluate(result.model, "test")
@@ -107,14 +112,18 @@ def main() -> None:
             folders = {n: args.out / n for n in names}
         else:
             folders = dict(zip(names, pool.map(pretrain, names, [args] * len(names))))
+    if args.pretrain_only:
+        return
     backbones = {n: str(f) for n, f in folders.items()}
     backbones.update(dict(r.split("=", 1) for r in args.reference))
     opts = {"split": args.split, "epochs": args.epochs, "lr": args.lr_finetune,
-            "head_features": args.head_features}
+            "head_features": args.head_features, "threads": args.threads}
     jobs = [(n, b, int(s), opts) for n, b in backbones.items() for s in args.seeds.split(",")]
+    rows = []
     with ProcessPoolExecutor(args.parallel) as pool:
-        rows = list(pool.map(finetune, jobs))
-    (args.out / "finetune.json").write_text(json.dumps(rows, indent=2))
+        for done in as_completed([pool.submit(finetune, job) for job in jobs]):
+            rows.append(done.result())  # written as they come: a cut run keeps what finished
+            (args.out / "finetune.json").write_text(json.dumps(rows, indent=2))
     print(table(rows))
     by = {n: np.mean([r["val_mse"] for r in rows if r["variant"] == n]) for n in backbones}
     if "mix" in by and "mix+desc" in by:

@@ -48,7 +48,7 @@ class Backbone:
 
 
 # (layers, width, heads) of our own encoders.
-SIZES = {"tiny": (2, 32, 2), "mini": (4, 128, 4)}
+SIZES = {"tiny": (2, 32, 2), "mini": (4, 128, 4), "small": (6, 192, 6)}
 
 
 def roformer_config(size: str, tokenizer) -> RoFormerConfig:

@@ -74,7 +74,8 @@ def mix(corpora: Sequence[tuple[CorpusSpec, list[str]]], seed: int) -> list[str]
 def parallel_map(function: Callable, items: Sequence, processes: int | None = None,
                  chunk: int = 2000) -> list:
     """``function`` over ``items`` in worker processes (RDKit holds the GIL)."""
-    processes = processes or os.cpu_count() or 1
+    # the cores this process may use (a container's share), not the host's count
+    processes = processes or len(os.sched_getaffinity(0)) or 1
     if processes == 1 or len(items) < 2 * chunk:
         return [function(item) for item in items]
     with Pool(processes) as pool:

@@ -8,6 +8,7 @@ restart continues from there.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,9 @@ class MLMSettings:
     seed: int = 0
     log_every: int = 50  # optimiser steps between logged training metrics
     save_every: int = 300  # optimiser steps between resumable states (0: never)
+    max_steps: int = 0  # stop (and end the schedule) after this many steps (0: epochs decide)
+    max_minutes: float = 0  # stop after the step that passes this wall time (0: no limit);
+    # a safety for a rented machine's lease: the schedule still runs to ``max_steps``
 
 
 def mask_tokens(input_ids, attention_mask, tokenizer, mask_prob: float, generator=None):
@@ -53,20 +57,25 @@ def mask_tokens(input_ids, attention_mask, tokenizer, mask_prob: float, generato
 
 
 def mlm_step_metrics(model, batch, tokenizer, mask_prob, generator=None):
-    """(loss, correct, scored, shown) for one batch: the loss covers the ``scored`` chosen
-    positions, the accuracy (``correct``) only the ``shown`` ones, those the model saw as
-    <mask>."""
+    """(loss, masked-token loss, correct, scored, descriptor loss or None, shown) for one
+    batch: the loss covers the ``scored`` chosen positions, the accuracy (``correct``) only
+    the ``shown`` ones, those the model saw as <mask>. A model with a descriptor head
+    (``DescriptorPretraining``) takes the batch's labels as its standardised descriptor
+    targets."""
     # BERT leaves 10% of the chosen positions unchanged: predicting those is reading the
     # input, so counting them inflated the reported masked-token accuracy.
     ids, labels = mask_tokens(batch["input_ids"].cpu(), batch["attention_mask"].cpu(), tokenizer,
                               mask_prob, generator)
     device = batch["input_ids"].device
+    extra = {"targets": batch["labels"]} if batch["labels"].dim() == 2 else {}
     out = model(input_ids=ids.to(device), attention_mask=batch["attention_mask"],
-                labels=labels.to(device))
+                labels=labels.to(device), **extra)
     scored = labels.to(device) != IGNORE
     shown = scored & (ids.to(device) == tokenizer.mask_token_id)
     correct = (out.logits.argmax(-1) == labels.to(device)) & shown
-    return out.loss, correct.sum(), scored.sum(), shown.sum()
+    mlm_loss = getattr(out, "mlm_loss", out.loss)
+    return (out.loss, mlm_loss, correct.sum(), scored.sum(),
+            getattr(out, "descriptor_loss", None), shown.sum())
 
 
 @torch.no_grad()
@@ -74,32 +83,43 @@ def heldout_metrics(model, loader, tokenizer, mask_prob, accelerator) -> dict[st
     """Masked-token loss and accuracy with a fixed masking, comparable across evaluations."""
     model.eval()
     generator = torch.Generator().manual_seed(1234)
-    totals = torch.zeros(4, dtype=torch.float64, device=accelerator.device)
+    totals = torch.zeros(6, dtype=torch.float64, device=accelerator.device)
     for batch in loader:
-        loss, correct, scored, shown = mlm_step_metrics(model, batch, tokenizer, mask_prob,
-                                                        generator)
+        _, loss, correct, scored, aux, shown = mlm_step_metrics(model, batch, tokenizer,
+                                                                mask_prob, generator)
+        aux = torch.zeros((), device=totals.device) if aux is None else aux.detach()
+        rows = torch.tensor(len(batch["input_ids"]), device=totals.device)
         totals += torch.stack([loss.double() * scored, correct.double(), scored.double(),
-                               shown.double()])
+                               aux.double() * rows, rows.double(), shown.double()])
     totals = accelerator.reduce(totals, reduction="sum")
     model.train()
-    return {"heldout/mlm_loss": float(totals[0] / totals[2]),
-            "heldout/accuracy": float(totals[1] / totals[3])}
+    metrics = {"heldout/mlm_loss": float(totals[0] / totals[2]),
+               "heldout/accuracy": float(totals[1] / totals[5])}
+    if getattr(accelerator.unwrap_model(model), "descriptor_head", None) is not None:
+        metrics["heldout/descriptor_mse"] = float(totals[3] / totals[4])  # standardised units
+    return metrics
 
 
 def train_mlm(model, tokenizer, train_ids: list[list[int]], heldout_ids: list[list[int]],
               settings: MLMSettings, accelerator: Accelerator,
               log: Callable[[dict, int], None] = lambda metrics, step: None,
-              state_dir: Path | None = None, desc: str = "mlm") -> dict[str, float]:
-    """Train ``model`` (a ...ForMaskedLM) in place; returns the final held-out metrics."""
-    def loader(ids, shuffle):
-        data = EncodedMolecules(ids, np.zeros(len(ids), dtype=np.float32))
-        return make_loader(data, np.arange(len(ids)), settings.batch_size,
-                           tokenizer.pad_token_id, shuffle, seed=settings.seed)
-    train_loader, heldout_loader = loader(train_ids, True), loader(heldout_ids, False)
+              state_dir: Path | None = None, desc: str = "mlm",
+              train_targets: np.ndarray | None = None,
+              heldout_targets: np.ndarray | None = None) -> dict[str, float]:
+    """Train ``model`` (a ...ForMaskedLM, or a ``DescriptorPretraining`` with its descriptor
+    targets per molecule) in place; returns the final held-out metrics and ``steps``, the
+    optimiser steps taken."""
+    def loader(ids, targets, shuffle):
+        targets = np.zeros(len(ids), dtype=np.float32) if targets is None else targets
+        return make_loader(EncodedMolecules(ids, targets), np.arange(len(ids)),
+                           settings.batch_size, tokenizer.pad_token_id, shuffle, seed=settings.seed)
+    train_loader = loader(train_ids, train_targets, True)
+    heldout_loader = loader(heldout_ids, heldout_targets, False)
     sampler = train_loader.batch_sampler
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr,
                                   weight_decay=settings.weight_decay)
     steps = settings.epochs * len(train_loader)
+    steps = min(steps, settings.max_steps) if settings.max_steps else steps
     scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_frac * steps), steps)
     model, optimizer, train_loader, heldout_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, heldout_loader, scheduler)
@@ -108,35 +128,70 @@ def train_mlm(model, tokenizer, train_ids: list[list[int]], heldout_ids: list[li
     progress = (state and state.restore()) or {"epoch": 0, "batch": 0, "step": 0}
     bar = tqdm(total=steps, initial=progress["step"], desc=desc, unit="step",
                disable=not accelerator.is_main_process)
+    step = Stepper(model, optimizer, scheduler, accelerator, tokenizer, settings, log, bar, desc)
     model.train()
+    deadline = time.monotonic() + 60 * settings.max_minutes if settings.max_minutes else None
     for epoch in range(progress["epoch"], settings.epochs):
+        if progress["step"] >= steps:
+            break
         sampler.passes = epoch  # the same order as an uninterrupted run
         skip = progress["batch"] if epoch == progress["epoch"] else 0
         batches = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
-        sums = torch.zeros(4, dtype=torch.float64)
         for index, batch in enumerate(batches, start=skip):
-            loss, correct, scored, shown = mlm_step_metrics(model, batch, tokenizer,
-                                                            settings.mask_prob)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"{desc}: masked-LM loss became {loss.item()}")
-            accelerator.backward(loss)
-            accelerator.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            step(batch)
             progress = {"epoch": epoch, "batch": index + 1, "step": progress["step"] + 1}
-            sums += torch.tensor([float(loss) * float(scored), float(correct), float(scored),
-                                  float(shown)])
-            bar.update(1)
-            if progress["step"] % settings.log_every == 0:
-                log({"mlm/loss": float(sums[0] / sums[2]), "mlm/accuracy": float(sums[1] / sums[3])},
-                    progress["step"])
-                bar.set_postfix(loss=f"{float(sums[0] / sums[2]):.3f}")
-                sums.zero_()
             if state is not None and state.due(progress["step"]):
                 state.save(progress, {})
+            if progress["step"] >= steps:
+                break
+            if deadline and time.monotonic() > deadline:
+                steps = progress["step"]
+                if state is not None:
+                    state.save(progress, {})
+                break
         progress = {"epoch": epoch + 1, "batch": 0, "step": progress["step"]}
         log(heldout_metrics(model, heldout_loader, tokenizer, settings.mask_prob, accelerator),
             progress["step"])
     bar.close()
-    return heldout_metrics(model, heldout_loader, tokenizer, settings.mask_prob, accelerator)
+    final = heldout_metrics(model, heldout_loader, tokenizer, settings.mask_prob, accelerator)
+    return {**final, "steps": progress["step"]}
+
+
+class Stepper:
+    """One optimiser step, and the running training metrics logged every ``log_every``."""
+
+    def __init__(self, model, optimizer, scheduler, accelerator, tokenizer, settings, log, bar,
+                 desc):
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.accelerator, self.tokenizer, self.settings = accelerator, tokenizer, settings
+        self.log, self.bar, self.desc = log, bar, desc
+        # loss, correct, scored, aux, batches, shown; kept on the device, so a step does
+        # not wait for the GPU (one sync per step, the finite-loss check)
+        self.sums = torch.zeros(6, dtype=torch.float64, device=accelerator.device)
+
+    def __call__(self, batch) -> None:
+        loss, mlm_loss, correct, scored, aux, shown = mlm_step_metrics(
+            self.model, batch, self.tokenizer, self.settings.mask_prob)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"{self.desc}: masked-LM loss became {loss.item()}")
+        self.accelerator.backward(loss)
+        self.accelerator.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        aux = torch.zeros((), device=self.sums.device) if aux is None else aux.detach()
+        self.sums += torch.stack([mlm_loss.detach().double() * scored, correct.double(),
+                                  scored.double(), aux.double(), torch.ones_like(aux).double(),
+                                  shown.double()])
+        self.bar.update(1)
+        if self.bar.n % self.settings.log_every == 0:
+            self.flush()
+
+    def flush(self) -> None:
+        loss, correct, scored, aux, batches, shown = self.sums.tolist()
+        metrics = {"mlm/loss": loss / scored, "mlm/accuracy": correct / shown}
+        if aux:
+            metrics["mlm/descriptor_loss"] = aux / batches
+        self.log(metrics, self.bar.n)
+        self.bar.set_postfix(loss=f"{loss / scored:.3f}")
+        self.sums.zero_()

@@ -113,7 +113,8 @@ class Loop:
         model.train()
         unwrapped = accelerator.unwrap_model(model)
         skip = progress["batch"]
-        total = torch.tensor(progress["loss_sum"], dtype=torch.float64)
+        # on the model's device: adding a GPU loss into a CPU tensor fails
+        total = torch.tensor(progress["loss_sum"], dtype=torch.float64, device=accelerator.device)
         count = progress["count"]
         batches = accelerator.skip_first_batches(loader, skip) if skip else loader
         bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, unit="batch", initial=skip,
@@ -137,9 +138,8 @@ class Loop:
             if self.state is not None and self.state.due(progress["step"]) and index < len(loader):
                 self.state.save(progress, self.result.best_state)
         # Mean over every process's examples, not only the main one's.
-        sums = accelerator.reduce(torch.stack([total, torch.tensor(float(count),
-                                                                   dtype=torch.float64)]),
-                                  reduction="sum")
+        counted = torch.tensor(float(count), dtype=torch.float64, device=total.device)
+        sums = accelerator.reduce(torch.stack([total, counted]), reduction="sum")
         return float(sums[0] / sums[1])
 
 

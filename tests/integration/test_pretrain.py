@@ -29,7 +29,12 @@ def test_pretrain_reload_and_card(tmp_path):
     assert model.config.num_hidden_layers == 2
     assert tokenizer("c1ccccc1")["input_ids"][0] == tokenizer.cls_token_id
     info = card(out)
-    assert info["heldout_smiles"] == 12 and info["train_smiles"] == 588
+    # the default mix, 600 of each corpus, 2% of each held out: MOSES once, ChEMBL 5 times
+    assert info["heldout_smiles"] == 24 and info["train_smiles"] == 588 + 5 * 588
+    assert [(c["file"], c["weight"]) for c in info["corpora"]] == [
+        ("moses_train_smiles.csv.gz", 1), ("chembl_moleculeace_smiles.csv.gz", 5)]
+    assert info["objective"].startswith("masked-LM + 1.0 x descriptors")
+    assert (out / "descriptor_head.safetensors").is_file()
     assert info["command"].startswith("python launch.py pretrain --size tiny")
     shipped = (out / "lipo_card.json").read_text() + (out / "README.md").read_text()
     for folder in (tmp_path, DATA_DIR):  # no path of the machine that trained: it ships
@@ -38,7 +43,7 @@ def test_pretrain_reload_and_card(tmp_path):
     import hashlib
     for name, digest in json.loads((out / "checksums.json").read_text()).items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
-    assert "| corpus_sha256 |" in (out / "README.md").read_text()
+    assert "| moses_train_smiles.csv.gz | `" in (out / "README.md").read_text()
 
 
 def saved_step(progress) -> int:
