@@ -1,5 +1,6 @@
-"""Encoders by name: ``tiny`` and ``mini`` (our own RoFormer-style encoders, built from a
-config), ``molformer`` (our MoLFormer implementation with the published weights, pinned),
+"""Encoders by name: ``mini`` (the default) and ``small`` (our own RoFormer-style encoders,
+pre-trained and shipped in the package), ``tiny`` (the same, small and random, for tests),
+``molformer`` (our MoLFormer implementation with the published weights, pinned),
 ``molformer-tiny`` (the same architecture, small and random), or any folder saved with
 ``save_pretrained`` (or holding MoLFormer's published files).
 """
@@ -75,20 +76,36 @@ def mini_scratch(corpus: Sequence[str]) -> Backbone:
     return scratch("mini", corpus)
 
 
-def mini(corpus: Sequence[str]) -> Backbone:
-    """The pre-trained ``mini`` shipped in the package (see its model card). Missing, it is an
-    error: a random encoder under the name ``mini`` would mislabel every result."""
-    if not (SHIPPED / "mini" / "model.safetensors").is_file():
-        raise ConfigError(f"the pre-trained mini encoder is missing ({SHIPPED / 'mini'} holds "
+def shipped(name: str) -> Backbone:
+    """A pre-trained encoder shipped in the package (see its model card). Missing, it is an
+    error: a random encoder under a pre-trained name would mislabel every result."""
+    folder = SHIPPED / name
+    if not (folder / "model.safetensors").is_file():
+        raise ConfigError(f"the pre-trained {name} encoder is missing ({folder} holds "
                           "no model.safetensors): reinstall lipo with its package data "
                           "(pip install -e . from a full checkout), or pass --backbone "
-                          "mini-scratch for the same encoder initialised at random")
-    backbone = from_folder(SHIPPED / "mini")
-    backbone.source = "mini"
+                          f"{name}-scratch for the same encoder initialised at random")
+    backbone = from_folder(folder)
+    backbone.source = name
     # Checkpoints record which weights they adapted: the shipped file's checksum.
-    digest = hashlib.sha256((SHIPPED / "mini" / "model.safetensors").read_bytes()).hexdigest()
+    digest = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
     backbone.revision = digest[:16]
     return backbone
+
+
+def small(corpus: Sequence[str]) -> Backbone:
+    """6 layers of width 192, masked-LM + descriptor pre-trained on the MOSES training set
+    and ChEMBL (lipo/pretrained/small/README.md)."""
+    return shipped("small")
+
+
+def small_scratch(corpus: Sequence[str]) -> Backbone:
+    return scratch("small", corpus)
+
+
+def mini(corpus: Sequence[str]) -> Backbone:
+    """4 layers of width 128, masked-LM pre-trained on MOSES's test split only."""
+    return shipped("mini")
 
 
 def molformer(corpus: Sequence[str]) -> Backbone:
@@ -121,7 +138,7 @@ def molformer_folder(path: Path) -> Backbone:
 
 BACKBONES: dict[str, Callable[[Sequence[str]], Backbone]] = {
     "tiny": tiny, "mini": mini, "mini-scratch": mini_scratch, "molformer": molformer,
-    "molformer-tiny": molformer_tiny,
+    "molformer-tiny": molformer_tiny, "small": small, "small-scratch": small_scratch,
 }
 
 

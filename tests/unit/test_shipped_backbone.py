@@ -57,3 +57,21 @@ def test_a_missing_shipped_checkpoint_is_an_error_naming_the_folder(tmp_path, mo
     message = str(caught.value)
     assert str(tmp_path / "mini") in message
     assert "mini-scratch" in message and "reinstall" in message
+
+
+def test_small_matches_its_card_and_covers_lipophilicity(molecules, monkeypatch):
+    """`small`: its files match their checksums, its card names the corpora by file and
+    checksum with the task coverage, and it loads offline as a 6 x 192 encoder."""
+    folder = SHIPPED / "small"
+    for name, digest in json.loads((folder / "checksums.json").read_text()).items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
+    card = json.loads((folder / "lipo_card.json").read_text())
+    assert [c["file"] for c in card["corpora"]] == ["moses_train_smiles.csv.gz",
+                                                    "chembl_moleculeace_smiles.csv.gz"]
+    assert card["coverage/tokens"] >= 0.99 and card["coverage/length"] >= 0.99
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    backbone = load_backbone("small", corpus=[])
+    assert backbone.source == "small" and backbone.revision and backbone.hidden_size == 192
+    ids = backbone.tokenizer(molecules.smiles)["input_ids"]
+    unknown = sum(i == backbone.tokenizer.unk_token_id for seq in ids for i in seq)
+    assert unknown / sum(map(len, ids)) < 0.001
