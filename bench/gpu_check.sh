@@ -142,6 +142,9 @@ if [ $DRY -eq 1 ]; then BUDGET=(--trials 1 --epochs 1); else BUDGET=(--trials 3 
 mkdir -p "$LOG/study_dir"
 STEP_DIR="$LOG/study_dir" step study 300 python3 "$ROOT/launch.py" --study lora \
   --backbone "$BACKBONE" --precision bf16 "${BUDGET[@]}"
+if ! grep -q '^best val/mse' "$LOG/study.log" 2>/dev/null; then  # failed trials leave rc 0
+  STATES[-1]="FAILED"; NOTES[-1]="no trial completed: $(grep -m1 'failed:' "$LOG/study.log" | cut -c1-70)"
+fi
 STEP_DIR="$LOG/study_dir" step study_tags 60 python3 -c '
 from mlflow import MlflowClient
 client = MlflowClient("sqlite:///mlruns/mlflow.db")
