@@ -57,8 +57,8 @@ def mask_tokens(input_ids, attention_mask, tokenizer, mask_prob: float, generato
 
 
 def mlm_step_metrics(model, batch, tokenizer, mask_prob, generator=None):
-    """(loss, masked-token loss, correct, scored, descriptor loss or None, shown) for one
-    batch: the loss covers the ``scored`` chosen positions, the accuracy (``correct``) only
+    """(loss, masked-token loss, correct, scored, descriptor loss (0 without a descriptor
+    head), shown) for one batch: the loss covers the ``scored`` chosen positions, the accuracy (``correct``) only
     the ``shown`` ones, those the model saw as <mask>. A model with a descriptor head
     (``DescriptorPretraining``) takes the batch's labels as its standardised descriptor
     targets."""
@@ -67,15 +67,16 @@ def mlm_step_metrics(model, batch, tokenizer, mask_prob, generator=None):
     ids, labels = mask_tokens(batch["input_ids"].cpu(), batch["attention_mask"].cpu(), tokenizer,
                               mask_prob, generator)
     device = batch["input_ids"].device
+    ids, labels = ids.to(device), labels.to(device)  # one copy each to the model's device
     extra = {"targets": batch["labels"]} if batch["labels"].dim() == 2 else {}
-    out = model(input_ids=ids.to(device), attention_mask=batch["attention_mask"],
-                labels=labels.to(device), **extra)
-    scored = labels.to(device) != IGNORE
-    shown = scored & (ids.to(device) == tokenizer.mask_token_id)
-    correct = (out.logits.argmax(-1) == labels.to(device)) & shown
+    out = model(input_ids=ids, attention_mask=batch["attention_mask"], labels=labels, **extra)
+    scored = labels != IGNORE
+    shown = scored & (ids == tokenizer.mask_token_id)
+    correct = (out.logits.argmax(-1) == labels) & shown
     mlm_loss = getattr(out, "mlm_loss", out.loss)
-    return (out.loss, mlm_loss, correct.sum(), scored.sum(),
-            getattr(out, "descriptor_loss", None), shown.sum())
+    aux = getattr(out, "descriptor_loss", None)
+    aux = torch.zeros((), device=device) if aux is None else aux.detach()
+    return out.loss, mlm_loss, correct.sum(), scored.sum(), aux, shown.sum()
 
 
 @torch.no_grad()
@@ -87,7 +88,6 @@ def heldout_metrics(model, loader, tokenizer, mask_prob, accelerator) -> dict[st
     for batch in loader:
         _, loss, correct, scored, aux, shown = mlm_step_metrics(model, batch, tokenizer,
                                                                 mask_prob, generator)
-        aux = torch.zeros((), device=totals.device) if aux is None else aux.detach()
         rows = torch.tensor(len(batch["input_ids"]), device=totals.device)
         totals += torch.stack([loss.double() * scored, correct.double(), scored.double(),
                                aux.double() * rows, rows.double(), shown.double()])
@@ -179,7 +179,6 @@ class Stepper:
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        aux = torch.zeros((), device=self.sums.device) if aux is None else aux.detach()
         self.sums += torch.stack([mlm_loss.detach().double() * scored, correct.double(),
                                   scored.double(), aux.double(), torch.ones_like(aux).double(),
                                   shown.double()])
