@@ -163,6 +163,14 @@ def make_accelerator(precision: str = "fp32"):
                        mixed_precision=PRECISIONS[precision])
 
 
+def close_accelerator(accelerator) -> None:
+    """Every rank waits for the others before the process group goes: a rank that tore down
+    gloo while rank 0 was still finishing its MLflow run aborted ("terminate called without
+    an active exception") and failed a run whose work was all done."""
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+
+
 def run(args) -> None:
     from lipo.studies import describe, study_names
     if args.list:
@@ -193,7 +201,7 @@ def run(args) -> None:
     else:
         from lipo.runner import search
         search(inv, accelerator)
-    accelerator.end_training()
+    close_accelerator(accelerator)
 
 
 SUBCOMMANDS = {"predict": "lipo.predict", "pretrain": "lipo.pretrain"}

@@ -126,7 +126,7 @@ def build_model(args, tokenizer, n_targets: int):
 
 def main(argv: list[str]) -> None:
     args = parser().parse_args(argv)
-    from lipo.cli import make_accelerator
+    from lipo.cli import close_accelerator, make_accelerator
     from lipo.devices import machine_precision
     accelerator = make_accelerator(machine_precision(args.precision))
     out = Path(args.out or Path("mlruns") / "pretrained" / args.size)
@@ -166,6 +166,7 @@ def main(argv: list[str]) -> None:
             tracker.finish(run_id)
         print(f"saved {out}: held-out masked-token loss {final['heldout/mlm_loss']:.4f}, "
               f"accuracy {final['heldout/accuracy']:.3f}")
+    close_accelerator(accelerator)
 
 
 def save(model, tokenizer, out: Path) -> None:
