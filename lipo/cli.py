@@ -73,6 +73,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--objective", default="mse",
                    help="mse (default) or mse,params: also minimise trainable parameters "
                         "(multi-objective, keeps the Pareto front, no pruning)")
+    p.add_argument("--pruner", choices=["median", "hyperband", "none"], default=None,
+                   help="how the search stops unpromising trials early: median (default: "
+                        "behind the median of earlier trials at the same epoch), hyperband "
+                        "(successive halving in brackets) or none")
+    p.add_argument("--warm-start", metavar="STUDY",
+                   help="queue the best settings of STUDY (finished on the same backbone, "
+                        "split and data) as this search's first trial, on the knobs the two "
+                        "studies share")
     p.add_argument("--final", action="store_true",
                    help="re-train the best settings per seed and evaluate the test split")
     p.add_argument("--seeds", help="comma-separated seeds for --final (default 0,1,2)")
@@ -115,6 +123,8 @@ def check(args) -> None:
     if args.register and not args.final:
         raise ConfigError(f"--register {args.register} applies to --final only: it registers "
                           "a final model")
+    if args.final and (args.pruner or args.warm_start):
+        raise ConfigError("--pruner and --warm-start shape a search: drop them with --final")
     if args.final and args.trials is not None:
         raise ConfigError("--trials and --final conflict: --final re-trains the best trial")
     for flag in ("trials", "epochs", "workers", "heartbeat"):

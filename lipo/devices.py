@@ -72,10 +72,27 @@ def gpu_per_worker(workers: int, gpus: int, visible: str | None = None) -> list[
     return ids[:workers]
 
 
-def worker_envs(base: dict[str, str], workers: int, gpus: int) -> list[dict[str, str]]:
-    """Each worker's environment: ``base`` with its own CUDA_VISIBLE_DEVICES."""
+def worker_envs(base: dict[str, str], workers: int, gpus: int,
+                cores: int | None = None) -> list[dict[str, str]]:
+    """Each worker's environment: ``base`` with its own CUDA_VISIBLE_DEVICES and its share of
+    the CPU cores as its thread count."""
     assigned = gpu_per_worker(workers, gpus, base.get("CUDA_VISIBLE_DEVICES"))
+    base = {**base, **worker_threads(base, workers, cores)}
     return [base if gpu is None else {**base, "CUDA_VISIBLE_DEVICES": gpu} for gpu in assigned]
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def worker_threads(base: dict[str, str], workers: int, cores: int | None) -> dict[str, str]:
+    """Each of K workers gets cores // K threads: torch otherwise starts one thread per core
+    in every worker, and K workers on the same cores slow each other down far more than K
+    times. A thread count the user set (OMP_NUM_THREADS) is kept."""
+    if "OMP_NUM_THREADS" in base:
+        return {}
+    cores = cores or len(os.sched_getaffinity(0))
+    threads = str(max(1, cores // workers))
+    return {name: threads for name in THREAD_VARIABLES}
 
 
 def release(accelerator) -> None:

@@ -27,6 +27,8 @@ def build(args) -> Invocation:
     args.backbone = args.backbone or DEFAULT_BACKBONE
     args.split = args.split or DEFAULT_SPLIT
     check_name(args.backbone)
+    if getattr(args, "warm_start", None):
+        load_study(args.warm_start)  # an unknown study fails here, listing the studies
     control = getattr(args, "control", None) or ""
     if control:  # a bad name fails here, before any data is read
         control_knobs(definition.STRATEGY, control)
@@ -45,7 +47,9 @@ def build(args) -> Invocation:
                       precision=getattr(args, "precision", None) or "fp32",
                       heartbeat=getattr(args, "heartbeat", None) or HEARTBEAT_S,
                       save_every=(100 if getattr(args, "save_every", None) is None
-                                  else args.save_every))
+                                  else args.save_every),
+                      pruner=getattr(args, "pruner", None) or "median",
+                      warm_start=getattr(args, "warm_start", None) or "")
 
 
 def check_names(definition) -> None:

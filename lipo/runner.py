@@ -46,15 +46,20 @@ class Invocation:
     save_every: int = 100  # optimiser steps between resumable training states
     control: str = ""  # --final --control NAME: the strategy's control, not the strategy
     precision: str = "fp32"  # --precision as resolved for this machine (lipo.devices)
+    pruner: str = "median"  # --pruner: one of sweep.PRUNERS
+    warm_start: str = ""  # --warm-start STUDY: queue that study's best settings first
+
+    def optuna_name_of(self, study: str) -> str:
+        """The Optuna study of ``study`` on this backbone, split, data and head features."""
+        backbone = Path(self.base.backbone).name or self.base.backbone
+        name = f"{study}:{backbone}:{self.ws.split.name}:{self.ws.data_sha256[:8]}"
+        return name + (f":+{self.base.head_features}" if self.base.head_features else "")
 
     @property
     def optuna_name(self) -> str:
         """One Optuna study per (study, backbone, split, data): mixing them would feed the
         sampler incomparable objectives."""
-        backbone = Path(self.base.backbone).name or self.base.backbone
-        name = f"{self.study}:{backbone}:{self.ws.split.name}:{self.ws.data_sha256[:8]}"
-        if self.base.head_features:
-            name += f":+{self.base.head_features}"
+        name = self.optuna_name_of(self.study)
         if self.base.adapter != self.definition.ADAPTER:  # --adapter
             name += f":adapter={self.base.adapter}"
         return name if self.objectives == ("mse",) else f"{name}:{'+'.join(self.objectives)}"
@@ -129,12 +134,17 @@ def search(inv: Invocation, accelerator: Accelerator) -> None:
     if main:
         tracker = Tracker(inv.tracking_uri, inv.study)  # an unreachable server fails first
         study = sweep.open_study(inv.optuna_name, inv.storage, inv.base.seed, startup=startup,
-                                 objectives=inv.objectives, heartbeat=inv.heartbeat)
+                                 objectives=inv.objectives, heartbeat=inv.heartbeat,
+                                 pruner=inv.pruner, epochs=inv.base.epochs)
+        if inv.warm_start:
+            queue_warm_start(inv, study)
         if len(inv.objectives) > 1:
             print(f"objectives {', '.join(inv.objectives)}: pruning is off (Optuna prunes "
                   "single-objective studies only); the Pareto front is kept")
         parent = tracker.start_run(f"{inv.study} search", {**inv.tags(inv.base)},
-                                   params={"trials": inv.trials, "epochs": inv.base.epochs})
+                                   params={"trials": inv.trials, "epochs": inv.base.epochs,
+                                           "pruner": inv.pruner,
+                                           "warm_start": inv.warm_start or "none"})
         done = sweep.trials_counted(study)
         bar = tqdm(total=inv.trials, initial=min(done, inv.trials), desc=f"{inv.study} trials",
                    unit="trial", position=0)
@@ -164,6 +174,14 @@ def search(inv: Invocation, accelerator: Accelerator) -> None:
         if fatal:
             raise LipoError(fatal)
         summarise_search(inv, study)
+
+
+def queue_warm_start(inv: Invocation, study) -> None:
+    queued = sweep.warm_start(study, inv.optuna_name_of(inv.warm_start), inv.storage,
+                              inv.definition.space, inv.warm_start)
+    if queued:
+        print(f"warm start: the best settings of {inv.warm_start} queued first: "
+              + ", ".join(f"{k}={v}" for k, v in queued.items()))
 
 
 def fail_lost_trials(tracker: Tracker, trials) -> None:

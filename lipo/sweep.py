@@ -10,7 +10,7 @@ import os
 import socket
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import optuna
 from accelerate import Accelerator
@@ -20,6 +20,7 @@ from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enable
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+from lipo.errors import ConfigError
 from lipo.locks import sqlite_file, store_lock
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -62,13 +63,27 @@ def retry_callback() -> RetryHeartbeatStaleTrialCallback:
         return RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
 
 
+PRUNERS = ("median", "hyperband", "none")
+
+
+def make_pruner(name: str, startup: int, epochs: int) -> optuna.pruners.BasePruner:
+    """Never on the first epoch: one epoch says little about where a trial ends up.
+    hyperband: successive halving from 2 epochs up to the study's maximum, keeping a third
+    at each rung, over several brackets of different aggressiveness."""
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=2)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=2, max_resource=max(epochs, 2),
+                                              reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
 def open_study(name: str, storage_url: str | None, seed: int, startup: int,
                objectives: tuple[str, ...] = ("mse",),
-               heartbeat: int = HEARTBEAT_S) -> optuna.Study:
+               heartbeat: int = HEARTBEAT_S, pruner: str = "median",
+               epochs: int = 6) -> optuna.Study:
     # Optuna prunes single-objective studies only.
-    # Never on the first epoch: one epoch says little about where a trial ends up.
-    pruner = (optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=2)
-              if len(objectives) == 1 else optuna.pruners.NopPruner())
+    pruner = make_pruner(pruner if len(objectives) == 1 else "none", startup, epochs)
     with store_lock(local_store(storage_url)):  # launches started together: one creates it
         study = optuna.create_study(study_name=name, storage=storage(storage_url, heartbeat),
                                     directions=["minimize"] * len(objectives),
@@ -207,6 +222,57 @@ def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
     objectives that trial is always on the Pareto front."""
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     return min(done, key=lambda t: t.values[0]) if done else None
+
+
+def warm_start(study: optuna.Study, source_name: str, storage_url: str | None,
+               space: Callable[[Any], dict], source: str) -> dict:
+    """Queue the best settings of the finished study ``source_name`` as this study's next
+    trial, once: only the knobs this study's space also has, with values inside its ranges.
+    Returns the settings queued ({} when an earlier run of this study queued them)."""
+    if any(t.user_attrs.get("lipo.warm_start") == source
+           for t in study.get_trials(deepcopy=False)):
+        return {}
+    try:
+        best = best_trial(load_existing(source_name, storage_url))
+    except KeyError:
+        best = None
+    if best is None:
+        raise ConfigError(f"--warm-start {source}: no completed trial in Optuna study "
+                          f"{source_name} (same backbone, split and data): run that study first")
+    knobs = space_of(space)
+    params = {k: v for k, v in best.params.items() if k in knobs and knobs[k](v)}
+    if not params:
+        raise ConfigError(f"--warm-start {source}: none of its best settings "
+                          f"({', '.join(best.params)}) is a knob of this study "
+                          f"({', '.join(knobs)})")
+    study.enqueue_trial(params, user_attrs={"lipo.warm_start": source})
+    return params
+
+
+class SpaceProbe:
+    """Stands in for an Optuna trial to learn a study's knobs: each suggest_* call records
+    which values the knob accepts and returns its first or lowest one."""
+
+    def __init__(self):
+        self.accepts: dict[str, Callable[[Any], bool]] = {}
+
+    def suggest_categorical(self, name: str, choices):
+        self.accepts[name] = lambda v, choices=tuple(choices): v in choices
+        return choices[0]
+
+    def suggest_float(self, name: str, low: float, high: float, **_):
+        self.accepts[name] = lambda v: isinstance(v, (int, float)) and low <= v <= high
+        return low
+
+    def suggest_int(self, name: str, low: int, high: int, **_):
+        self.accepts[name] = lambda v: isinstance(v, int) and low <= v <= high
+        return low
+
+
+def space_of(space: Callable[[Any], dict]) -> dict[str, Callable[[Any], bool]]:
+    probe = SpaceProbe()
+    space(probe)
+    return probe.accepts
 
 
 def pareto_front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

@@ -43,8 +43,11 @@ def prepare(args) -> None:
     from lipo.invocation import build
     from lipo.tracking import Tracker
     inv = build(args)
-    sweep.open_study(inv.optuna_name, inv.storage, inv.base.seed, startup=1,
-                     objectives=inv.objectives, heartbeat=inv.heartbeat)
+    study = sweep.open_study(inv.optuna_name, inv.storage, inv.base.seed, startup=1,
+                             objectives=inv.objectives, heartbeat=inv.heartbeat)
+    if inv.warm_start:  # queued once here, not raced by the K workers
+        from lipo.runner import queue_warm_start
+        queue_warm_start(inv, study)
     Tracker(inv.tracking_uri, inv.study)
 
 

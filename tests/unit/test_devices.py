@@ -57,7 +57,16 @@ def test_worker_envs_differ_only_in_their_gpu():
     envs = worker_envs(base, 2, gpus=2)
     assert [e["CUDA_VISIBLE_DEVICES"] for e in envs] == ["2", "3"]
     assert all(e["PATH"] == "/bin" for e in envs) and base["CUDA_VISIBLE_DEVICES"] == "2,3"
-    assert worker_envs({"PATH": "/bin"}, 2, gpus=0) == [{"PATH": "/bin"}] * 2
+    threads = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    assert worker_envs({"PATH": "/bin"}, 2, gpus=0, cores=2) == [{"PATH": "/bin", **threads}] * 2
+
+
+def test_workers_share_the_cores_without_oversubscribing_them():
+    def threads(workers, cores, **base):
+        return {e["OMP_NUM_THREADS"] for e in worker_envs(base, workers, gpus=0, cores=cores)}
+    assert threads(1, 16) == {"16"} and threads(2, 16) == {"8"} and threads(3, 16) == {"5"}
+    assert threads(4, 2) == {"1"}  # never zero
+    assert threads(2, 16, OMP_NUM_THREADS="3") == {"3"}  # the user's choice stands
 
 
 def test_fp16_flag_on_this_cpu_fails_before_training(capsys, tmp_path, monkeypatch):
