@@ -84,18 +84,22 @@ def one_seed(inv, accelerator, cfg, tracker, parent, trial_number) -> None:
     if main:
         recorder = Recorder(inv, tracker, parent, cfg, f"final seed {cfg.seed}",
                             {"lipo.best_trial": trial_number, "optuna.trial_number": trial_number})
+    state_root = sweep.broadcast(accelerator, inv.final_state_root(trial_number, cfg.seed)
+                                 if main else None)
     reporter = sweep.EpochReporter(accelerator, None, recorder.log if main else None)
-    run = TrialRun(cfg, inv.ws, accelerator, reporter, recorder.log if main else None)
+    run = TrialRun(cfg, inv.ws, accelerator, reporter, recorder.log if main else None,
+                   state_root=state_root, save_every=inv.save_every)
     try:
         result = train_trial(run)
     except KeyboardInterrupt:
-        if main:  # a re-run redoes this seed: only FINISHED seeds are skipped
-            recorder.end("FAIL", "interrupted by the user", run)
+        if main:  # a re-run resumes this seed from its saved state; FINISHED seeds are skipped
+            recorder.end("FAIL", "interrupted by the user; a re-run resumes this seed", run)
         raise
     except Exception as exc:
         if main:
             recorder.end("FAIL", describe_error(exc), run)
             tqdm.write(f"seed {cfg.seed} failed: {describe_error(exc).splitlines()[0]}")
+        run.discard_state()
         return
     val_metrics, val_table = run.evaluate(result.model, "val")
     test_metrics, test_table = run.evaluate(result.model, "test")  # the only test evaluation
@@ -105,6 +109,7 @@ def one_seed(inv, accelerator, cfg, tracker, parent, trial_number) -> None:
                                   **run.tables})
         tqdm.write(f"seed {cfg.seed}: val/mse {val_metrics['val/mse']:.4f}  "
                    f"test/mse {test_metrics['test/mse']:.4f}  test/r2 {test_metrics['test/r2']:.3f}")
+    run.discard_state()  # recorded: nothing left to resume
 
 
 def summarise(inv: Invocation, tracker: Tracker, trial_number: int) -> None:

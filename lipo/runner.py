@@ -69,11 +69,21 @@ class Invocation:
         """The control's strategy.KNOB overrides (none without --control)."""
         return control_knobs(self.definition.STRATEGY, self.control) if self.control else {}
 
+    @property
+    def state_folder(self) -> Path:
+        """This Optuna study's training states, under a name safe on any file system."""
+        return STATE_ROOT / "".join(c if c.isalnum() or c in "-_." else "_"
+                                    for c in self.optuna_name)
+
     def state_root(self, trial) -> Path:
         """Where a trial's training state lives; keyed by the trial's origin, so that its
         retry (same settings, new number) resumes it."""
-        slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.optuna_name)
-        return STATE_ROOT / slug / f"trial-{trial.user_attrs['lipo.origin']}"
+        return self.state_folder / f"trial-{trial.user_attrs['lipo.origin']}"
+
+    def final_state_root(self, trial_number: int, seed: int) -> Path:
+        """Where a final seed's training state lives, so that a final phase stopped mid-seed
+        resumes that seed instead of re-training it from its first batch."""
+        return self.state_folder / f"final-{trial_number}-{self.control or 'strategy'}-seed{seed}"
 
     def tags(self, cfg: RunConfig) -> dict[str, str]:
         tags = {"lipo.study": self.study, "lipo.strategy": cfg.strategy,

@@ -2,6 +2,7 @@
 does not answer. Nothing recorded before the fault is lost; nothing is recorded twice."""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,11 +23,11 @@ KILLED = ("--study", "baseline", "--backbone", "tiny", "--trials", "1", "--epoch
           "--save-every", "10")
 
 
-def wait_for_state(folder: Path, proc, step: int) -> dict:
+def wait_for_state(folder: Path, proc, step: int, fit: str = "trial-0") -> dict:
     """The first training state saved at ``step`` or later, inside the first epoch."""
     deadline = time.time() + 300
     while True:
-        found = list(folder.glob("mlruns/state/*/trial-0/fit-1/current/progress.json"))
+        found = list(folder.glob(f"mlruns/state/*/{fit}/fit-1/current/progress.json"))
         if found:
             try:
                 progress = json.loads(found[0].read_text())
@@ -92,6 +93,32 @@ def test_sigterm_mid_epoch_fails_and_requeues_the_trial(tmp_path):
     assert queued.system_attrs["fixed_params"] == stopped.params  # the same settings next time
     (run,) = trial_runs(tmp_path, "baseline")
     assert run.info.status == "FAILED" and "interrupted" in run.data.tags["lipo.error"]
+
+
+def test_a_final_seed_stopped_mid_epoch_resumes_where_it_stopped(tmp_path):
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    straight.mkdir()
+    launch(straight, *KILLED)
+    shutil.copytree(straight, stopped)  # the same search, finalised twice
+    final = ("--study", "baseline", "--backbone", "tiny", "--epochs", "2", "--save-every", "10",
+             "--final", "--seeds", "0")
+    launch(straight, *final)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), *final], cwd=stopped,
+                            env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    wait_for_state(stopped, proc, 10, fit="final-0-strategy-seed0")
+    proc.terminate()
+    assert proc.wait(timeout=120) == 130
+    again = launch(stopped, *final)
+    assert "resuming from" in again.stderr
+    [reference] = trial_runs(straight, "baseline", phase="final")
+    resumed = [r for r in trial_runs(stopped, "baseline", phase="final")
+               if r.info.status == "FINISHED"]
+    assert len(resumed) == 1
+    for key in ("test/mse", "val/mse"):
+        assert resumed[0].data.metrics[key] == pytest.approx(reference.data.metrics[key],
+                                                             rel=1e-6)
+    assert not list(stopped.glob("mlruns/state/*/final-*"))  # finished: nothing left to resume
 
 
 DIVERGING = '''"""Trial 0 trains with an infinite learning rate: its loss becomes NaN."""
