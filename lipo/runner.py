@@ -46,7 +46,7 @@ class Invocation:
     save_every: int = 100  # optimiser steps between resumable training states
     control: str = ""  # --final --control NAME: the strategy's control, not the strategy
     precision: str = "fp32"  # --precision as resolved for this machine (lipo.devices)
-    pruner: str = "median"  # --pruner: one of sweep.PRUNERS
+    pruner: str = "median"  # --pruner: median, hyperband or none (sweep.make_pruner)
     warm_start: str = ""  # --warm-start STUDY: queue that study's best settings first
 
     def optuna_name_of(self, study: str) -> str:

@@ -63,9 +63,6 @@ def retry_callback() -> RetryHeartbeatStaleTrialCallback:
         return RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
 
 
-PRUNERS = ("median", "hyperband", "none")
-
-
 def make_pruner(name: str, startup: int, epochs: int) -> optuna.pruners.BasePruner:
     """Never on the first epoch: one epoch says little about where a trial ends up.
     hyperband: successive halving from 2 epochs up to the study's maximum, keeping a third

@@ -12,11 +12,16 @@ from lipo.errors import ConfigError
 FOLDER = SHIPPED / "mini"
 
 
-def test_model_card_matches_the_files():
-    sums = json.loads((FOLDER / "checksums.json").read_text())
+def assert_checksums(folder):
+    """Every file the folder's checksums.json names has that sha256."""
+    sums = json.loads((folder / "checksums.json").read_text())
     assert {"model.safetensors", "config.json", "tokenizer.json"} <= set(sums)
     for name, digest in sums.items():
-        assert hashlib.sha256((FOLDER / name).read_bytes()).hexdigest() == digest, name
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_model_card_matches_the_files():
+    assert_checksums(FOLDER)
     card = json.loads((FOLDER / "lipo_card.json").read_text())
     assert card["corpus_sha256"] == (
         "f896fbf3764f88d94670b9959e5872c600c12152a18233823e820761b7a791b2")  # MOSES test split
@@ -63,8 +68,7 @@ def test_small_matches_its_card_and_covers_lipophilicity(molecules, monkeypatch)
     """`small`: its files match their checksums, its card names the corpora by file and
     checksum with the task coverage, and it loads offline as a 6 x 192 encoder."""
     folder = SHIPPED / "small"
-    for name, digest in json.loads((folder / "checksums.json").read_text()).items():
-        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
+    assert_checksums(folder)
     card = json.loads((folder / "lipo_card.json").read_text())
     assert [c["file"] for c in card["corpora"]] == ["moses_train_smiles.csv.gz",
                                                     "chembl_moleculeace_smiles.csv.gz"]
