@@ -26,6 +26,8 @@ from accelerate import Accelerator  # noqa: E402
 from lipo.config import RunConfig  # noqa: E402
 from lipo.experiment import TrialRun, Workspace  # noqa: E402
 from lipo import train  # noqa: E402
+from lipo.resume import Progress  # noqa: E402
+from lipo.steps import Steps  # noqa: E402
 
 
 def parser(doc: str) -> argparse.ArgumentParser:
@@ -42,7 +44,7 @@ PRECISION = ["fp32"]  # set by setup(); every accelerator() of the benchmark use
 
 
 def setup(threads: int, precision: str = "fp32") -> None:
-    from lipo.cli import quieten
+    from lipo.distributed import quieten
     torch.set_num_threads(threads)
     PRECISION[0] = precision
     quieten(True)  # the launcher's own log settings: warnings only
@@ -76,24 +78,24 @@ def trial_run(cfg: RunConfig, ws: Workspace, on_epoch=None) -> TrialRun:
 
 
 class StepTimer:
-    """Times lipo's training step (``lipo.train.Loop.train_epoch``) on any iterable of batches."""
+    """Times lipo's training step (``lipo.steps.Steps.train_epoch`` on fine-tuning's loss) on
+    any iterable of batches."""
 
     def __init__(self, model, cfg: RunConfig, acc: Accelerator):
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         # Constant rate: speed does not depend on the schedule.
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-        self.cfg, self.acc = cfg, acc
-        self.model, self.optimizer, self.scheduler = acc.prepare(model, optimizer, scheduler)
+        model, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
+        self.steps = Steps(acc, model, optimizer, scheduler, clip=cfg.grad_clip)
+        self.regression = train.Regression(model, acc, cfg.lr)
 
     def seconds(self, batches: Iterable[dict], n: int) -> float:
         """Time of ``n`` training steps on the next ``n`` of ``batches``."""
-        loader = Sized(batches, n, self.acc.device)
+        loader = Sized(batches, n, self.steps.accelerator.device)
         started = time.perf_counter()
-        # One epoch of lipo's loop from a fresh progress record (nothing saved or resumed).
-        progress = {"epoch": 0, "batch": 0, "step": 0, "loss_sum": 0.0, "count": 0}
-        train.Loop(self.model, self.optimizer, self.scheduler, self.cfg, self.acc,
-                   None).train_epoch(loader, 0, progress)
+        # One epoch of lipo's steps from a fresh start (nothing saved or resumed).
+        self.steps.train_epoch(loader, Progress(), self.regression, bar="epoch 0")
         synchronise()
         return time.perf_counter() - started
 

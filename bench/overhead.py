@@ -48,11 +48,12 @@ def timed_process(command: list[str], cwd: Path, threads: int) -> float:
 def launched_trial(folder: Path) -> tuple[dict, float]:
     """The settings and best val/mse of the one trial in the journal."""
     import optuna
-    from lipo import sweep
-    storage = sweep.storage(str(folder / "optuna.journal"))
-    (name,) = optuna.get_all_study_names(storage)
-    (trial,) = sweep.load_existing(name, str(folder / "optuna.journal")).trials
-    return trial.user_attrs["overrides"], trial.value
+    from lipo.search.book import TrialBook
+    from lipo.search.storage import storage
+    journal = str(folder / "optuna.journal")
+    (name,) = optuna.get_all_study_names(storage(journal))
+    (trial,) = TrialBook.load(name, journal).trials()
+    return trial.settings, trial.values[0]
 
 
 def bare(folder: Path, cfg: RunConfig, threads: int) -> tuple[float, dict]:

@@ -73,7 +73,7 @@ def finetune(job: tuple[str, str, int, dict]) -> dict:
     name, backbone, seed, opts = job
     sys.path.insert(0, str(ROOT))
     import torch
-    from lipo.cli import make_accelerator
+    from lipo.distributed import make_accelerator
     from lipo.config import RunConfig
     from lipo.devices import machine_precision
     from lipo.experiment import TrialRun, Workspace, train_trial

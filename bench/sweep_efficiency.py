@@ -7,7 +7,7 @@ Both arms draw from ``sweeps/baseline.py``'s search space (lr, weight decay, dro
 size, warm-up; at most 6 epochs and early stopping as in the study) and train every trial
 through lipo's own trial code (``lipo.experiment``), until each has spent B trial-epochs (the
 last trial is cut to what is left):
-  tpe     ``lipo.sweep.open_study``: TPE with median pruning (from epoch 2 on)
+  tpe     ``lipo.search.storage.open_study``: TPE with median pruning (from epoch 2 on)
   random  Optuna's RandomSampler with the NopPruner
 and, per search seed, the best validation MSE of completed trials against trial-epochs spent.
 Target: 1.02 x the best val MSE either arm found; the last line is
@@ -24,9 +24,11 @@ from pathlib import Path
 import optuna
 
 from common import headline, machine, parser, setup, trial_run, workspace
-from lipo import sweep
 from lipo.config import RunConfig
-from lipo.errors import LipoError
+from lipo.errors import LipoError, TrialPruned
+from lipo.recorder import EpochReporter
+from lipo.search.storage import open_study
+from lipo.search.trials import tell
 from lipo.experiment import train_trial
 from lipo.studies import load_study
 
@@ -35,7 +37,7 @@ TOLERANCE = 1.02
 
 def arm_study(arm: str, seed: int, startup: int, folder: Path) -> optuna.Study:
     if arm == "tpe":  # exactly what `launch.py --study` opens
-        return sweep.open_study(f"bench-{arm}", str(folder / f"{arm}.journal"), seed, startup)
+        return open_study(f"bench-{arm}", str(folder / f"{arm}.journal"), seed, startup)
     return optuna.create_study(direction="minimize", pruner=optuna.pruners.NopPruner(),
                                sampler=optuna.samplers.RandomSampler(seed=seed))
 
@@ -47,17 +49,21 @@ def one_trial(study, definition, base: RunConfig, ws, epochs_left: int):
     cfg = base.with_overrides(overrides).replace(epochs=min(base.epochs, epochs_left))
     seen: list[float] = []
     run = trial_run(cfg, ws)
-    run.on_epoch = sweep.EpochReporter(run.accelerator, trial,
-                                       lambda metrics, epoch: seen.append(metrics["val/mse"]))
+    def should_stop(epoch: int, mse: float) -> bool:
+        trial.report(mse, epoch)
+        return trial.should_prune()
+
+    run.on_epoch = EpochReporter(run.accelerator, should_stop,
+                                 lambda metrics, epoch: seen.append(metrics["val/mse"]))
     try:
         result = train_trial(run)
-    except sweep.TrialPruned:
-        sweep.tell(study, trial, "PRUNED")
+    except TrialPruned:
+        tell(study, trial, "PRUNED")
         return len(seen), None
     except LipoError as exc:  # a diverged trial: its epochs count, its result does not
-        sweep.tell(study, trial, "FAIL", error=str(exc)[:200])
+        tell(study, trial, "FAIL", error=str(exc)[:200])
         return len(seen), None
-    sweep.tell(study, trial, "COMPLETE", result.best["val/mse"])
+    tell(study, trial, "COMPLETE", result.best["val/mse"])
     return len(seen), result.best["val/mse"]
 
 
@@ -78,7 +84,7 @@ def needed(curve: list[tuple[int, float]], target: float) -> int | None:
 
 def compare(seed: int, definition, base: RunConfig, ws, budget: int) -> tuple[float, bool]:
     """(random's need / TPE's need, whether random reached the target) for one search seed."""
-    startup = min(4, max(1, budget // base.epochs // 3))  # as the runner sets it for B/E trials
+    startup = min(4, max(1, budget // base.epochs // 3))  # as the search loop sets it for B/E trials
     curves = {}
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
         for arm in ("tpe", "random"):

@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 LIPO_DATA_DIR=../shared/data python bench/throughput.py [--quick]
     [--precision bf16]   # lipo's contenders in bf16 autocast (a GPU; leave out the Trainer)
 
-Contenders, each timed with lipo's own training step (``lipo.train.Loop``) on the same
+Contenders, each timed with lipo's own training step (``lipo.steps.Steps``) on the same
 model and the same Lipophilicity training molecules, interleaved in rounds:
   ours      per-batch padding, batches grouped by length (lipo's loaders)
   random    per-batch padding, random order

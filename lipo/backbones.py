@@ -2,19 +2,21 @@
 pre-trained and shipped in the package), ``tiny`` (the same, small and random, for tests),
 ``molformer`` (our MoLFormer implementation with the published weights, pinned),
 ``molformer-tiny`` (the same architecture, small and random), or any folder saved with
-``save_pretrained`` (or holding MoLFormer's published files).
+``save_pretrained`` (or holding MoLFormer's published files). The names are registered in
+lipo/backbone_names.py, each naming its factory here.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from transformers import (AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase,
                           RoFormerConfig, RoFormerModel)
 
+from lipo.backbone_names import BACKBONES  # name -> factory; re-exported
 from lipo.errors import ConfigError
 from lipo.molformer import IMPLEMENTATION, MoLFormerConfig, MoLFormerModel
 from lipo.molformer.tokenizer import tokenizer_from_folder
@@ -136,12 +138,6 @@ def molformer_folder(path: Path) -> Backbone:
                     implementation=IMPLEMENTATION)
 
 
-BACKBONES: dict[str, Callable[[Sequence[str]], Backbone]] = {
-    "tiny": tiny, "mini": mini, "mini-scratch": mini_scratch, "molformer": molformer,
-    "molformer-tiny": molformer_tiny, "small": small, "small-scratch": small_scratch,
-}
-
-
 def from_folder(path: Path) -> Backbone:
     """Weights from safetensors only (a pickled .bin from a folder could run code on load);
     model code shipped in the folder only with --trust-remote-code."""
@@ -162,7 +158,7 @@ def from_folder(path: Path) -> Backbone:
 def load_backbone(name: str, corpus: Sequence[str]) -> Backbone:
     """``corpus``: SMILES whose pieces extend the vocabulary of freshly built encoders."""
     if name in BACKBONES:
-        backbone = BACKBONES[name](corpus)
+        backbone = BACKBONES.get(name)(corpus)
         backbone.source = backbone.source or name
         return backbone
     check_name(name)
@@ -171,5 +167,6 @@ def load_backbone(name: str, corpus: Sequence[str]) -> Backbone:
 
 def check_name(name: str) -> None:
     if name not in BACKBONES and not Path(name).expanduser().is_dir():
-        raise ConfigError(f"unknown backbone {name!r}: expected one of {', '.join(BACKBONES)} "
+        raise ConfigError(f"unknown backbone {name!r}: expected one of "
+                          f"{', '.join(BACKBONES.names())} "
                           "or a folder saved with save_pretrained")

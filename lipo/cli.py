@@ -2,14 +2,21 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import logging
 import os
 import signal
 import sys
-import warnings
 
+from lipo.distributed import close_accelerator, make_accelerator, quieten
+from lipo.adapters import ADAPTERS
+from lipo.backbone_names import BACKBONES, DEFAULT_BACKBONE
 from lipo.errors import ConfigError, LipoError
+from lipo.registry import Registry
+from lipo.strategies import STRATEGIES, control_names
+
+# ``launch.py NAME ...`` hands the rest of the command line to the module's ``main(argv)``.
+SUBCOMMANDS = Registry("command", "lipo")
+SUBCOMMANDS.register("predict", ".predict")
+SUBCOMMANDS.register("pretrain", ".pretrain")
 
 EPILOG = """examples:
   python launch.py --list
@@ -27,14 +34,15 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="launch.py", epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 description="Hyperparameter sweeps for chemical language models "
-                                            "on lipophilicity, tracked in MLflow.")
+                                            "on lipophilicity, tracked in MLflow.\nOther "
+                                            f"commands: {', '.join(SUBCOMMANDS.names())} "
+                                            "(launch.py COMMAND --help).")
     p.add_argument("--study", help="study to run (file name in sweeps/); see --list")
     p.add_argument("--list", action="store_true", help="list the studies and exit")
     p.add_argument("--trials", type=int, help="total trials of the study (re-running continues)")
     p.add_argument("--epochs", type=int, help="maximum epochs per trial")
     # No argparse default: with --report, a given --backbone or --split is a filter.
-    p.add_argument("--backbone",
-                   help="tiny | mini (default) | molformer | molformer-tiny | PATH")
+    p.add_argument("--backbone", help=backbone_help())
     p.add_argument("--data", help="CSV with SMILES and label columns (default: LIPO_DATA_DIR "
                                   "or a checked download)")
     p.add_argument("--split", help="random (default) | scaffold | FILE.json")
@@ -64,7 +72,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--trust-remote-code", action="store_true",
                    help="let --backbone PATH run the model code its folder ships "
                         "(MoLFormer folders need none: lipo runs its own implementation)")
-    p.add_argument("--adapter", choices=["full", "lora", "ia3", "bitfit"], default=None,
+    p.add_argument("--adapter", choices=ADAPTERS.names(), default=None,
                    help="how the weights change, for the studies that fine-tune every weight "
                         "by default (baseline, mlm, curriculum, active, influence): e.g. "
                         "--study influence --adapter lora, with the adapter's default knobs")
@@ -84,10 +92,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--final", action="store_true",
                    help="re-train the best settings per seed and evaluate the test split")
     p.add_argument("--seeds", help="comma-separated seeds for --final (default 0,1,2)")
-    p.add_argument("--control",
-                   help="with --final: re-train the best settings as the strategy's control, "
-                        "its own report row (influence: random-k; curriculum: no-curriculum; "
-                        "active: random-acquisition, one-shot)")
+    p.add_argument("--control", help=control_help())
     p.add_argument("--register", metavar="NAME",
                    help="with --final: register the best final model (lowest val/mse over "
                         "the seeds) in the MLflow model registry as NAME")
@@ -95,6 +100,19 @@ def parser() -> argparse.ArgumentParser:
                    help="build the comparison table and plots under reports/ from MLflow "
                         "(--split NAME and --backbone NAME filter the runs)")
     return p
+
+
+def backbone_help() -> str:
+    names = [f"{n} (default)" if n == DEFAULT_BACKBONE else n for n in BACKBONES.names()]
+    return " | ".join([*names, "PATH"])
+
+
+def control_help() -> str:
+    """From the registrations: listing them imports no strategy module (and no torch)."""
+    controls = "; ".join(f"{strategy}: {', '.join(control_names(strategy))}"
+                         for strategy in STRATEGIES.having("controls"))
+    return ("with --final: re-train the best settings as the strategy's control, its own "
+            f"report row ({controls})")
 
 
 def parse_seeds(text: str | None) -> list[int]:
@@ -151,36 +169,6 @@ def check(args) -> None:
     args.objective = parse_objectives(args.objective)
 
 
-def quieten(main_process: bool) -> None:
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    warnings.filterwarnings("ignore", category=UserWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    logging.basicConfig(level=logging.WARNING if main_process else logging.ERROR,
-                        format="%(levelname)s: %(message)s")
-    import transformers
-    transformers.logging.set_verbosity_error()
-
-
-def make_accelerator(precision: str = "fp32"):
-    """Accelerate starts gloo for several CPU processes only when told cpu=True: without a
-    GPU, torchrun's 2 processes would otherwise each train alone. ``precision``: one of
-    ``lipo.devices.PRECISIONS``, resolved for this machine (``machine_precision``)."""
-    import torch
-    from accelerate import Accelerator
-    from lipo.devices import PRECISIONS
-    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    return Accelerator(cpu=several and not torch.cuda.is_available(),
-                       mixed_precision=PRECISIONS[precision])
-
-
-def close_accelerator(accelerator) -> None:
-    """Every rank waits for the others before the process group goes: a rank that tore down
-    gloo while rank 0 was still finishing its MLflow run aborted ("terminate called without
-    an active exception") and failed a run whose work was all done."""
-    accelerator.wait_for_everyone()
-    accelerator.end_training()
-
-
 def run(args) -> None:
     from lipo.studies import describe, study_names
     if args.list:
@@ -209,12 +197,9 @@ def run(args) -> None:
         from lipo.final import final
         final(inv, accelerator, args.seeds, args.argv, args.register)
     else:
-        from lipo.runner import search
+        from lipo.search.loop import search
         search(inv, accelerator)
     close_accelerator(accelerator)
-
-
-SUBCOMMANDS = {"predict": "lipo.predict", "pretrain": "lipo.pretrain"}
 
 
 def stop_on_sigterm() -> None:
@@ -232,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] in SUBCOMMANDS:
             quieten(True)
-            importlib.import_module(SUBCOMMANDS[argv[0]]).main(argv[1:])
+            SUBCOMMANDS.get(argv[0]).main(argv[1:])
             return 0
         args = parser().parse_args(argv)
         args.argv = list(argv)  # --workers starts the same command once per worker

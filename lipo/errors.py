@@ -23,3 +23,7 @@ class ArtifactError(LipoError):
 
 class TrackingUnreachable(LipoError):
     """The MLflow tracking server does not answer."""
+
+
+class TrialPruned(Exception):
+    """The search's pruner stopped a trial after an epoch: an outcome, not a fault."""

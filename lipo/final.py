@@ -9,13 +9,15 @@ import statistics
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from lipo import sweep
 from lipo.devices import release
+from lipo.distributed import broadcast
 from lipo.errors import ConfigError
 from lipo.experiment import TrialRun, train_trial
 from lipo.final_export import command_line, export_models
-from lipo.runner import Invocation, Recorder, describe_error
-from lipo.tracking import Tracker
+from lipo.invocation import Invocation
+from lipo.recorder import EpochReporter, Recorder, describe_error
+from lipo.search.book import TrialBook
+from lipo.tracking import RunRecord, Tracker
 
 
 def final(inv: Invocation, accelerator: Accelerator, seeds: list[int],
@@ -25,7 +27,7 @@ def final(inv: Invocation, accelerator: Accelerator, seeds: list[int],
     chosen = tracker = parent = None
     if main:
         chosen = best_settings(inv)
-    trial_number, overrides = sweep.broadcast(accelerator, chosen)
+    trial_number, overrides = broadcast(accelerator, chosen)
     cfg = inv.base.with_overrides({**overrides, **inv.control_knobs}).replace(phase="final")
     title = f"{inv.study} final" + (f" control={inv.control}" if inv.control else "")
     if main:
@@ -36,7 +38,7 @@ def final(inv: Invocation, accelerator: Accelerator, seeds: list[int],
                                            "command": command_line(argv)})
     try:
         for seed in tqdm(seeds, desc=title, unit="seed", disable=not main):
-            done = sweep.broadcast(accelerator, main and finished(tracker, inv, trial_number, seed))
+            done = broadcast(accelerator, main and finished(tracker, inv, trial_number, seed))
             if done:
                 if main:
                     tqdm.write(f"seed {seed}: already finished for trial {trial_number}, skipped")
@@ -54,15 +56,14 @@ def final(inv: Invocation, accelerator: Accelerator, seeds: list[int],
 
 
 def best_settings(inv: Invocation) -> tuple[int, dict]:
-    try:
-        study = sweep.load_existing(inv.optuna_name, inv.storage)
-    except KeyError:
+    book = TrialBook.load(inv.optuna_name, inv.storage)
+    if book is None:
         raise ConfigError(f"no study {inv.optuna_name} in the Optuna storage: run "
-                          f"'python launch.py --study {inv.study}' first") from None
-    best = sweep.best_trial(study)
+                          f"'python launch.py --study {inv.study}' first")
+    best = book.best()
     if best is None:
         raise ConfigError(f"study {inv.optuna_name} has no completed trial yet")
-    return best.number, best.user_attrs.get("overrides", best.params)
+    return best.number, best.settings
 
 
 def finished(tracker: Tracker, inv: Invocation, trial_number: int, seed: int) -> bool:
@@ -72,10 +73,10 @@ def finished(tracker: Tracker, inv: Invocation, trial_number: int, seed: int) ->
     return bool(same_control(inv, tracker.runs(query)))
 
 
-def same_control(inv: Invocation, runs: list) -> list:
+def same_control(inv: Invocation, runs: list[RunRecord]) -> list[RunRecord]:
     """The runs of this control (none: the strategy itself). MLflow's filter cannot ask for
     a missing tag, so it is done here."""
-    return [r for r in runs if r.data.tags.get("lipo.control", "") == inv.control]
+    return [r for r in runs if r.tags.get("lipo.control", "") == inv.control]
 
 
 def one_seed(inv, accelerator, cfg, tracker, parent, trial_number) -> None:
@@ -84,9 +85,9 @@ def one_seed(inv, accelerator, cfg, tracker, parent, trial_number) -> None:
     if main:
         recorder = Recorder(inv, tracker, parent, cfg, f"final seed {cfg.seed}",
                             {"lipo.best_trial": trial_number, "optuna.trial_number": trial_number})
-    state_root = sweep.broadcast(accelerator, inv.final_state_root(trial_number, cfg.seed)
+    state_root = broadcast(accelerator, inv.final_state_root(trial_number, cfg.seed)
                                  if main else None)
-    reporter = sweep.EpochReporter(accelerator, None, recorder.log if main else None)
+    reporter = EpochReporter(accelerator, None, recorder.log if main else None)
     run = TrialRun(cfg, inv.ws, accelerator, reporter, recorder.log if main else None,
                    state_root=state_root, save_every=inv.save_every)
     try:
@@ -118,7 +119,7 @@ def summarise(inv: Invocation, tracker: Tracker, trial_number: int) -> None:
     runs = same_control(inv, tracker.runs(query))
     control = f" (control {inv.control})" if inv.control else ""
     for key in ("test/mse", "test/r2"):
-        values = [r.data.metrics[key] for r in runs if key in r.data.metrics]
+        values = [r.metrics[key] for r in runs if key in r.metrics]
         if values:
             spread = f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else ""
             print(f"{inv.study} final{control}, trial {trial_number}, {len(values)} seeds: "

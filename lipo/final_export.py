@@ -30,8 +30,8 @@ def group_runs(inv, tracker: Tracker, trial_number: int) -> list:
     query = (f"tags.`lipo.phase` = 'final' AND tags.`lipo.optuna_study` = '{inv.optuna_name}' "
              f"AND tags.`lipo.best_trial` = '{trial_number}' AND attributes.status = 'FINISHED'")
     by_seed = {}
-    for run in sorted(same_control(inv, tracker.runs(query)), key=lambda r: r.info.start_time):
-        by_seed[int(run.data.tags["lipo.seed"])] = run
+    for run in sorted(same_control(inv, tracker.runs(query)), key=lambda r: r.start_time):
+        by_seed[int(run.tags["lipo.seed"])] = run
     return [by_seed[s] for s in sorted(by_seed)]
 
 
@@ -41,27 +41,27 @@ def export_models(inv, tracker: Tracker, trial_number: int, argv: list[str],
     if not runs:
         return
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    per_seed = {int(r.data.tags["lipo.seed"]): {m: r.data.metrics[f"test/{m}"] for m in METRICS
-                                                 if f"test/{m}" in r.data.metrics} for r in runs}
+    per_seed = {int(r.tags["lipo.seed"]): {m: r.metrics[f"test/{m}"] for m in METRICS
+                                                 if f"test/{m}" in r.metrics} for r in runs}
     train = inv.ws.split.part("train")
     example = [inv.ws.mols.smiles[i] for i in train[:3]]  # any molecules: they show the format
     cards = {}
     for run in runs:
-        cards[run.info.run_id] = export_one(inv, tracker, run, per_seed, example, argv)
+        cards[run.run_id] = export_one(inv, tracker, run, per_seed, example, argv)
     print(f"{len(runs)} final models logged as MLflow models (runs:/RUN_ID/{MODEL}, "
           f"with a model card)")
     if register:
-        best = min(runs, key=lambda r: min(tracker.metric_history(r.info.run_id, "val/mse")))
-        version = tracker.register_model(register, best.info.run_id, MODEL,
-                                         cards[best.info.run_id])
-        print(f"registered models:/{register}/{version}: seed {best.data.tags['lipo.seed']}, "
-              f"run {best.info.run_id} (lowest val/mse of the {len(runs)} seeds)")
+        best = min(runs, key=lambda r: min(tracker.metric_history(r.run_id, "val/mse")))
+        version = tracker.register_model(register, best.run_id, MODEL,
+                                         cards[best.run_id])
+        print(f"registered models:/{register}/{version}: seed {best.tags['lipo.seed']}, "
+              f"run {best.run_id} (lowest val/mse of the {len(runs)} seeds)")
 
 
 def export_one(inv, tracker: Tracker, run, per_seed: dict, example: list[str],
                argv: list[str]) -> str:
     from lipo.mlflow_model import save_pyfunc
-    run_id = run.info.run_id
+    run_id = run.run_id
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = tracker.download(run_id, "checkpoint", Path(tmp))
         card = render(facts(inv, tracker, run, per_seed, checkpoint, argv))
@@ -75,11 +75,11 @@ def export_one(inv, tracker: Tracker, run, per_seed: dict, example: list[str],
 
 def facts(inv, tracker: Tracker, run, per_seed: dict, checkpoint: Path,
           argv: list[str]) -> CardFacts:
-    tags, params = run.data.tags, run.data.params
+    tags, params = run.tags, run.params
     backbone = json.loads((checkpoint / "backbone.json").read_text())
     split = inv.ws.split
     return CardFacts(
-        study=inv.study, run_id=run.info.run_id, seed=int(tags["lipo.seed"]),
+        study=inv.study, run_id=run.run_id, seed=int(tags["lipo.seed"]),
         optuna_study=inv.optuna_name, best_trial=tags.get("lipo.best_trial", ""),
         data=inv.ws.mols.source, data_sha256=inv.ws.data_sha256, molecules=len(inv.ws.mols),
         split=split.name, split_sha256=split.sha256,
@@ -91,6 +91,6 @@ def facts(inv, tracker: Tracker, run, per_seed: dict, checkpoint: Path,
 
 def trained_by(tracker: Tracker, run, argv: list[str]) -> list[str]:
     """The arguments of the final command that trained ``run`` (its parent's "command")."""
-    parent = run.data.tags.get("mlflow.parentRunId")
-    command = tracker.client.get_run(parent).data.params.get("command") if parent else None
+    parent = run.tags.get("mlflow.parentRunId")
+    command = tracker.run(parent).params.get("command") if parent else None
     return shlex.split(command)[2:] if command else list(argv)

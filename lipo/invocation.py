@@ -1,20 +1,91 @@
-"""Resolve a command line into an ``Invocation``: study, base config, data, split, stores."""
+"""What one command line asks for, resolved: ``Invocation`` (study, base config, data, split,
+stores) and ``build``, which makes it from the parsed flags."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
 from lipo.adapters import ADAPTERS
+from lipo.backbone_names import DEFAULT_BACKBONE
 from lipo.backbones import check_name, trust_folder
 from lipo.config import RunConfig
 from lipo.errors import ConfigError
-from lipo.strategies import STRATEGIES, control_knobs
-from lipo.sweep import HEARTBEAT_S
 from lipo.experiment import Workspace
-from lipo.runner import Invocation
+from lipo.search.book import TrialRecord
+from lipo.search.storage import HEARTBEAT_S
+from lipo.strategies import STRATEGIES, control_knobs
 from lipo.studies import load_study
 from lipo.tracking import DEFAULT_TRACKING_URI
 
-DEFAULT_BACKBONE = "mini"
 FULL = "full"
 DEFAULT_SPLIT = "random"
+STATE_ROOT = Path("mlruns") / "state"  # resumable training states of running trials
+
+
+@dataclass
+class Invocation:
+    """What one command line asks for, resolved."""
+
+    study: str
+    definition: ModuleType
+    base: RunConfig
+    trials: int
+    storage: str | None
+    tracking_uri: str
+    ws: Workspace
+    objectives: tuple[str, ...] = ("mse",)
+    heartbeat: int = HEARTBEAT_S  # seconds between a running trial's heartbeats (RDB)
+    save_every: int = 100  # optimiser steps between resumable training states
+    control: str = ""  # --final --control NAME: the strategy's control, not the strategy
+    precision: str = "fp32"  # --precision as resolved for this machine (lipo.devices)
+    pruner: str = "median"  # --pruner: median, hyperband or none (search.storage.make_pruner)
+    warm_start: str = ""  # --warm-start STUDY: queue that study's best settings first
+
+    def optuna_name_of(self, study: str) -> str:
+        """The Optuna study of ``study`` on this backbone, split, data and head features."""
+        backbone = Path(self.base.backbone).name or self.base.backbone
+        name = f"{study}:{backbone}:{self.ws.split.name}:{self.ws.data_sha256[:8]}"
+        return name + (f":+{self.base.head_features}" if self.base.head_features else "")
+
+    @property
+    def optuna_name(self) -> str:
+        """One Optuna study per (study, backbone, split, data): mixing them would feed the
+        sampler incomparable objectives."""
+        name = self.optuna_name_of(self.study)
+        if self.base.adapter != self.definition.ADAPTER:  # --adapter
+            name += f":adapter={self.base.adapter}"
+        return name if self.objectives == ("mse",) else f"{name}:{'+'.join(self.objectives)}"
+
+    @property
+    def control_knobs(self) -> dict:
+        """The control's strategy.KNOB overrides (none without --control)."""
+        return control_knobs(self.definition.STRATEGY, self.control) if self.control else {}
+
+    @property
+    def state_folder(self) -> Path:
+        """This Optuna study's training states, under a name safe on any file system."""
+        return STATE_ROOT / "".join(c if c.isalnum() or c in "-_." else "_"
+                                    for c in self.optuna_name)
+
+    def state_root(self, trial: TrialRecord) -> Path:
+        """Where a trial's training state lives; keyed by the trial's origin, so that its
+        retry (same settings, new number) resumes it."""
+        return self.state_folder / f"trial-{trial.origin}"
+
+    def final_state_root(self, trial_number: int, seed: int) -> Path:
+        """Where a final seed's training state lives, so that a final phase stopped mid-seed
+        resumes that seed instead of re-training it from its first batch."""
+        return self.state_folder / f"final-{trial_number}-{self.control or 'strategy'}-seed{seed}"
+
+    def tags(self, cfg: RunConfig) -> dict[str, str]:
+        tags = {"lipo.study": self.study, "lipo.strategy": cfg.strategy,
+                "lipo.adapter": cfg.adapter, "lipo.backbone": cfg.backbone,
+                "lipo.phase": cfg.phase, "lipo.seed": cfg.seed, "lipo.split": self.ws.split.name,
+                "lipo.split_sha256": self.ws.split.sha256, "lipo.optuna_study": self.optuna_name,
+                **getattr(STRATEGIES.get(cfg.strategy), "TAGS", {})}  # what a strategy states
+        tags["lipo.precision"] = self.precision
+        return {**tags, "lipo.control": self.control} if self.control else tags
 
 
 def build(args) -> Invocation:

@@ -1,5 +1,6 @@
 """Masked-language-model training, one loop for pre-training a backbone on a SMILES corpus
-and for domain adaptation on a task's training SMILES, under Accelerate.
+and for domain adaptation on a task's training SMILES, on the optimiser steps of
+``lipo.steps`` (those of fine-tuning too), under Accelerate.
 
 Resumable: every ``save_every`` steps the Accelerate state (model, optimiser, scheduler, RNG)
 and the position in the data are saved under ``state_dir`` by ``lipo.resume.TrainingState``
@@ -17,11 +18,10 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
-from transformers import get_linear_schedule_with_warmup
 
 from lipo.batching import EncodedMolecules, make_loader
-from lipo.errors import TrainingDiverged
-from lipo.resume import TrainingState
+from lipo.resume import Progress, TrainingState
+from lipo.steps import start
 
 IGNORE = -100  # label of unmasked positions: no loss there
 
@@ -114,83 +114,77 @@ def train_mlm(model, tokenizer, train_ids: list[list[int]], heldout_ids: list[li
         return make_loader(EncodedMolecules(ids, targets), np.arange(len(ids)),
                            settings.batch_size, tokenizer.pad_token_id, shuffle, seed=settings.seed)
     train_loader = loader(train_ids, train_targets, True)
-    heldout_loader = loader(heldout_ids, heldout_targets, False)
-    sampler = train_loader.batch_sampler
+    total = settings.epochs * len(train_loader)
+    total = min(total, settings.max_steps) if settings.max_steps else total
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr,
                                   weight_decay=settings.weight_decay)
-    steps = settings.epochs * len(train_loader)
-    steps = min(steps, settings.max_steps) if settings.max_steps else steps
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_frac * steps), steps)
-    model, optimizer, train_loader, heldout_loader, scheduler = accelerator.prepare(
-        model, optimizer, train_loader, heldout_loader, scheduler)
     state = None if state_dir is None else TrainingState(state_dir, accelerator,
                                                          settings.save_every)
-    progress = (state and state.restore()) or {"epoch": 0, "batch": 0, "step": 0}
-    bar = tqdm(total=steps, initial=progress["step"], desc=desc, unit="step",
-               disable=not accelerator.is_main_process)
-    step = Stepper(model, optimizer, scheduler, accelerator, tokenizer, settings, log, bar, desc)
-    model.train()
-    deadline = time.monotonic() + 60 * settings.max_minutes if settings.max_minutes else None
-    for epoch in range(progress["epoch"], settings.epochs):
-        if progress["step"] >= steps:
-            break
-        sampler.passes = epoch  # the same order as an uninterrupted run
-        skip = progress["batch"] if epoch == progress["epoch"] else 0
-        batches = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
-        for index, batch in enumerate(batches, start=skip):
-            step(batch)
-            progress = {"epoch": epoch, "batch": index + 1, "step": progress["step"] + 1}
-            if state is not None and state.due(progress["step"]):
-                state.save(progress, {})
-            if progress["step"] >= steps:
-                break
-            if deadline and time.monotonic() > deadline:
-                steps = progress["step"]
-                if state is not None:
-                    state.save(progress, {})
-                break
-        progress = {"epoch": epoch + 1, "batch": 0, "step": progress["step"]}
-        log(heldout_metrics(model, heldout_loader, tokenizer, settings.mask_prob, accelerator),
-            progress["step"])
-    bar.close()
-    final = heldout_metrics(model, heldout_loader, tokenizer, settings.mask_prob, accelerator)
-    return {**final, "steps": progress["step"]}
+    # No epoch-end saves: here save_every 0 means never (to fine-tuning, epoch ends only).
+    steps, (train_loader, heldout_loader) = start(
+        accelerator, model, optimizer, [train_loader, loader(heldout_ids, heldout_targets, False)],
+        total, settings.warmup_frac, clip=1.0, state=state, epoch_end_saves=False)
+    progress = steps.resume()
+    objective = MaskedLM(steps.model, tokenizer, settings, log, desc, total, progress.step,
+                         accelerator)
+    heldout = lambda: heldout_metrics(steps.model, heldout_loader, tokenizer, settings.mask_prob,
+                                      accelerator)
+    while progress.epoch < settings.epochs and not objective.finished(progress):
+        steps.train_epoch(train_loader, progress, objective)
+        if objective.out_of_time:
+            steps.save(progress)  # where it stopped, mid-epoch: the re-run continues there
+        steps.end_epoch(progress)
+        log(heldout(), progress.step)
+    objective.bar.close()
+    return {**heldout(), "steps": progress.step}
 
 
-class Stepper:
-    """One optimiser step, and the running training metrics logged every ``log_every``."""
+class MaskedLM:
+    """The masked-LM objective: the loss of a fresh masking of each batch, the running
+    training metrics logged every ``log_every`` steps, and the end at ``total_steps`` or at
+    the step that passes ``max_minutes``."""
 
-    def __init__(self, model, optimizer, scheduler, accelerator, tokenizer, settings, log, bar,
-                 desc):
-        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
-        self.accelerator, self.tokenizer, self.settings = accelerator, tokenizer, settings
-        self.log, self.bar, self.desc = log, bar, desc
+    def __init__(self, model, tokenizer, settings: MLMSettings, log, desc: str,
+                 total_steps: int, done_steps: int, accelerator: Accelerator):
+        self.model, self.tokenizer, self.settings, self.log = model, tokenizer, settings, log
+        self.desc, self.total_steps, self.out_of_time = desc, total_steps, False
+        minutes = settings.max_minutes
+        self.deadline = time.monotonic() + 60 * minutes if minutes else None
+        self.bar = tqdm(total=total_steps, initial=done_steps, desc=desc, unit="step",
+                        disable=not accelerator.is_main_process)
         # loss, correct, scored, aux, batches, shown; kept on the device, so a step does
         # not wait for the GPU (one sync per step, the finite-loss check)
         self.sums = torch.zeros(6, dtype=torch.float64, device=accelerator.device)
 
-    def __call__(self, batch) -> None:
+    def loss(self, batch: dict) -> torch.Tensor:
         loss, mlm_loss, correct, scored, aux, shown = mlm_step_metrics(
             self.model, batch, self.tokenizer, self.settings.mask_prob)
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"{self.desc}: masked-LM loss became {loss.item()}")
-        self.accelerator.backward(loss)
-        self.accelerator.clip_grad_norm_(self.model.parameters(), 1.0)
-        self.optimizer.step()
-        self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
         self.sums += torch.stack([mlm_loss.detach().double() * scored, correct.double(),
                                   scored.double(), aux.double(), torch.ones_like(aux).double(),
                                   shown.double()])
-        self.bar.update(1)
-        if self.bar.n % self.settings.log_every == 0:
-            self.flush()
+        return loss
 
-    def flush(self) -> None:
+    def diverged(self, value: float, progress: Progress) -> str:
+        return f"{self.desc}: masked-LM loss became {value}"
+
+    def after_step(self, progress: Progress) -> bool:
+        self.bar.update(1)
+        if progress.step % self.settings.log_every == 0:
+            self.flush(progress.step)
+        if progress.step >= self.total_steps:
+            return True
+        # a safety for a rented machine's lease: the schedule still runs to its last step
+        self.out_of_time = bool(self.deadline and time.monotonic() > self.deadline)
+        return self.out_of_time
+
+    def finished(self, progress: Progress) -> bool:
+        return progress.step >= self.total_steps or self.out_of_time
+
+    def flush(self, step: int) -> None:
         loss, correct, scored, aux, batches, shown = self.sums.tolist()
         metrics = {"mlm/loss": loss / scored, "mlm/accuracy": correct / shown}
         if aux:
             metrics["mlm/descriptor_loss"] = aux / batches
-        self.log(metrics, self.bar.n)
+        self.log(metrics, step)
         self.bar.set_postfix(loss=f"{loss / scored:.3f}")
         self.sums.zero_()

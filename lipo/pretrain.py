@@ -126,7 +126,7 @@ def build_model(args, tokenizer, n_targets: int):
 
 def main(argv: list[str]) -> None:
     args = parser().parse_args(argv)
-    from lipo.cli import close_accelerator, make_accelerator
+    from lipo.distributed import close_accelerator, make_accelerator
     from lipo.devices import machine_precision
     accelerator = make_accelerator(machine_precision(args.precision))
     out = Path(args.out or Path("mlruns") / "pretrained" / args.size)

@@ -1,26 +1,60 @@
-"""Name -> module registries: adding a method means adding a file and one line here."""
+"""Name -> code registries, one mechanism for backbones, adapters, strategies and commands.
+
+Adding one is a file (or a function) and one line: ``REGISTRY.register(name, target)``. The
+target is only a dotted path, imported on the first ``get``, so listing the names (the CLI's
+choices and help) imports no torch. Metadata given at registration (a strategy's controls, its
+plots) is readable without the import too.
+"""
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 from lipo.errors import ConfigError
 
 
+@dataclass(frozen=True)
+class Entry:
+    target: str  # "module" or "module:attribute"; a leading "." is inside the registry's package
+    about: dict[str, Any] = field(default_factory=dict)  # what callers read without importing
+
+
 class Registry:
-    def __init__(self, kind: str, package: str, names: dict[str, str]):
-        self.kind = kind
-        self.package = package
-        self.names = names  # public name -> module name inside ``package``
+    def __init__(self, kind: str, package: str = ""):
+        self.kind = kind  # the word in error messages: "adapter", "strategy", ...
+        self.package = package  # anchor of relative targets such as ".lora"
+        self.entries: dict[str, Entry] = {}  # in registration order: the order of --help
+
+    def register(self, name: str, target: str, **about) -> None:
+        """Code outside the package registers the same way, before the CLI parses."""
+        if name in self.entries:
+            raise ConfigError(f"{self.kind} {name!r} is already registered "
+                              f"({self.entries[name].target})")
+        self.entries[name] = Entry(target, dict(about))
+
+    def names(self) -> list[str]:
+        return list(self.entries)
 
     def __contains__(self, name: str) -> bool:
-        return name in self.names
+        return name in self.entries
 
-    def __iter__(self):
-        return iter(self.names)
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
 
-    def get(self, name: str) -> ModuleType:
-        if name not in self.names:
+    def entry(self, name: str) -> Entry:
+        if name not in self.entries:
             raise ConfigError(f"unknown {self.kind} {name!r}: expected one of "
-                              f"{', '.join(sorted(self.names))}")
-        return importlib.import_module(f"{self.package}.{self.names[name]}")
+                              f"{', '.join(sorted(self.entries))}")
+        return self.entries[name]
+
+    def having(self, key: str) -> list[str]:
+        """The names registered with a true ``key``, e.g. the strategies with ``plots``."""
+        return [name for name, entry in self.entries.items() if entry.about.get(key)]
+
+    def get(self, name: str) -> Any:
+        """The module, or its attribute for a "module:attribute" target."""
+        module_name, _, attribute = self.entry(name).target.partition(":")
+        module = importlib.import_module(module_name, self.package or None)
+        return getattr(module, attribute) if attribute else module

@@ -11,15 +11,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from lipo import report_html, report_plots, sweep
+from lipo import report_html, report_plots
+from lipo.search.importance import param_importances
 from lipo.errors import LipoError
 from lipo.references import references, tree_count
 from lipo.report_calibration import calibration_figures
 from lipo.report_table import NOT_KNOBS, Row, compare, matches, search_trials, study_rows
+from lipo.strategies import plotted
 from lipo.tracking import DEFAULT_TRACKING_URI, StoreReader, Tracker
 
 OUT = Path("reports")
-STRATEGY_PLOTS = ("influence", "active", "curriculum")  # strategies whose outputs get plots
 
 
 def report(args) -> None:
@@ -106,9 +107,9 @@ def make_figures(store: StoreReader, rows: list[Row], runs: list, curves: dict,
                          for t in mine)
         if history:
             histories[name(row)] = history
-        knobs = sweep.param_importances([({k: v for k, v in t.params.items()
-                                           if k not in NOT_KNOBS}, best_val[t.run_id])
-                                          for t in mine])
+        knobs = param_importances([({k: v for k, v in t.params.items()
+                                     if k not in NOT_KNOBS}, best_val[t.run_id])
+                                    for t in mine])
         if knobs:
             ranked[f"{name(row)} ({len(mine)} trials)"] = knobs
     if best_curves:
@@ -167,13 +168,13 @@ def parity_panels(store: StoreReader, finals: list[Row]) -> list[tuple]:
 
 
 def strategy_figures(store: StoreReader, rows: list[Row], by_id: dict) -> list[tuple[str, str]]:
-    """Influence scores, acquired molecules, curriculum schedules: only where a study logged
-    them (first run of its row), nothing otherwise."""
-    figures = []
+    """Influence scores, acquired molecules, curriculum schedules: the CSV files of the
+    strategies registered with ``plots``, where a study logged them (first run of its row)."""
+    figures, strategies = [], set(plotted())
     with tempfile.TemporaryDirectory() as tmp:
         for row in rows:
             run = by_id.get(row.run_ids[0]) if row.run_ids else None
-            if run is None or run.tags.get("lipo.strategy") not in STRATEGY_PLOTS:
+            if run is None or run.tags.get("lipo.strategy") not in strategies:
                 continue
             for artifact in store.artifact_names(run.run_id):
                 if not artifact.endswith(".csv") or artifact.startswith("predictions_"):

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import shutil
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,31 @@ log = logging.getLogger(__name__)
 PROGRESS = "progress.json"
 BEST = "best.safetensors"
 CHECKSUMS = "checksums.json"
+
+
+@dataclass
+class Progress:
+    """Where a training stands, saved beside its state as progress.json. Masked-LM training
+    keeps the first three; fine-tuning also the epoch's loss so far and its early-stopping
+    record. The keys are those of the dicts saved before this class: their states resume."""
+
+    epoch: int = 0  # epochs finished: the one under way, counted from 0
+    batch: int = 0  # its batches trained on
+    step: int = 0  # optimiser steps taken
+    loss_sum: float = 0.0  # the epoch's training loss so far, summed over its examples
+    count: int = 0  # those examples
+    waited: int = 0  # epochs without a better val/mse (early stopping)
+    history: list[dict[str, float]] = field(default_factory=list)  # metrics of each epoch
+    best_epoch: int = 0
+    best: dict[str, float] = field(default_factory=dict)  # metrics of the best epoch
+
+    def to_json(self, identity: dict | None) -> str:
+        return json.dumps({**asdict(self), "fit": identity})
+
+    @classmethod
+    def from_json(cls, text: str) -> "Progress":
+        saved = json.loads(text)
+        return cls(**{f.name: saved[f.name] for f in fields(cls) if f.name in saved})
 
 
 def data_digest(data, groups) -> str:
@@ -88,24 +114,23 @@ class TrainingState:
                     folder, saved, self.identity)
         return False
 
-    def restore(self) -> dict | None:
-        """The saved progress (epoch, batch, loss sums, history, best, ...), with the model,
-        optimiser, scheduler and RNG loaded; None when there is nothing usable."""
+    def restore(self) -> tuple[Progress, dict[str, torch.Tensor]] | None:
+        """The saved progress and the weights saved beside it (fine-tuning's best epoch), with
+        the model, optimiser, scheduler and RNG loaded; None when there is nothing usable."""
         folder = self.usable()
         if folder is None:
             return None
         self.accelerator.load_state(str(folder))
-        progress = json.loads((folder / PROGRESS).read_text())
+        progress = Progress.from_json((folder / PROGRESS).read_text())
         best = folder / BEST
-        progress["best_state"] = load_file(best) if best.is_file() else {}
-        log.warning("resuming from %s: epoch %d, batch %d", folder, progress["epoch"] + 1,
-                    progress["batch"])
-        return progress
+        log.warning("resuming from %s: epoch %d, batch %d", folder, progress.epoch + 1,
+                    progress.batch)
+        return progress, (load_file(best) if best.is_file() else {})
 
     def due(self, step: int) -> bool:
         return self.every > 0 and step % self.every == 0
 
-    def save(self, progress: dict, best_state: dict[str, torch.Tensor]) -> None:
+    def save(self, progress: Progress, best_state: dict[str, torch.Tensor]) -> None:
         staging = self.folder / "next"
         if self.accelerator.is_main_process and staging.exists():
             shutil.rmtree(staging)
@@ -114,7 +139,7 @@ class TrainingState:
         if self.accelerator.is_main_process:
             if best_state:
                 save_file({k: v.contiguous() for k, v in best_state.items()}, staging / BEST)
-            (staging / PROGRESS).write_text(json.dumps({**progress, "fit": self.identity}))
+            (staging / PROGRESS).write_text(progress.to_json(self.identity))
             (staging / CHECKSUMS).write_text(json.dumps(digest(staging)))
             # Swap: between the two renames only next/ is complete, and usable() finds none
             # in current/; the fit then starts afresh rather than from a half state.

@@ -79,6 +79,7 @@ class Tracker:
         self.uri = uri
         check_reachable(uri)
         self.client = open_client(uri)
+        self.experiment_name = experiment
         try:
             self.experiment_id = self._experiment(experiment)
         except MlflowException as exc:
@@ -165,9 +166,13 @@ class Tracker:
             self.set_tags(parent, {"lipo.error": f"worker lost: {reason}"})
             self.finish(parent, "FAILED")
 
-    def runs(self, filter_string: str) -> list:
-        return list(self.client.search_runs([self.experiment_id], filter_string,
-                                            max_results=5000))
+    def runs(self, filter_string: str) -> list[RunRecord]:
+        """This study's runs that match ``filter_string`` (MLflow's search syntax)."""
+        found = self.client.search_runs([self.experiment_id], filter_string, max_results=5000)
+        return [record_of(r, self.experiment_name) for r in found]
+
+    def run(self, run_id: str) -> RunRecord:
+        return record_of(self.client.get_run(run_id), self.experiment_name)
 
     def metric_history(self, run_id: str, key: str) -> list[float]:
         return [m.value for m in sorted(self.client.get_metric_history(run_id, key),
@@ -227,7 +232,7 @@ def download_artifacts(uri: str, run_id: str, path: str, dst: Path) -> Path:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One MLflow run as plain data, for code that must not import mlflow (the report)."""
+    """One MLflow run as plain data: what code outside this module reads of a run."""
 
     run_id: str
     experiment: str
@@ -237,6 +242,12 @@ class RunRecord:
     tags: dict
     params: dict
     metrics: dict  # latest value of each metric
+
+
+def record_of(run, experiment: str) -> RunRecord:
+    return RunRecord(run.info.run_id, experiment, run.info.run_name or "", run.info.status,
+                     run.info.start_time or 0, dict(run.data.tags), dict(run.data.params),
+                     dict(run.data.metrics))
 
 
 class StoreReader:
@@ -260,9 +271,7 @@ class StoreReader:
             return []
         runs = self._pages(lambda **kw: self.client.search_runs(
             list(experiments), "tags.`lipo.study` != ''", **kw))
-        return [RunRecord(r.info.run_id, experiments[r.info.experiment_id], r.info.run_name or "",
-                          r.info.status, r.info.start_time or 0, dict(r.data.tags),
-                          dict(r.data.params), dict(r.data.metrics)) for r in runs]
+        return [record_of(r, experiments[r.info.experiment_id]) for r in runs]
 
     @staticmethod
     def _pages(search) -> list:

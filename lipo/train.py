@@ -8,15 +8,13 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from torch.nn.functional import mse_loss
-from tqdm.auto import tqdm
-from transformers import get_linear_schedule_with_warmup
 
 from lipo.augment import average_by_molecule
 from lipo.config import RunConfig
-from lipo.errors import TrainingDiverged
 from lipo.gathering import gather_by_position
 from lipo.metrics import regression_metrics
-from lipo.resume import TrainingState
+from lipo.resume import Progress, TrainingState
+from lipo.steps import start
 
 # on_epoch(epoch, metrics) runs on every rank after each epoch's evaluation; it may raise
 # (Optuna's TrialPruned) to stop the run.
@@ -41,106 +39,75 @@ def fit(model, train_loader, val_loader, cfg: RunConfig, accelerator: Accelerato
     """
     optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr,
                                   weight_decay=cfg.weight_decay)
-    sampler = train_loader.batch_sampler
-    # Counted as one process would: Accelerate's scheduler steps once per process per step.
-    steps = (sum(-(-len(pool) // sampler.batch_size) for pool in pools) if pools
-             else cfg.epochs * len(train_loader))
-    full_from = next(i for i, p in enumerate(pools, 1) if len(p) == len(pools[-1])) if pools else 1
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_frac * steps), steps)
-    # Accelerate saves and loads every object prepared so far, in order: a trial's second fit
-    # (influence's retrain) saved the first fit's model as model.safetensors, and a retry that
-    # skips the first fit (cached scores) loaded those weights into the retrain. One fit's
-    # state holds that fit alone.
-    accelerator.free_memory()
-    model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
-        model, optimizer, train_loader, val_loader, scheduler)
-    loop = Loop(model, optimizer, scheduler, cfg, accelerator, state)
-    result, progress = loop.start()
-    for epoch, metrics in enumerate(result.history, 1):  # a resumed fit's finished epochs
+    steps, (train_loader, val_loader) = start(
+        accelerator, model, optimizer, [train_loader, val_loader],
+        schedule_length(cfg, train_loader, pools), cfg.warmup_frac, clip=cfg.grad_clip,
+        state=state)
+    progress = steps.resume()
+    # A resumed fit's finished epochs are replayed to the hook: the retried trial's new
+    # MLflow run and Optuna trial see every epoch.
+    for epoch, metrics in enumerate(progress.history, 1):
         if on_epoch is not None:
             on_epoch(epoch, metrics)
-    for epoch in range(progress["epoch"] + 1, cfg.epochs + 1):
-        if progress["waited"] >= cfg.patience:  # early stop (also of a resumed, finished fit)
+    objective = Regression(steps.model, accelerator, cfg.lr)
+    full_from = next(i for i, p in enumerate(pools, 1) if len(p) == len(pools[-1])) if pools else 1
+    for epoch in range(progress.epoch + 1, cfg.epochs + 1):
+        if progress.waited >= cfg.patience:  # early stop (also of a resumed, finished fit)
             break
         if pools:
-            sampler.positions = pools[epoch - 1]  # the same object inside Accelerate's wrapper
-        sampler.passes = epoch - 1  # this epoch's order, resumed or not
-        loss = loop.train_epoch(train_loader, epoch, progress)
-        metrics = {"train/loss": loss, **evaluate(model, val_loader, accelerator, "val")[0]}
-        result.history.append(metrics)
-        if not result.best or metrics["val/mse"] < result.best["val/mse"]:
-            result.best_epoch, result.best, progress["waited"] = epoch, metrics, 0
-            result.best_state = trainable_state(accelerator.unwrap_model(model))
-        elif epoch >= full_from:
-            progress["waited"] += 1
-        loop.end_epoch(epoch, progress, result)
+            steps.sampler.positions = pools[epoch - 1]
+        steps.train_epoch(train_loader, progress, objective, bar=f"epoch {epoch}")
+        metrics = {"train/loss": steps.epoch_loss(progress),
+                   **evaluate(steps.model, val_loader, accelerator, "val")[0]}
+        if record_epoch(progress, epoch, metrics, counts=epoch >= full_from):
+            steps.best_state = trainable_state(accelerator.unwrap_model(steps.model))
+        steps.end_epoch(progress)
         if on_epoch is not None:
             on_epoch(epoch, metrics)
-    result.model = accelerator.unwrap_model(model)
-    result.model.load_state_dict(result.best_state, strict=False)
-    return result
+    best = accelerator.unwrap_model(steps.model)
+    best.load_state_dict(steps.best_state, strict=False)
+    return FitResult(progress.best_epoch, progress.best, progress.history, steps.best_state, best)
 
 
-class Loop:
-    """One fit's optimiser steps, and the saving and restoring of its progress."""
+def schedule_length(cfg: RunConfig, train_loader, pools) -> int:
+    """Optimiser steps of the whole fit, counted as one process would: Accelerate's
+    scheduler steps once per process per step."""
+    if not pools:
+        return cfg.epochs * len(train_loader)
+    size = train_loader.batch_sampler.batch_size
+    return sum(-(-len(pool) // size) for pool in pools)
 
-    def __init__(self, model, optimizer, scheduler, cfg, accelerator, state):
-        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
-        self.cfg, self.accelerator, self.state = cfg, accelerator, state
 
-    def start(self) -> tuple[FitResult, dict]:
-        """A fresh start, or the saved progress (its finished epochs are then replayed to
-        the hook: the retried trial's new MLflow run and Optuna trial see every epoch)."""
-        progress = {"epoch": 0, "batch": 0, "step": 0, "loss_sum": 0.0, "count": 0,
-                    "waited": 0, "history": [], "best_epoch": 0, "best": {}}
-        saved = self.state.restore() if self.state is not None else None
-        self.result = result = FitResult()
-        if saved:
-            result.best_state = saved.pop("best_state")
-            progress.update(saved)
-            result.history = progress["history"]
-            result.best_epoch, result.best = progress["best_epoch"], progress["best"]
-        return result, progress
+def record_epoch(progress: Progress, epoch: int, metrics: dict[str, float],
+                 counts: bool) -> bool:
+    """Whether ``epoch`` is the best so far; ``counts``: a worse epoch counts towards early
+    stopping (not while a curriculum's pool still grows)."""
+    progress.history.append(metrics)
+    if not progress.best or metrics["val/mse"] < progress.best["val/mse"]:
+        progress.best_epoch, progress.best, progress.waited = epoch, metrics, 0
+        return True
+    if counts:
+        progress.waited += 1
+    return False
 
-    def end_epoch(self, epoch: int, progress: dict, result: FitResult) -> None:
-        progress.update(epoch=epoch, batch=0, loss_sum=0.0, count=0, history=result.history,
-                        best_epoch=result.best_epoch, best=result.best)
-        if self.state is not None:
-            self.state.save(progress, result.best_state)
 
-    def train_epoch(self, loader, epoch: int, progress: dict) -> float:
-        model, cfg, accelerator = self.model, self.cfg, self.accelerator
-        model.train()
-        unwrapped = accelerator.unwrap_model(model)
-        skip = progress["batch"]
-        # on the model's device: adding a GPU loss into a CPU tensor fails
-        total = torch.tensor(progress["loss_sum"], dtype=torch.float64, device=accelerator.device)
-        count = progress["count"]
-        batches = accelerator.skip_first_batches(loader, skip) if skip else loader
-        bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, unit="batch", initial=skip,
-                   total=len(loader), disable=not accelerator.is_main_process)
-        for index, batch in enumerate(bar, start=skip + 1):
-            pred = model(batch["input_ids"], batch["attention_mask"], batch.get("features"))
-            loss = mse_loss(pred, unwrapped.standardise(batch["labels"]))
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"epoch {epoch}: training loss became {loss.item()} "
-                                       f"(lr={cfg.lr:g}); the trial stops here")
-            accelerator.backward(loss)
-            if accelerator.sync_gradients and cfg.grad_clip > 0:
-                accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            self.optimizer.step()
-            self.scheduler.step()
-            self.optimizer.zero_grad(set_to_none=True)
-            total += loss.detach().double() * len(pred)
-            count += len(pred)
-            progress.update(batch=index, step=progress["step"] + 1, loss_sum=float(total),
-                            count=count)
-            if self.state is not None and self.state.due(progress["step"]) and index < len(loader):
-                self.state.save(progress, self.result.best_state)
-        # Mean over every process's examples, not only the main one's.
-        counted = torch.tensor(float(count), dtype=torch.float64, device=total.device)
-        sums = accelerator.reduce(torch.stack([total, counted]), reduction="sum")
-        return float(sums[0] / sums[1])
+class Regression:
+    """Fine-tuning's loss: the mean squared error of the standardised logD."""
+
+    def __init__(self, model, accelerator: Accelerator, lr: float):
+        self.model, self.lr = model, lr
+        self.unwrapped = accelerator.unwrap_model(model)
+
+    def loss(self, batch: dict) -> torch.Tensor:
+        pred = self.model(batch["input_ids"], batch["attention_mask"], batch.get("features"))
+        return mse_loss(pred, self.unwrapped.standardise(batch["labels"]))
+
+    def diverged(self, value: float, progress: Progress) -> str:
+        return (f"epoch {progress.epoch + 1}: training loss became {value} "
+                f"(lr={self.lr:g}); the trial stops here")
+
+    def after_step(self, progress: Progress) -> bool:
+        return False
 
 
 @torch.no_grad()

@@ -5,6 +5,7 @@ same command). Each worker asks the study for its next trial, so together they m
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,29 @@ from lipo.errors import LipoError
 
 # A worker is the same command line without --workers: each one a plain launcher.
 WORKER = [sys.executable, "-c", "import sys; from lipo.cli import main; sys.exit(main())"]
+
+
+def worker_id(pid: int | None = None) -> str:
+    """host:pid:start, the start time telling a live process from a later one with its pid."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{process_start(pid)}"
+
+
+def process_start(pid: int) -> str:
+    try:  # field 22 of /proc/PID/stat, after the parenthesised command name
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def gone_from_this_host(worker: str) -> bool:
+    """``worker`` (a ``worker_id``) ran on this machine and is gone: no need to wait for
+    heartbeats to know its trial is lost."""
+    host, _, rest = worker.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    return worker_id(int(pid)) != worker
 
 
 def worker_argv(argv: list[str]) -> list[str]:
@@ -39,15 +63,15 @@ def base_env() -> dict[str, str]:
 def prepare(args) -> None:
     """Create the Optuna study and the MLflow experiment once, before the workers start:
     K processes creating them at the same moment is the race DESIGN.md warns about."""
-    from lipo import sweep
     from lipo.invocation import build
+    from lipo.search.book import TrialBook
+    from lipo.search.loop import queue_warm_start
     from lipo.tracking import Tracker
     inv = build(args)
-    study = sweep.open_study(inv.optuna_name, inv.storage, inv.base.seed, startup=1,
-                             objectives=inv.objectives, heartbeat=inv.heartbeat)
+    book = TrialBook.open(inv.optuna_name, inv.storage, inv.base.seed, startup=1,
+                          objectives=inv.objectives, heartbeat=inv.heartbeat)
     if inv.warm_start:  # queued once here, not raced by the K workers
-        from lipo.runner import queue_warm_start
-        queue_warm_start(inv, study)
+        queue_warm_start(inv, book)
     Tracker(inv.tracking_uri, inv.study)
 
 

@@ -1,22 +1,40 @@
 """Which examples, in what order. Each module has ``train(run) -> FitResult``, where ``run``
 is a ``lipo.experiment.TrialRun`` that builds models and loaders and calls ``fit``.
 A strategy with controls names them in ``CONTROLS``: the knobs that turn it into the
-comparison it must beat (``python launch.py --study influence --final --control random-k``)."""
+comparison it must beat (``python launch.py --study influence --final --control random-k``).
+
+Adding one: a module with ``train`` and one ``STRATEGIES.register`` line. The line also
+states, without importing the module (the CLI's help must not load torch), the names of its
+``CONTROLS`` (``controls=``, kept equal to the module's by a test) and whether the report
+plots the CSV files its runs log (``plots=True``)."""
 from lipo.errors import ConfigError
 from lipo.registry import Registry
 
-STRATEGIES = Registry("strategy", "lipo.strategies",
-                      {"all": "all_examples", "mlm": "mlm_adapt", "curriculum": "curriculum",
-                       "active": "active", "influence": "influence"})
+STRATEGIES = Registry("strategy", __name__)
+STRATEGIES.register("all", ".all_examples")
+STRATEGIES.register("mlm", ".mlm_adapt")
+STRATEGIES.register("curriculum", ".curriculum", controls=("no-curriculum",), plots=True)
+STRATEGIES.register("active", ".active", controls=("random-acquisition", "one-shot"),
+                    plots=True)
+STRATEGIES.register("influence", ".influence", controls=("random-k",), plots=True)
+
+
+def control_names(strategy: str) -> tuple[str, ...]:
+    """The controls a strategy declared at registration."""
+    return tuple(STRATEGIES.entry(strategy).about.get("controls", ()))
+
+
+def plotted() -> list[str]:
+    """The strategies whose logged CSV files the report draws."""
+    return STRATEGIES.having("plots")
 
 
 def control_knobs(strategy: str, name: str) -> dict:
     """The strategy knobs of control ``name``, as ``strategy.KNOB`` overrides."""
     controls = getattr(STRATEGIES.get(strategy), "CONTROLS", {})
     if not controls:
-        having = [s for s in STRATEGIES if getattr(STRATEGIES.get(s), "CONTROLS", None)]
         raise ConfigError(f"--control: strategy {strategy!r} has no control; the strategies "
-                          f"with controls are {', '.join(having)}")
+                          f"with controls are {', '.join(STRATEGIES.having('controls'))}")
     if name not in controls:
         raise ConfigError(f"--control {name}: strategy {strategy!r} has the controls "
                           f"{', '.join(controls)}")

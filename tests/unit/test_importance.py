@@ -1,7 +1,7 @@
 """Parameter importances rebuilt from MLflow's string params, as the report sees them."""
 import random
 
-from lipo.sweep import param_importances
+from lipo.search.importance import param_importances
 
 
 def observations(n=10):

@@ -181,7 +181,7 @@ def test_the_exact_solve_runs_on_minis_head_size():
 def test_influence_runs_say_the_hessian_is_the_heads(molecules):
     from lipo.config import RunConfig
     from lipo.experiment import Workspace
-    from lipo.runner import Invocation
+    from lipo.invocation import Invocation
     from lipo.splits import make_split
     from lipo.studies import load_study
     ws = Workspace(molecules, make_split("random", molecules, 0), "t")

@@ -1,0 +1,79 @@
+"""Rank 0's record of one training run (a search trial or a final seed) in MLflow: the run,
+its epochs, its artifacts and how it ended; and the per-epoch hook every rank runs."""
+from __future__ import annotations
+
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from lipo.checkpoint import save_checkpoint
+from lipo.config import RunConfig
+from lipo.distributed import broadcast
+from lipo.errors import LipoError, TrialPruned
+from lipo.experiment import TrialRun, count_params
+from lipo.tracking import Tracker
+
+
+class Recorder:
+    """Rank 0's side of a run: the MLflow run, its epochs, artifacts and end state."""
+
+    def __init__(self, inv, tracker: Tracker, parent: str, cfg: RunConfig, name: str,
+                 extra_tags: dict):
+        self.inv, self.tracker, self.cfg = inv, tracker, cfg
+        self.run_id = tracker.start_run(name, {**inv.tags(cfg), **extra_tags}, parent, cfg.flat())
+        self.started = time.time()
+        tracker.log_metrics(self.run_id, {"data/invalid_rows": len(inv.ws.mols.dropped)})
+
+    def log(self, metrics: dict[str, float], step: int) -> None:
+        self.tracker.log_metrics(self.run_id, metrics, step=step)
+
+    def complete(self, run: TrialRun, result, extra_metrics: dict | None = None,
+                 tables: dict | None = None) -> None:
+        metrics = {**count_params(result.model), "best_epoch": result.best_epoch,
+                   "wall_time_s": time.time() - self.started, **(extra_metrics or {})}
+        self.tracker.log_metrics(self.run_id, metrics)
+        with tempfile.TemporaryDirectory() as tmp:
+            save_checkpoint(result.model, run.backbone, self.cfg, Path(tmp) / "checkpoint")
+            for name, table in (tables or {}).items():
+                table.to_csv(Path(tmp) / f"{name}.csv", index=False)
+            (Path(tmp) / "config.json").write_text(self.cfg.to_json())
+            self.tracker.log_artifacts(self.run_id, Path(tmp))
+        for name, molecules in run.inputs.items():
+            self.tracker.log_dataset(self.run_id, molecules, name)
+        self.tracker.set_tags(self.run_id, {"lipo.state": "COMPLETE"})
+        self.tracker.finish(self.run_id, "FINISHED")
+
+    def end(self, state: str, reason: str, run: TrialRun) -> None:
+        if run.param_counts:  # pruned and failed runs keep their parameter counts too
+            self.tracker.log_metrics(self.run_id, run.param_counts)
+        self.tracker.set_tags(self.run_id, {"lipo.state": state, "lipo.error": reason[:5000]})
+        self.tracker.finish(self.run_id, "KILLED" if state == "PRUNED" else "FAILED")
+
+
+# should_stop(epoch, val_mse) -> True to stop the run: the search's pruner, on rank 0
+StopRule = Callable[[int, float], bool]
+
+
+class EpochReporter:
+    """Per-epoch hook: rank 0 logs and asks the pruner, every rank learns the decision."""
+
+    def __init__(self, accelerator, should_stop: StopRule | None, log):
+        """``log(metrics, step)``: rank 0's MLflow logger (None on other ranks)."""
+        self.accelerator, self.should_stop, self.log = accelerator, should_stop, log
+
+    def __call__(self, epoch: int, metrics: dict[str, float]) -> None:
+        stop = False
+        if self.accelerator.is_main_process:
+            self.log(metrics, epoch)
+            if self.should_stop is not None:
+                stop = self.should_stop(epoch, metrics["val/mse"])
+        if broadcast(self.accelerator, stop):
+            raise TrialPruned(f"pruned after epoch {epoch}")
+
+
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, LipoError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"

@@ -1,0 +1,141 @@
+"""Optimiser steps under Accelerate: the one engine of fine-tuning (``lipo.train``) and of
+masked-LM training (``lipo.mlm``).
+
+``start`` builds the linear warm-up schedule and prepares model, optimiser, loaders and
+schedule under Accelerate. ``Steps`` resumes the last saved state, then trains an epoch's
+batches (a resumed epoch skips those already done), one optimiser step each: the loss checked
+finite, the gradients clipped, optimiser and schedule stepped, the state saved every few
+steps. What differs between the two trainings comes from an ``Objective``.
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+from accelerate import Accelerator
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from lipo.errors import TrainingDiverged
+from lipo.resume import Progress, TrainingState
+
+
+class Objective(Protocol):
+    """What one kind of training computes; the engine does the rest."""
+
+    def loss(self, batch: dict) -> torch.Tensor:
+        """The loss to step on, from the model in training mode."""
+
+    def diverged(self, value: float, progress: Progress) -> str:
+        """Why the run stops when the loss became ``value`` (NaN or infinite)."""
+
+    def after_step(self, progress: Progress) -> bool:
+        """After each optimiser step (logging); True stops the epoch there."""
+
+
+def linear_warmup(optimizer, warmup_frac: float, total_steps: int):
+    """Up from zero over the first ``warmup_frac`` of the steps, then down to zero at the last."""
+    return get_linear_schedule_with_warmup(optimizer, int(warmup_frac * total_steps), total_steps)
+
+
+def start(accelerator: Accelerator, model, optimizer, loaders: list, total_steps: int,
+          warmup_frac: float, **options) -> tuple[Steps, list]:
+    """The engine on Accelerate's copies, and the prepared loaders (the first trains).
+    ``options``: those of ``Steps``."""
+    sampler = loaders[0].batch_sampler  # the same object inside Accelerate's wrapper
+    scheduler = linear_warmup(optimizer, warmup_frac, total_steps)
+    # Accelerate saves and loads every object prepared so far, in order: a trial's second fit
+    # (influence's retrain) saved the first fit's model as model.safetensors, and a retry that
+    # skips the first fit (cached scores) loaded those weights into the retrain. One
+    # training's state holds that training alone.
+    accelerator.free_memory()
+    model, optimizer, *loaders, scheduler = accelerator.prepare(model, optimizer, *loaders,
+                                                                scheduler)
+    return Steps(accelerator, model, optimizer, scheduler, sampler=sampler, **options), loaders
+
+
+class Steps:
+    """One training's optimiser steps, and the saving and restoring of its progress.
+
+    ``clip``: the largest gradient norm (0: none). ``state``: where the progress is saved
+    every ``state.every`` steps (None: nowhere). ``epoch_end_saves``: every epoch's end is
+    saved too (by ``end_epoch``); a due save at an epoch's last batch then waits for it.
+    ``sampler``: the training batches' sampler, told each epoch's number."""
+
+    def __init__(self, accelerator: Accelerator, model, optimizer, scheduler, clip: float = 0.0,
+                 state: TrainingState | None = None, sampler=None, epoch_end_saves: bool = True):
+        self.accelerator, self.model, self.optimizer = accelerator, model, optimizer
+        self.scheduler, self.clip, self.state, self.sampler = scheduler, clip, state, sampler
+        self.epoch_end_saves = epoch_end_saves
+        # Weights saved beside each state: fine-tuning's best epoch so far.
+        self.best_state: dict[str, torch.Tensor] = {}
+
+    def resume(self) -> Progress:
+        """Where the last saved state stopped, its model, optimiser, schedule and RNG loaded;
+        a fresh start when there is none."""
+        saved = self.state.restore() if self.state is not None else None
+        if saved is None:
+            return Progress()
+        progress, self.best_state = saved
+        return progress
+
+    def train_epoch(self, loader, progress: Progress, objective: Objective,
+                    bar: str | None = None) -> None:
+        """Epoch ``progress.epoch``'s batches not yet trained on, one step each, until the
+        objective stops it. ``bar``: the title of a progress bar over its batches."""
+        if self.sampler is not None:
+            self.sampler.passes = progress.epoch  # the order of an uninterrupted run
+        self.model.train()
+        skip = progress.batch
+        batches = self.accelerator.skip_first_batches(loader, skip) if skip else loader
+        if bar is not None:
+            batches = tqdm(batches, desc=bar, leave=False, unit="batch", initial=skip,
+                           total=len(loader), disable=not self.accelerator.is_main_process)
+        # On the model's device (a GPU loss added to a CPU tensor fails), read back only for a
+        # save and at the end: a step need not wait for the GPU.
+        total = torch.tensor(progress.loss_sum, dtype=torch.float64, device=self.accelerator.device)
+        for index, batch in enumerate(batches, start=skip + 1):
+            loss, rows = objective.loss(batch), len(batch["input_ids"])
+            self.step(loss, objective, progress)
+            total += loss.detach().double() * rows
+            progress.batch, progress.step = index, progress.step + 1
+            progress.count += rows
+            if self.due(progress, len(loader)):
+                progress.loss_sum = float(total)
+                self.save(progress)
+            if objective.after_step(progress):
+                break
+        progress.loss_sum = float(total)
+
+    def step(self, loss: torch.Tensor, objective: Objective, progress: Progress) -> None:
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(objective.diverged(loss.item(), progress))
+        self.accelerator.backward(loss)
+        if self.clip > 0 and self.accelerator.sync_gradients:
+            self.accelerator.clip_grad_norm_(self.model.parameters(), self.clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def due(self, progress: Progress, epoch_length: int) -> bool:
+        if self.state is None or not self.state.due(progress.step):
+            return False
+        return progress.batch < epoch_length or not self.epoch_end_saves
+
+    def epoch_loss(self, progress: Progress) -> float:
+        """The epoch's mean training loss over every process's examples, not only this one's."""
+        sums = torch.tensor([progress.loss_sum, float(progress.count)], dtype=torch.float64,
+                            device=self.accelerator.device)
+        sums = self.accelerator.reduce(sums, reduction="sum")
+        return float(sums[0] / sums[1])
+
+    def end_epoch(self, progress: Progress) -> None:
+        """The next epoch starts at its first batch (saved, where epoch ends are)."""
+        progress.epoch, progress.batch, progress.loss_sum, progress.count = (
+            progress.epoch + 1, 0, 0.0, 0)
+        if self.epoch_end_saves:
+            self.save(progress)
+
+    def save(self, progress: Progress) -> None:
+        if self.state is not None:
+            self.state.save(progress, self.best_state)

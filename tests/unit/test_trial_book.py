@@ -1,0 +1,116 @@
+"""Counting and recovery on a real journal storage: exactly --trials trials however workers
+interleave, and a trial whose worker process is gone is failed and queued again."""
+import subprocess
+
+import pytest
+from optuna.trial import TrialState
+
+from lipo.search import trials as optuna_trials
+from lipo.search.book import TrialBook
+from lipo.search.storage import open_study
+from lipo.workers import worker_id
+
+
+@pytest.fixture
+def study(tmp_path):
+    return open_study("s", str(tmp_path / "optuna.journal"), seed=0, startup=1)
+
+
+def draw(trial) -> dict:
+    return {"lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True)}
+
+
+def test_a_worker_asking_past_the_total_gets_no_trial(study):
+    # Two workers both counted 0 of 1 trials, then both asked: the later one must not run.
+    first = optuna_trials.ask(study, seed=0, startup=1, total=1)
+    assert first is not None and optuna_trials.ask(study, seed=0, startup=1, total=1) is None
+    draw(first)
+    optuna_trials.tell(study, first, "COMPLETE", 1.0)
+    states = [t.state for t in study.get_trials()]
+    assert states == [TrialState.COMPLETE, TrialState.FAIL]  # the surplus one, closed
+    assert optuna_trials.trials_counted(study) == 1
+
+
+def test_each_trial_number_draws_from_its_own_seed(tmp_path):
+    values = []
+    for name in ("a", "b"):
+        one = open_study(name, str(tmp_path / f"{name}.journal"), seed=3, startup=5)
+        if name == "b":  # a trial someone else asked first shifts nothing but the number
+            optuna_trials.tell(one, optuna_trials.ask(one, 3, 5, 9), "FAIL")
+        values.append(draw(optuna_trials.ask(one, 3, 5, 9))["lr"])
+    first = open_study("c", str(tmp_path / "c.journal"), seed=3, startup=5)
+    optuna_trials.tell(first, optuna_trials.ask(first, 3, 5, 9), "FAIL")
+    assert values[1] == draw(optuna_trials.ask(first, 3, 5, 9))["lr"]  # trial 1: the same draw
+    assert values[0] != values[1]  # trials 0 and 1: different draws
+
+
+def test_trial_of_a_dead_worker_is_failed_and_retried_with_its_settings(study):
+    trial = optuna_trials.ask(study, seed=0, startup=1, total=2)
+    params = draw(trial)
+    worker = subprocess.Popen(["sleep", "30"])
+    trial.set_user_attr("lipo.worker", worker_id(worker.pid))  # as if it ran the trial
+    assert optuna_trials.recover_stale(study) == []  # alive
+    worker.kill()
+    worker.wait()
+    assert optuna_trials.recover_stale(study)[0].number == 0
+    assert optuna_trials.recover_stale(study) == []  # once only
+    retry = optuna_trials.ask(study, seed=0, startup=1, total=2)
+    assert retry.number == 1 and draw(retry) == params
+    assert retry.user_attrs["lipo.origin"] == 0  # resumes trial 0's training state
+    optuna_trials.tell(study, retry, "COMPLETE", 1.0)
+    assert optuna_trials.trials_counted(study) == 1  # the lost attempt does not count
+
+
+def test_live_worker_trial_is_left_alone(study):
+    trial = optuna_trials.ask(study, seed=0, startup=1, total=1)  # this process: alive
+    draw(trial)
+    assert optuna_trials.recover_stale(study) == []
+    assert study.get_trials()[0].state == TrialState.RUNNING
+
+
+def k_only(trial) -> dict:
+    return {"strategy.k": trial.suggest_categorical("strategy.k", [16, 32])}
+
+
+def finish(book, record):
+    book.complete(record, [1.0])
+
+
+def test_settings_drawn_again_are_not_trained_again(study):
+    book = TrialBook(study)
+    seen = []
+    for _ in range(2):
+        record = book.draw(k_only, {}, total=5)
+        seen.append(record.settings["strategy.k"])
+        finish(book, record)
+    assert sorted(seen) == [16, 32]  # the second draw differs from the first, whatever TPE drew
+    redraws = [t for t in study.get_trials() if "duplicate_of" in t.user_attrs]
+    assert all(t.state == TrialState.FAIL for t in redraws)
+    assert book.counted() == 2  # redraws are not counted
+    # both values tried: the space is exhausted and the search ends short of its 5 trials
+    assert book.draw(k_only, {}, total=5) is None
+    assert book.counted() == 2
+
+
+def test_a_queued_retry_runs_its_settings_again(study):
+    book = TrialBook(study)
+    record = book.draw(k_only, {}, total=5)
+    book.interrupt(record)  # Ctrl-C: queued again with the same settings
+    again = book.draw(k_only, {}, total=5)
+    assert again.settings == record.settings and again.origin == record.number
+    assert "duplicate_of" not in study.get_trials()[again.number].user_attrs
+    assert book.counted() == 1  # the interrupted attempt does not count
+
+
+def test_the_book_hands_out_plain_records_and_takes_back_their_ends(study):
+    book = TrialBook(study)
+    first = book.draw(k_only, {"patience": 3}, total=3)
+    assert first.settings["patience"] == 3 and set(first.params) == {"strategy.k"}
+    book.link_run(first, "run-1")
+    assert book.report(first, 1, 0.9) is False  # the median pruner waits for epoch 2
+    book.complete(first, [0.9])
+    second = book.draw(k_only, {}, total=3)
+    book.prune(second)
+    best = book.best()
+    assert (best.number, best.values, best.run_id, best.state) == (0, (0.9,), "run-1", "COMPLETE")
+    assert book.states() == ["COMPLETE", "PRUNED"] and book.counted() == 2
