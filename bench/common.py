@@ -24,7 +24,7 @@ import torch  # noqa: E402
 from accelerate import Accelerator  # noqa: E402
 
 from lipo.config import RunConfig  # noqa: E402
-from lipo.experiment import TrialRun, Workspace  # noqa: E402
+from lipo.trial_run import TrialRun, Workspace  # noqa: E402
 from lipo import train  # noqa: E402
 from lipo.resume import Progress  # noqa: E402
 from lipo.steps import Steps  # noqa: E402

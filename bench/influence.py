@@ -4,7 +4,7 @@ and what the score cache saves in a sweep over k.
     OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 LIPO_DATA_DIR=../shared/data python bench/influence.py [--quick] [--strategy-head]
 
 Problems, each on a model fine-tuned for one epoch and the external pool, through the influence
-strategy's own code (``lipo.strategies.influence``, ``lipo.influence``):
+strategy's own code (``lipo.strategies.influence``, ``lipo.strategies.influence_math``):
   head      the regression head (hidden width 16: 2,081 parameters on ``mini``, under the
             strategy's limit for the exact solve), every training molecule
   lora      a head with as many parameters as LoRA r=2 on mini's query/key/value (6,144;
@@ -14,12 +14,12 @@ run to minutes on one CPU thread)
   strategy  with ``--strategy-head``: the head the strategy itself scores with (as wide as the
             encoder: 16,641 parameters on ``mini``), every training molecule; its exact
             Hessian took 19 minutes on one thread and the process 10.5 GB of memory
-Exact: the Hessian that ``lipo.influence.exact_ihvp`` builds, here in chunks of columns (in
+Exact: the Hessian that ``lipo.strategies.influence_math.exact_ihvp`` builds, here in chunks of columns (in
 one piece it would need tens of GB), then a dense solve; its lowest eigenvalue is printed.
 LiSSA: the strategy's solver and defaults (depth 500, 2 repeats, batches of 256, scale from
 power iteration), at the strategy's damping 0.01 and at 1.1 |lowest eigenvalue| + 0.01
 (LiSSA's series diverges when H + damping I has a negative eigenvalue). The strategy raises a
-damping below -lowest itself (``lipo.influence.safe_damping``); the exact solve here uses the
+damping below -lowest itself (``lipo.strategies.influence_math.safe_damping``); the exact solve here uses the
 damping the strategy actually used, so both solve the same system.
 Then the strategy's score cache in a sweep over k = 64, 100, 278: uncached, every k recomputes
 the scores (fine-tune + LiSSA); cached, the first k does and the others read them.
@@ -39,8 +39,8 @@ from torch.func import grad, jacrev
 
 from common import headline, machine, parser, setup, trial_run, workspace
 from lipo.config import RunConfig
-from lipo.influence import HeadLoss, influence_scores, safe_damping
-from lipo.influence import lowest_eigenvalue as lanczos_lowest
+from lipo.strategies.influence_math import HeadLoss, influence_scores, safe_damping
+from lipo.strategies.influence_math import lowest_eigenvalue as lanczos_lowest
 from lipo.pool import load_pool
 from lipo.strategies import influence as strategy
 
@@ -64,7 +64,7 @@ def head_problem(backbone: str, hidden: int, n_hessian: int | None, seed: int = 
 
 
 def hessian_by_columns(loss: HeadLoss, x, y, chunk: int = 128) -> torch.Tensor:
-    """The training-loss Hessian that ``lipo.influence.exact_ihvp`` builds in one piece, here
+    """The training-loss Hessian that ``lipo.strategies.influence_math.exact_ihvp`` builds in one piece, here
     ``chunk`` columns at a time (in one piece it needs tens of GB for these problems)."""
     return jacrev(grad(loss.mean), chunk_size=chunk)(loss.theta, x.double(), y.double())
 

@@ -16,7 +16,7 @@ from transformers import RoFormerModel
 from common import StepTimer, headline, interleaved, machine, parser, setup, trial_run, workspace
 from lipo.backbones import load_backbone, roformer_config
 from lipo.config import RunConfig
-from lipo.experiment import count_params
+from lipo.trial_run import count_params
 from lipo.model import assemble
 
 SIZES = {"mini 4x128": (4, 128, 4), "6x192": (6, 192, 6), "8x256": (8, 256, 8)}

@@ -3,7 +3,7 @@ predict``'s own path: checkpoint loaded, SMILES canonicalised by RDKit, length-g
 
     OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 LIPO_DATA_DIR=../shared/data python bench/predict.py [--quick]
 
-A model is fine-tuned for one epoch (``lipo.experiment``), saved and loaded back as a
+A model is fine-tuned for one epoch (``lipo.trial_run``), saved and loaded back as a
 checkpoint (``lipo.checkpoint``), then, interleaved in rounds:
   batch    ``lipo.predict.predictions_table`` on all 4200 Lipophilicity SMILES (batch 128)
   single   the same path one molecule at a time, on a tenth of them (the baseline)

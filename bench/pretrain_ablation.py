@@ -76,7 +76,7 @@ def finetune(job: tuple[str, str, int, dict]) -> dict:
     from lipo.distributed import make_accelerator
     from lipo.config import RunConfig
     from lipo.devices import machine_precision
-    from lipo.experiment import TrialRun, Workspace, train_trial
+    from lipo.trial_run import TrialRun, Workspace, train_trial
     torch.set_num_threads(opts["threads"])
     split = str(Path(os.environ["LIPO_DATA_DIR"]) / opts["split"])
     cfg = RunConfig(backbone=backbone, split=split, seed=seed, epochs=opts["epochs"], patience=5,

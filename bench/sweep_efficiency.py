@@ -5,7 +5,7 @@ same budget of trial-epochs, on the ``baseline`` study with a small encoder.
 
 Both arms draw from ``sweeps/baseline.py``'s search space (lr, weight decay, dropout, batch
 size, warm-up; at most 6 epochs and early stopping as in the study) and train every trial
-through lipo's own trial code (``lipo.experiment``), until each has spent B trial-epochs (the
+through lipo's own trial code (``lipo.trial_run``), until each has spent B trial-epochs (the
 last trial is cut to what is left):
   tpe     ``lipo.search.storage.open_study``: TPE with median pruning (from epoch 2 on)
   random  Optuna's RandomSampler with the NopPruner
@@ -29,8 +29,8 @@ from lipo.errors import LipoError, TrialPruned
 from lipo.recorder import EpochReporter
 from lipo.search.storage import open_study
 from lipo.search.trials import tell
-from lipo.experiment import train_trial
-from lipo.studies import load_study
+from lipo.trial_run import train_trial
+from lipo.study_files import load_study
 
 TOLERANCE = 1.02
 

@@ -16,7 +16,7 @@ from lipo.strategies import STRATEGIES, control_names
 # ``launch.py NAME ...`` hands the rest of the command line to the module's ``main(argv)``.
 SUBCOMMANDS = Registry("command", "lipo")
 SUBCOMMANDS.register("predict", ".predict")
-SUBCOMMANDS.register("pretrain", ".pretrain")
+SUBCOMMANDS.register("pretrain", ".masked_lm.pretrain")
 
 EPILOG = """examples:
   python launch.py --list
@@ -170,7 +170,7 @@ def check(args) -> None:
 
 
 def run(args) -> None:
-    from lipo.studies import describe, study_names
+    from lipo.study_files import describe, study_names
     if args.list:
         for name in study_names():
             print(f"{name:12s} {describe(name)}")

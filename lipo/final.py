@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from lipo.devices import release
 from lipo.distributed import broadcast
 from lipo.errors import ConfigError
-from lipo.experiment import TrialRun, train_trial
+from lipo.trial_run import TrialRun, train_trial
 from lipo.final_export import command_line, export_models
 from lipo.invocation import Invocation
 from lipo.recorder import EpochReporter, Recorder, describe_error

@@ -11,11 +11,11 @@ from lipo.backbone_names import DEFAULT_BACKBONE
 from lipo.backbones import check_name, trust_folder
 from lipo.config import RunConfig
 from lipo.errors import ConfigError
-from lipo.experiment import Workspace
+from lipo.trial_run import Workspace
 from lipo.search.book import TrialRecord
 from lipo.search.storage import HEARTBEAT_S
 from lipo.strategies import STRATEGIES, control_knobs
-from lipo.studies import load_study
+from lipo.study_files import load_study
 from lipo.tracking import DEFAULT_TRACKING_URI
 
 FULL = "full"

@@ -20,7 +20,7 @@ from lipo.batching import EncodedMolecules, make_loader
 from lipo.checkpoint import load_checkpoint
 from lipo.data import SMILES_COLUMNS, canonical, read_table
 from lipo.errors import ConfigError, DataError
-from lipo.experiment import MAX_TOKENS
+from lipo.trial_run import MAX_TOKENS
 from lipo.features import compute
 
 

@@ -12,7 +12,7 @@ from lipo.checkpoint import save_checkpoint
 from lipo.config import RunConfig
 from lipo.distributed import broadcast
 from lipo.errors import LipoError, TrialPruned
-from lipo.experiment import TrialRun, count_params
+from lipo.trial_run import TrialRun, count_params
 from lipo.tracking import Tracker
 
 

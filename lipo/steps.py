@@ -1,5 +1,5 @@
 """Optimiser steps under Accelerate: the one engine of fine-tuning (``lipo.train``) and of
-masked-LM training (``lipo.mlm``).
+masked-LM training (``lipo.masked_lm.loop``).
 
 ``start`` builds the linear warm-up schedule and prepares model, optimiser, loaders and
 schedule under Accelerate. ``Steps`` resumes the last saved state, then trains an epoch's

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from lipo.devices import release
 from lipo.distributed import broadcast
 from lipo.errors import ArtifactError, LipoError, TrialPruned
-from lipo.experiment import TrialRun, train_trial
+from lipo.trial_run import TrialRun, train_trial
 from lipo.invocation import Invocation
 from lipo.recorder import EpochReporter, Recorder, describe_error
 from lipo.search.book import TrialBook, TrialRecord

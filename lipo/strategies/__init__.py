@@ -1,5 +1,5 @@
 """Which examples, in what order. Each module has ``train(run) -> FitResult``, where ``run``
-is a ``lipo.experiment.TrialRun`` that builds models and loaders and calls ``fit``.
+is a ``lipo.trial_run.TrialRun`` that builds models and loaders and calls ``fit``.
 A strategy with controls names them in ``CONTROLS``: the knobs that turn it into the
 comparison it must beat (``python launch.py --study influence --final --control random-k``).
 
@@ -12,7 +12,7 @@ from lipo.registry import Registry
 
 STRATEGIES = Registry("strategy", __name__)
 STRATEGIES.register("all", ".all_examples")
-STRATEGIES.register("mlm", ".mlm_adapt")
+STRATEGIES.register("mlm", "lipo.masked_lm.adapt")
 STRATEGIES.register("curriculum", ".curriculum", controls=("no-curriculum",), plots=True)
 STRATEGIES.register("active", ".active", controls=("random-acquisition", "one-shot"),
                     plots=True)

@@ -2,7 +2,7 @@
 against the validation split instead of the test split, which leaked).
 
 1. Fine-tune on the training split. 2. Score every pool molecule by its influence on the mean
-validation loss (``lipo.influence``: positive = adding it is predicted to lower that loss),
+validation loss (``lipo.strategies.influence_math``: positive = adding it is predicted to lower that loss),
 with LiSSA or the exact solve, over the regression head's parameters. 3. Retrain a fresh
 model on train + the top k (or every molecule scoring above ``threshold``).
 Control: ``selection=random`` takes k pool molecules at random, with no scores.
@@ -24,7 +24,7 @@ import torch
 from lipo.errors import ConfigError
 import logging
 
-from lipo.influence import (HeadLoss, cg_ihvp, influence_scores, lissa_ihvp,
+from lipo.strategies.influence_math import (HeadLoss, cg_ihvp, influence_scores, lissa_ihvp,
                             lowest_eigenvalue, safe_damping, top_eigenvalue)
 from lipo.pool import check_k, load_pool
 from lipo.train import FitResult
@@ -38,7 +38,7 @@ CONTROLS = {"random-k": {"selection": "random"}}
 SCORE_KNOBS = ("method", "damping", "scale", "depth", "repeats", "lissa_batch", "tolerance")
 # The Hessian is the regression head's (the encoder is frozen for the analysis): said on
 # every run of the strategy, as the original study's "influence" meant the whole model.
-TAGS = {"lipo.influence.hessian": "head"}
+TAGS = {"lipo.strategies.influence_math.hessian": "head"}
 
 
 def train(run) -> FitResult:

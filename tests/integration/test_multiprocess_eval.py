@@ -13,7 +13,7 @@ TORCHRUN = ("torchrun", "--nproc_per_node", "2", "--master_port", "29523")
 
 def test_final_phase_under_torchrun_scores_each_test_molecule_once(tmp_path):
     from lipo.checkpoint import load_checkpoint
-    from lipo.experiment import Workspace
+    from lipo.trial_run import Workspace
     from lipo.metrics import regression_metrics
     from lipo.predict import predict_logd
     from lipo.tracking import download_artifacts

@@ -3,7 +3,7 @@ import numpy as np
 from accelerate import Accelerator
 
 from lipo.config import RunConfig
-from lipo.experiment import TrialRun, Workspace, train_trial
+from lipo.trial_run import TrialRun, Workspace, train_trial
 from lipo.splits import Split
 
 

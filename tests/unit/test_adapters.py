@@ -7,7 +7,7 @@ from lipo.backbones import load_backbone
 from lipo.checkpoint import load_checkpoint, save_checkpoint
 from lipo.config import RunConfig
 from lipo.errors import ConfigError
-from lipo.experiment import count_params
+from lipo.trial_run import count_params
 from lipo.model import assemble
 
 W, FF, LAYERS = 32, 128, 2
@@ -74,7 +74,7 @@ def test_position_table_is_neither_trained_nor_decayed(name):
 
 
 def test_masked_lm_adaptation_leaves_the_position_table_fixed():
-    from lipo.strategies.mlm_adapt import masked_lm
+    from lipo.masked_lm.adapt import masked_lm
     mlm = masked_lm(load_backbone("mini", ["CCO"]))
     tables = [p for n, p in mlm.named_parameters() if "embed_positions" in n]
     assert tables and not any(p.requires_grad for p in tables)

@@ -8,7 +8,7 @@ from lipo.augment import Spellings, average_by_molecule, randomised
 from lipo.config import RunConfig
 from lipo.data import canonical
 from lipo.errors import ConfigError
-from lipo.experiment import TrialRun, Workspace
+from lipo.trial_run import TrialRun, Workspace
 from lipo.splits import Split
 from lipo.tokenizer import build_tokenizer
 from lipo.train import predict

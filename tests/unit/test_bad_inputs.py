@@ -13,7 +13,7 @@ from lipo.cli import main
 from lipo.config import RunConfig
 from lipo.data import load_molecules
 from lipo.errors import ConfigError, DataError, LipoError
-from lipo.experiment import TrialRun, Workspace
+from lipo.trial_run import TrialRun, Workspace
 from lipo.model import assemble
 from lipo.resume import TrainingState
 from lipo.splits import Split

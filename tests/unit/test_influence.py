@@ -6,7 +6,7 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
-from lipo.influence import (HeadLoss, exact_ihvp, influence_scores, lissa_ihvp,
+from lipo.strategies.influence_math import (HeadLoss, exact_ihvp, influence_scores, lissa_ihvp,
                             lowest_eigenvalue, safe_damping, top_eigenvalue)
 
 
@@ -153,7 +153,7 @@ def trained_head(width, n, steps, seed=0):
 
 
 def test_conjugate_gradient_agrees_with_the_dense_solve():
-    from lipo.influence import cg_ihvp
+    from lipo.strategies.influence_math import cg_ihvp
     loss, x, y = trained_head(width=12, n=300, steps=300)  # 12*12+12 + 12+1 = 169 parameters
     damping = safe_damping(0.01, lowest_eigenvalue(loss, x, y))
     g = loss.mean_grad(x[:50], y[:50])
@@ -180,12 +180,12 @@ def test_the_exact_solve_runs_on_minis_head_size():
 
 def test_influence_runs_say_the_hessian_is_the_heads(molecules):
     from lipo.config import RunConfig
-    from lipo.experiment import Workspace
+    from lipo.trial_run import Workspace
     from lipo.invocation import Invocation
     from lipo.splits import make_split
-    from lipo.studies import load_study
+    from lipo.study_files import load_study
     ws = Workspace(molecules, make_split("random", molecules, 0), "t")
     inv = Invocation("influence", load_study("influence"), RunConfig(strategy="influence"), 1,
                      None, "sqlite://", ws)
-    assert inv.tags(inv.base)["lipo.influence.hessian"] == "head"
-    assert "lipo.influence.hessian" not in inv.tags(RunConfig(strategy="all"))
+    assert inv.tags(inv.base)["lipo.strategies.influence_math.hessian"] == "head"
+    assert "lipo.strategies.influence_math.hessian" not in inv.tags(RunConfig(strategy="all"))

@@ -6,7 +6,7 @@ from transformers.modeling_outputs import MaskedLMOutput
 
 from lipo.backbones import load_backbone
 from lipo.batching import EncodedMolecules, make_loader
-from lipo.mlm import heldout_metrics
+from lipo.masked_lm.loop import heldout_metrics
 
 
 class CopyInput(torch.nn.Module):

@@ -2,10 +2,10 @@
 from accelerate import Accelerator
 
 from lipo.config import RunConfig
-from lipo.experiment import TrialRun, Workspace
+from lipo.trial_run import TrialRun, Workspace
 from lipo.pool import flat
 from lipo.splits import make_split
-from lipo.strategies.mlm_adapt import corpus
+from lipo.masked_lm.adapt import corpus
 
 
 def test_pool_molecules_of_validation_and_test_leave_the_corpus_ignoring_stereo(molecules):

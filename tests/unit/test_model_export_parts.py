@@ -6,7 +6,7 @@ import pytest
 
 from lipo.ensemble import combine
 from lipo.model_card import CardFacts, render, search_argv
-from lipo.report_calibration import spearman, spread_and_error
+from lipo.report.calibration import spearman, spread_and_error
 
 
 def test_ensemble_columns():

@@ -11,7 +11,7 @@ from torch import nn
 
 from lipo.backbones import load_backbone
 from lipo.config import RunConfig
-from lipo.experiment import count_params
+from lipo.trial_run import count_params
 from lipo.model import assemble
 from lipo.molformer import MoLFormerConfig, MoLFormerForMaskedLM, MoLFormerModel
 from lipo.molformer.tokenizer import tokenizer_from_folder

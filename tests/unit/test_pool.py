@@ -4,7 +4,7 @@ from accelerate import Accelerator
 
 from lipo.config import RunConfig
 from lipo.errors import DataError
-from lipo.experiment import TrialRun, Workspace
+from lipo.trial_run import TrialRun, Workspace
 from lipo.pool import load_pool
 from lipo.splits import make_split
 

@@ -1,5 +1,5 @@
 """The pre-training command recorded in a model card names files, not this machine's folders."""
-from lipo.pretrain import portable_command
+from lipo.masked_lm.pretrain import portable_command
 
 
 def test_absolute_paths_become_file_names():

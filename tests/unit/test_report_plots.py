@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lipo import report_plots
+from lipo.report import plots as report_plots
 
 
 def decoded(data: str) -> np.ndarray:

@@ -4,7 +4,7 @@ import statistics
 import pytest
 from scipy.stats import ttest_rel
 
-from lipo.report_table import compare, matches, search_trials, study_rows
+from lipo.report.table import compare, matches, search_trials, study_rows
 from lipo.tracking import StoreReader, Tracker
 
 SPLIT = {"lipo.split": "random_seed0", "lipo.split_sha256": "abc"}

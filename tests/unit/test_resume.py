@@ -7,7 +7,7 @@ import pytest
 from accelerate import Accelerator
 
 from lipo.config import RunConfig
-from lipo.experiment import TrialRun, Workspace
+from lipo.trial_run import TrialRun, Workspace
 from lipo.splits import Split
 
 FEW = np.arange(80)

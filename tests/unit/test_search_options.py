@@ -8,7 +8,7 @@ from lipo.search import trials as optuna_trials
 from lipo.search.book import TrialBook
 from lipo.search.space import space_of
 from lipo.search.storage import open_study
-from lipo.studies import load_study
+from lipo.study_files import load_study
 
 
 def finished(path, name, params, value):

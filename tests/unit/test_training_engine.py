@@ -15,8 +15,8 @@ from transformers import RoFormerForMaskedLM
 from lipo.backbones import load_backbone, roformer_config
 from lipo.config import RunConfig
 from lipo.errors import TrainingDiverged
-from lipo.experiment import TrialRun, Workspace
-from lipo.mlm import MLMSettings, train_mlm
+from lipo.trial_run import TrialRun, Workspace
+from lipo.masked_lm.loop import MLMSettings, train_mlm
 from lipo.resume import Progress
 from lipo.splits import Split
 

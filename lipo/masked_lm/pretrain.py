@@ -15,11 +15,11 @@ from accelerate.utils import set_seed
 from transformers import RoFormerForMaskedLM
 
 from lipo.backbones import SIZES, roformer_config
-from lipo.corpus import CorpusSpec, coverage, mix, read_smiles, variants
+from lipo.masked_lm.corpus import CorpusSpec, coverage, mix, read_smiles, variants
 from lipo.data import data_dir
 from lipo.errors import DataError
-from lipo.mlm import MLMSettings, train_mlm
-from lipo.pretrain_card import write_card
+from lipo.masked_lm.loop import MLMSettings, train_mlm
+from lipo.masked_lm.card import write_card
 from lipo.tokenizer import build_tokenizer
 
 # The default mix: MOSES's training set (drug-like, neutral, no stereo) and ChEMBL molecules
@@ -108,7 +108,7 @@ def descriptor_arrays(train, heldout, args):
     """Standardised descriptor targets of each molecule, or (None, None, {})."""
     if args.descriptors <= 0:
         return None, None, {}
-    from lipo.descriptor_targets import NAMES, descriptor_targets, standardise
+    from lipo.masked_lm.descriptor_targets import NAMES, descriptor_targets, standardise
     unique = list(dict.fromkeys(train + heldout))
     table, mean, std = standardise(descriptor_targets(unique, args.processes))
     row = {s: i for i, s in enumerate(unique)}
@@ -120,7 +120,7 @@ def build_model(args, tokenizer, n_targets: int):
     mlm = RoFormerForMaskedLM(roformer_config(args.size, tokenizer))
     if not n_targets:
         return mlm
-    from lipo.pretraining_model import DescriptorPretraining
+    from lipo.masked_lm.model import DescriptorPretraining
     return DescriptorPretraining(mlm, n_targets, args.descriptors)
 
 

@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from lipo.report_table import METRICS, REPORTED, Row
+from lipo.report.table import METRICS, REPORTED, Row
 
 REPORTED_COLUMN = "reported by the original study (one run, one split): MSE / R²"
 NOTE = ("Final rows: mean ± std over seeds of the best configuration's final runs (the only "

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from lipo import report_html, report_plots
+from lipo.report import html as report_html, plots as report_plots
 from lipo.search.importance import param_importances
 from lipo.errors import LipoError
-from lipo.references import references, tree_count
-from lipo.report_calibration import calibration_figures
-from lipo.report_table import NOT_KNOBS, Row, compare, matches, search_trials, study_rows
+from lipo.report.references import references, tree_count
+from lipo.report.calibration import calibration_figures
+from lipo.report.table import NOT_KNOBS, Row, compare, matches, search_trials, study_rows
 from lipo.strategies import plotted
 from lipo.tracking import DEFAULT_TRACKING_URI, StoreReader, Tracker
 

@@ -18,7 +18,7 @@ from transformers import AutoModelForMaskedLM
 
 from lipo.backbones import Backbone, from_folder, load_backbone
 from lipo.data import POOL_FILE, data_dir, load_molecules
-from lipo.mlm import MLMSettings, train_mlm
+from lipo.masked_lm.loop import MLMSettings, train_mlm
 from lipo.model import freeze_position_tables
 from lipo.pool import flat
 from lipo.molformer import MoLFormerModel

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lipo.corpus import parallel_map
+from lipo.masked_lm.corpus import parallel_map
 
 log = logging.getLogger(__name__)
 NAMES = ("crippen_logp", "crippen_mr", "tpsa", "hbd", "hba", "rotatable_bonds", "rings",

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from lipo import report_plots
+from lipo.report import plots as report_plots
 
 
 def spread_and_error(tables: list[pd.DataFrame]) -> pd.DataFrame:
