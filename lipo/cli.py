@@ -1,4 +1,4 @@
-"""Command line: ``python launch.py --study NAME`` and friends (contract in DESIGN.md)."""
+"""Command line: ``python launch.py --study NAME`` and friends (contract in ARCHITECTURE.md)."""
 from __future__ import annotations
 
 import argparse

@@ -1,6 +1,6 @@
 """MLflow, and the only module that imports it.
 
-Schema (DESIGN.md): one experiment per study, one parent run per invocation, one nested run
+Schema (ARCHITECTURE.md): one experiment per study, one parent run per invocation, one nested run
 per trial with the ``lipo.*`` tags; per-epoch metrics use step = epoch.
 """
 from __future__ import annotations

@@ -62,7 +62,7 @@ def base_env() -> dict[str, str]:
 
 def prepare(args) -> None:
     """Create the Optuna study and the MLflow experiment once, before the workers start:
-    K processes creating them at the same moment is the race DESIGN.md warns about."""
+    K processes creating them at the same moment is the race ARCHITECTURE.md warns about."""
     from lipo.invocation import build
     from lipo.search.book import TrialBook
     from lipo.search.loop import queue_warm_start

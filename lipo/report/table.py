@@ -15,7 +15,7 @@ NOISE_P = 0.05
 # Settings that differ between runs by construction, never knobs of the search.
 NOT_KNOBS = {"seed", "phase", "study", "data", "split", "split_seed", "strict", "backbone",
              "strategy", "adapter", "head_features"}
-# The original study, as DESIGN.md reports it: one run on one random split, MoLFormer-XL.
+# The original study, as ARCHITECTURE.md cites it: one run on one random split, MoLFormer-XL.
 REPORTED = {"baseline": (0.495, 0.673), "mlm": (None, 0.675), "influence": (0.443, 0.699),
             "curriculum": (0.375, 0.740), "active": (0.429, 0.701), "bitfit": (0.712, 0.517),
             "lora": (0.486, 0.671), "ia3": (0.470, 0.682)}
