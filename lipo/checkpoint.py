@@ -93,9 +93,16 @@ def frozen_encoder(model: PeftModel) -> dict:
     return out
 
 
+# Shipped encoders that took over a name: runs trained on the earlier weights load them here.
+RENAMED = {"mini": "mini-moses"}
+
+
 def rebuild_backbone(folder: Path, info: dict) -> Backbone:
     if info["pretrained"]:
         backbone = load_backbone(info["source"], corpus=[])
+        if backbone.revision != info["revision"] and info["source"] in RENAMED:
+            earlier = load_backbone(RENAMED[info["source"]], corpus=[])
+            backbone = earlier if earlier.revision == info["revision"] else backbone
         if backbone.revision != info["revision"]:
             raise LipoError(f"{folder}: trained on {info['source']} revision {info['revision']}, "
                             f"but {backbone.revision} is installed")

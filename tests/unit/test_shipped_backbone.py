@@ -7,9 +7,10 @@ import pytest
 
 from lipo import backbones
 from lipo.backbones import SHIPPED, load_backbone
-from lipo.errors import ConfigError
+from lipo.errors import ConfigError, LipoError
 
 FOLDER = SHIPPED / "mini"
+PREVIOUS = SHIPPED / "mini-moses"
 
 
 def assert_checksums(folder):
@@ -21,11 +22,25 @@ def assert_checksums(folder):
 
 
 def test_model_card_matches_the_files():
+    """The default `mini`: pre-trained on the new mix with the descriptor objective, covering
+    the task's tokens and lengths."""
     assert_checksums(FOLDER)
     card = json.loads((FOLDER / "lipo_card.json").read_text())
+    assert [c["sha256"][:16] for c in card["corpora"]] == ["b3b28c9fb4c6f7e1",  # MOSES train
+                                                           "9b20d5c94dc5d40e"]  # ChEMBL
+    assert card["size"] == "mini" and card["objective"] == "masked-LM + 1.0 x descriptors"
+    assert card["coverage/tokens"] >= 0.99 and card["coverage/length"] >= 0.99
+
+
+def test_the_previous_mini_stays_reachable_as_mini_moses(monkeypatch):
+    assert_checksums(PREVIOUS)
+    card = json.loads((PREVIOUS / "lipo_card.json").read_text())
     assert card["corpus_sha256"] == (
         "f896fbf3764f88d94670b9959e5872c600c12152a18233823e820761b7a791b2")  # MOSES test split
     assert card["size"] == "mini" and card["heldout/mlm_loss"] > 0
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    previous, default = load_backbone("mini-moses", corpus=[]), load_backbone("mini", corpus=[])
+    assert previous.source == "mini-moses" and previous.revision != default.revision
 
 
 def test_loads_offline(monkeypatch):
@@ -47,10 +62,13 @@ def test_vocabulary_covers_lipophilicity(molecules):
 
 def test_model_card_names_no_path_of_the_machine_that_trained():
     """The corpus by file name and checksum (it is found again by its sha256), no folder."""
-    card = json.loads((FOLDER / "lipo_card.json").read_text())
-    assert card["corpus"] == "moses_test_smiles.csv.gz"
-    for name in ("README.md", "lipo_card.json"):
-        text = (FOLDER / name).read_text()
+    assert json.loads((PREVIOUS / "lipo_card.json").read_text())["corpus"] == (
+        "moses_test_smiles.csv.gz")
+    assert [c["file"] for c in json.loads((FOLDER / "lipo_card.json").read_text())["corpora"]] == [
+        "moses_train_smiles.csv.gz", "chembl_moleculeace_smiles.csv.gz"]
+    for name in ("mini/README.md", "mini/lipo_card.json", "mini-moses/README.md",
+                 "mini-moses/lipo_card.json"):
+        text = (SHIPPED / name).read_text()
         assert not re.search(r"(?<![\w.])/(work|tmp|home|root|Users|mnt|data)/|[A-Z]:\\", text), name
 
 
@@ -79,3 +97,15 @@ def test_small_matches_its_card_and_covers_lipophilicity(molecules, monkeypatch)
     ids = backbone.tokenizer(molecules.smiles)["input_ids"]
     unknown = sum(i == backbone.tokenizer.unk_token_id for seq in ids for i in seq)
     assert unknown / sum(map(len, ids)) < 0.001
+
+
+def test_a_run_trained_on_the_previous_mini_rebuilds_on_mini_moses(tmp_path, monkeypatch):
+    """Its checkpoint names `mini` at the earlier weights' revision: predict finds them."""
+    from lipo.checkpoint import rebuild_backbone
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    earlier = load_backbone("mini-moses", corpus=[]).revision
+    backbone = rebuild_backbone(tmp_path, {"pretrained": True, "source": "mini",
+                                           "revision": earlier})
+    assert backbone.revision == earlier and backbone.source == "mini-moses"
+    with pytest.raises(LipoError, match="revision 0123"):
+        rebuild_backbone(tmp_path, {"pretrained": True, "source": "mini", "revision": "0123"})
