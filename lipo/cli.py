@@ -6,9 +6,9 @@ import os
 import signal
 import sys
 
-from lipo.distributed import close_accelerator, make_accelerator, quieten
 from lipo.adapters import ADAPTERS
 from lipo.backbone_names import BACKBONES, DEFAULT_BACKBONE
+from lipo.distributed import close_accelerator, make_accelerator, quieten
 from lipo.errors import ConfigError, LipoError
 from lipo.registry import Registry
 from lipo.strategies import STRATEGIES, control_names
