@@ -64,12 +64,10 @@ def prepare(args) -> None:
     """Create the Optuna study and the MLflow experiment once, before the workers start:
     K processes creating them at the same moment is the race ARCHITECTURE.md warns about."""
     from lipo.invocation import build
-    from lipo.search.book import TrialBook
-    from lipo.search.loop import queue_warm_start
+    from lipo.search.loop import open_book, queue_warm_start
     from lipo.tracking import Tracker
     inv = build(args)
-    book = TrialBook.open(inv.optuna_name, inv.storage, inv.base.seed, startup=1,
-                          objectives=inv.objectives, heartbeat=inv.heartbeat)
+    book = open_book(inv, startup=1)
     if inv.warm_start:  # queued once here, not raced by the K workers
         queue_warm_start(inv, book)
     Tracker(inv.tracking_uri, inv.study)

@@ -59,9 +59,9 @@ def mask_tokens(input_ids, attention_mask, tokenizer, mask_prob: float, generato
 def mlm_step_metrics(model, batch, tokenizer, mask_prob, generator=None):
     """(loss, masked-token loss, correct, scored, descriptor loss (0 without a descriptor
     head), shown) for one batch: the loss covers the ``scored`` chosen positions, the
-    accuracy (``correct``) only the ``shown`` ones, those the model saw as <mask>. A model with a descriptor head
-    (``DescriptorPretraining``) takes the batch's labels as its standardised descriptor
-    targets."""
+    accuracy (``correct``) only the ``shown`` ones, those the model saw as <mask>. A model
+    with a descriptor head (``DescriptorPretraining``) takes the batch's labels as its
+    standardised descriptor targets."""
     # BERT leaves 10% of the chosen positions unchanged: predicting those is reading the
     # input, so counting them inflated the reported masked-token accuracy.
     ids, labels = mask_tokens(batch["input_ids"].cpu(), batch["attention_mask"].cpu(), tokenizer,
