@@ -136,28 +136,3 @@ def interleaved(contenders: dict[str, Callable[[], float]], rounds: int) -> dict
         for name, measure in contenders.items():
             spent[name] += measure()
     return spent
-
-
-def bare_fit(model, train_loader, val_loader, cfg: RunConfig) -> list[float]:
-    """What ``lipo.train.fit`` computes, as a plain PyTorch loop (no Accelerate, hooks, early
-    stopping or saved state): the reference for the platform's overhead. Val MSE per epoch."""
-    from lipo.train import predict
-    from transformers import get_linear_schedule_with_warmup
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = cfg.epochs * len(train_loader)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_frac * steps), steps)
-    val_mse = []
-    for _ in range(cfg.epochs):
-        model.train()
-        for batch in train_loader:
-            pred = model(batch["input_ids"], batch["attention_mask"], batch.get("features"))
-            torch.nn.functional.mse_loss(pred, model.standardise(batch["labels"])).backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-        pred, y, _ = predict(model, val_loader)
-        val_mse.append(float(((pred - y) ** 2).mean()))
-    return val_mse

@@ -1,20 +1,21 @@
-"""What the platform (Optuna + MLflow + Accelerate) costs around one trial's training.
+"""What the platform (Optuna, MLflow, Accelerate, checkpoints, artifacts) costs per trial
+inside one study, and what a launch costs before its first trial and after its last.
 
-    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 LIPO_DATA_DIR=../shared/data python bench/overhead.py [--quick]
+    OMP_NUM_THREADS=2 LIPO_DATA_DIR=../shared/data python bench/overhead.py [--quick]
 
-Each repeat runs, one after the other, two fresh processes timed from start to exit:
-  launch  ``python launch.py --study baseline --trials 1 --epochs E`` into a throw-away MLflow
-          store and Optuna journal (search, tracking, checkpoint and artifacts included)
-  bare    the same trial's settings, read back from the journal, trained by a plain PyTorch
-          loop on lipo's model and loaders (``bench/common.py: bare_fit``), nothing recorded
-Both validation MSEs are printed as a check that the training was the same. The last line is
-``overhead_fraction=X``: (launch - bare) / launch wall time, medians over the repeats.
-``--quick`` uses the ``tiny`` encoder and one epoch.
+One process, ``python launch.py --study baseline --trials N --epochs E --pruner none`` on
+``mini``, into a throw-away MLflow store and Optuna journal, timed from start to exit. Then
+from its MLflow runs: each trial's span (the previous trial's end, or the search's start, to
+this trial's end: drawing it, building its model, training, evaluating, saving states,
+logging, the checkpoint and artifacts) and the seconds its fit spent in optimiser steps and
+per-epoch evaluation (``time/train_s``, ``time/eval_s``); a trial's overhead is its span less
+those. Start-up: process start to the search's parent run (imports, data, the stores' first
+open); shutdown: the last trial's end to exit. The last line is ``overhead_fraction=X``: the
+trials' overhead over their spans, summed over the study's trials (start-up excluded).
+``--quick``: the ``tiny`` encoder, 2 trials of one epoch.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -23,90 +24,95 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, bare_fit, headline, machine, parser, setup, trial_run, workspace
-from lipo.config import RunConfig
+from common import ROOT, headline, machine, parser, setup
 
 
-def launch(folder: Path, backbone: str, epochs: int, threads: int) -> float:
-    command = [sys.executable, str(ROOT / "launch.py"), "--study", "baseline", "--trials", "1",
-               "--epochs", str(epochs), "--backbone", backbone,
-               "--storage", str(folder / "optuna.journal"),
-               "--tracking-uri", f"sqlite:///{folder / 'mlflow.db'}"]
-    return timed_process(command, folder, threads)
-
-
-def timed_process(command: list[str], cwd: Path, threads: int) -> float:
+def launch(folder: Path, backbone: str, trials: int, epochs: int, threads: int) -> float:
+    """Seconds from start to exit; the process's wall-clock start is written beside it."""
+    command = [sys.executable, str(ROOT / "launch.py"), "--study", "baseline",
+               "--trials", str(trials), "--epochs", str(epochs), "--backbone", backbone,
+               "--pruner", "none", "--storage", str(folder / "optuna.journal"),
+               "--tracking-uri", tracking_uri(folder)]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
+    started, wall = time.perf_counter(), time.time()
+    done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        sys.exit(f"{' '.join(command[:3])} failed:\n{done.stderr[-3000:]}")
-    return seconds
+        sys.exit(f"launch.py failed:\n{done.stderr[-3000:]}")
+    (folder / "started").write_text(repr(wall))
+    return time.perf_counter() - started
 
 
-def launched_trial(folder: Path) -> tuple[dict, float]:
-    """The settings and best val/mse of the one trial in the journal."""
-    import optuna
-    from lipo.search.book import TrialBook
-    from lipo.search.storage import storage
-    journal = str(folder / "optuna.journal")
-    (name,) = optuna.get_all_study_names(storage(journal))
-    (trial,) = TrialBook.load(name, journal).trials()
-    return trial.settings, trial.values[0]
+def tracking_uri(folder: Path) -> str:
+    return f"sqlite:///{folder / 'mlflow.db'}"
 
 
-def bare(folder: Path, cfg: RunConfig, threads: int) -> tuple[float, dict]:
-    (folder / "config.json").write_text(cfg.to_json())
-    command = [sys.executable, __file__, "--bare", str(folder / "config.json"),
-               "--threads", str(threads)]
-    seconds = timed_process(command, folder, threads)
-    return seconds, json.loads((folder / "bare.json").read_text())
+def runs(folder: Path) -> tuple[object, list]:
+    """(the search's parent run, its trial runs in order of their start)."""
+    from mlflow.tracking import MlflowClient
+    client = MlflowClient(tracking_uri(folder))
+    (experiment,) = [e for e in client.search_experiments() if e.name != "Default"]
+    found = client.search_runs([experiment.experiment_id], max_results=1000)
+    parent = next(r for r in found if "mlflow.parentRunId" not in r.data.tags)
+    trials = sorted((r for r in found if "mlflow.parentRunId" in r.data.tags),
+                    key=lambda r: r.info.start_time)
+    return parent, trials
 
 
-def bare_main(config: Path) -> None:
-    """The child process of ``bare``: train, write the figures beside the config."""
-    started = time.perf_counter()
-    cfg = RunConfig.from_json(config.read_text())
-    run = trial_run(cfg, workspace(cfg.split, cfg.split_seed))
-    model = run.new_model()
-    val_mse = bare_fit(model, run.loader(run.split.train, True),
-                       run.loader(run.split.val, False), cfg)
-    (config.parent / "bare.json").write_text(json.dumps(
-        {"val_mse": min(val_mse), "train_s": time.perf_counter() - started}))
+def per_trial(parent, trials) -> list[dict[str, float]]:
+    """Seconds of each trial: span, training, evaluation, saving, and the rest."""
+    rows, previous_end = [], parent.info.start_time
+    for run in trials:
+        if run.info.status != "FINISHED":
+            sys.exit(f"trial run {run.info.run_name} ended {run.info.status}")
+        m = run.data.metrics
+        span = (run.info.end_time - previous_end) / 1000
+        rows.append({"span": span, "train": m["time/train_s"], "eval": m["time/eval_s"],
+                     "save": m["time/save_s"],
+                     "before": (run.info.start_time - previous_end) / 1000,
+                     "after": (run.info.end_time - run.info.start_time) / 1000
+                     - m["wall_time_s"],
+                     "overhead": span - m["time/train_s"] - m["time/eval_s"]})
+        previous_end = run.info.end_time
+    return rows
+
+
+def print_table(rows: list[dict[str, float]]) -> None:
+    print("trial   span s  train s  eval s  overhead s (of which: before run, states, "
+          "after training)  overhead %")
+    for n, r in enumerate(rows):
+        print(f"{n:5d}  {r['span']:7.1f}  {r['train']:7.1f}  {r['eval']:6.1f}  "
+              f"{r['overhead']:10.1f}  ({r['before']:.1f}, {r['save']:.1f}, {r['after']:.1f})"
+              f"  {100 * r['overhead'] / r['span']:10.1f}")
 
 
 def main() -> None:
     p = parser(__doc__)
-    p.add_argument("--quick", action="store_true", help="tiny encoder, one epoch, one repeat")
+    p.add_argument("--quick", action="store_true", help="tiny encoder, 2 trials of one epoch")
     p.add_argument("--backbone", help="default mini (quick: tiny)")
+    p.add_argument("--trials", type=int, help="default 4 (quick: 2)")
     p.add_argument("--epochs", type=int, help="default 2 (quick: 1)")
-    p.add_argument("--repeats", type=int, help="launch/bare pairs (default 2, quick 1)")
-    p.add_argument("--bare", type=Path, help=argparse.SUPPRESS)  # the child process
     args = p.parse_args()
     setup(args.threads)
-    if args.bare:
-        return bare_main(args.bare)
     backbone = args.backbone or ("tiny" if args.quick else "mini")
+    trials = args.trials or (2 if args.quick else 4)
     epochs = args.epochs or (1 if args.quick else 2)
-    repeats = args.repeats or (1 if args.quick else 2)
     print(machine())
-    launched, bared = [], []
-    for repeat in range(repeats):
-        with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
-            folder = Path(tmp)
-            launched.append(launch(folder, backbone, epochs, args.threads))
-            overrides, launch_mse = launched_trial(folder)
-            cfg = RunConfig(study="baseline", backbone=backbone, epochs=epochs)
-            seconds, figures = bare(folder, cfg.with_overrides(overrides), args.threads)
-            bared.append(seconds)
-        print(f"repeat {repeat}: launch {launched[-1]:6.1f} s (val/mse {launch_mse:.4f}), bare "
-              f"{seconds:6.1f} s (val/mse {figures['val_mse']:.4f}; its training "
-              f"{figures['train_s']:.1f} s)", flush=True)
-    t_launch, t_bare = statistics.median(launched), statistics.median(bared)
-    print(f"{backbone}, {epochs} epoch(s): launch {t_launch:.1f} s, bare {t_bare:.1f} s "
-          f"(medians of {repeats}); launch / bare = {t_launch / t_bare:.2f}")
-    headline("overhead_fraction", (t_launch - t_bare) / t_launch)
+    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
+        folder = Path(tmp)
+        total = launch(folder, backbone, trials, epochs, args.threads)
+        started = float((folder / "started").read_text())
+        parent, trial_runs = runs(folder)
+    rows = per_trial(parent, trial_runs)
+    print(f"{backbone}, {trials} trials of {epochs} epoch(s), no pruning: process "
+          f"{total:.1f} s")
+    print_table(rows)
+    startup = parent.info.start_time / 1000 - started
+    shutdown = total - startup - sum(r["span"] for r in rows)
+    overhead = [r["overhead"] for r in rows]
+    print(f"per trial: overhead {statistics.mean(overhead):.1f} s (mean), "
+          f"{statistics.median(overhead):.1f} s (median); start-up {startup:.1f} s "
+          f"(imports, data, stores), shutdown {shutdown:.1f} s")
+    headline("overhead_fraction", sum(overhead) / sum(r["span"] for r in rows))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ grouping and gathering treat them like any other row.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
@@ -39,6 +40,13 @@ def randomised(smiles: str, n: int, seed: int, purpose: str, mol=None) -> list[s
     return list(Chem.MolToRandomSmilesVect(mol, n, randomSeed=spelling_seed(seed, purpose, smiles)))
 
 
+@functools.lru_cache(maxsize=20_000)
+def parsed(smiles: str):
+    """A molecule parsed once per process (a study's trials spell the same molecules each
+    epoch); bounded, so that ``predict`` on a large file does not keep every molecule."""
+    return Chem.MolFromSmiles(smiles)
+
+
 class Spellings:
     """Tokenised randomised spellings of one trial's molecules, computed once and cached.
 
@@ -48,7 +56,6 @@ class Spellings:
     def __init__(self, tokenizer, seed: int, max_tokens: int):
         self.tokenizer, self.seed, self.max_tokens = tokenizer, seed, max_tokens
         self._cache: dict[tuple[str, int, str], list[list[int]]] = {}
-        self._mols: dict[str, Chem.Mol] = {}  # parsed once per trial, spelled once per epoch
 
     def ids(self, smiles: list[str], n: int, purpose: str) -> list[list[list[int]]]:
         """For each SMILES, the token ids of its ``n`` spellings for ``purpose``."""
@@ -56,17 +63,12 @@ class Spellings:
             return [[] for _ in smiles]
         todo = sorted({s for s in smiles if (purpose, n, s) not in self._cache})
         if todo:
-            texts = [t for s in todo for t in randomised(s, n, self.seed, purpose, self.mol(s))]
+            texts = [t for s in todo for t in randomised(s, n, self.seed, purpose, parsed(s))]
             flat = self.tokenizer(texts)["input_ids"]
             for k, s in enumerate(todo):
                 self._cache[purpose, n, s] = [g if len(g) <= self.max_tokens else self.canonical(s)
                                               for g in flat[k * n:(k + 1) * n]]
         return [self._cache[purpose, n, s] for s in smiles]
-
-    def mol(self, smiles: str):
-        if smiles not in self._mols:
-            self._mols[smiles] = Chem.MolFromSmiles(smiles)
-        return self._mols[smiles]
 
     def canonical(self, smiles: str) -> list[int]:
         return self.tokenizer([smiles], truncation=True, max_length=self.max_tokens)["input_ids"][0]

@@ -32,7 +32,8 @@ class Recorder:
     def complete(self, run: TrialRun, result, extra_metrics: dict | None = None,
                  tables: dict | None = None) -> None:
         metrics = {**count_params(result.model), "best_epoch": result.best_epoch,
-                   "wall_time_s": time.time() - self.started, **(extra_metrics or {})}
+                   "wall_time_s": time.time() - self.started, **result.seconds,
+                   **(extra_metrics or {})}
         self.tracker.log_metrics(self.run_id, metrics)
         with tempfile.TemporaryDirectory() as tmp:
             save_checkpoint(result.model, run.backbone, self.cfg, Path(tmp) / "checkpoint")

@@ -9,6 +9,7 @@ steps. What differs between the two trainings comes from an ``Objective``.
 """
 from __future__ import annotations
 
+import time
 from typing import Protocol
 
 import torch
@@ -69,6 +70,7 @@ class Steps:
         self.epoch_end_saves = epoch_end_saves
         # Weights saved beside each state: fine-tuning's best epoch so far.
         self.best_state: dict[str, torch.Tensor] = {}
+        self.saving_s = 0.0  # spent writing states: bookkeeping, not training
 
     def resume(self) -> Progress:
         """Where the last saved state stopped, its model, optimiser, schedule and RNG loaded;
@@ -138,4 +140,6 @@ class Steps:
 
     def save(self, progress: Progress) -> None:
         if self.state is not None:
+            started = time.perf_counter()
             self.state.save(progress, self.best_state)
+            self.saving_s += time.perf_counter() - started

@@ -1,6 +1,8 @@
 """fit(): the training loop under Accelerate, the same on a CPU, one GPU or several processes."""
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,6 +30,13 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
     best_state: dict[str, torch.Tensor] = field(default_factory=dict)  # trainable weights, CPU
     model: torch.nn.Module | None = None  # unwrapped, holding the best epoch's weights
+    # Seconds in optimiser steps and in evaluation (this process's run of the fit, not a
+    # resumed run's earlier ones), and in saving resumable states: what a trial's wall time
+    # spends on training, the rest being the platform's bookkeeping.
+    seconds: dict[str, float] = field(default_factory=dict)
+    # (predictions, labels, positions) of the best epoch's evaluation, when that epoch ran in
+    # this process: the trial's predictions_val table without evaluating once more.
+    val_predictions: tuple | None = None
 
 
 def fit(model, train_loader, val_loader, cfg: RunConfig, accelerator: Accelerator,
@@ -51,22 +60,44 @@ def fit(model, train_loader, val_loader, cfg: RunConfig, accelerator: Accelerato
             on_epoch(epoch, metrics)
     objective = Regression(steps.model, accelerator, cfg.lr)
     full_from = next(i for i, p in enumerate(pools, 1) if len(p) == len(pools[-1])) if pools else 1
+    clock, best_predictions = Clock(), None
     for epoch in range(progress.epoch + 1, cfg.epochs + 1):
         if progress.waited >= cfg.patience:  # early stop (also of a resumed, finished fit)
             break
         if pools:
             steps.sampler.positions = pools[epoch - 1]
-        steps.train_epoch(train_loader, progress, objective, bar=f"epoch {epoch}")
-        metrics = {"train/loss": steps.epoch_loss(progress),
-                   **evaluate(steps.model, val_loader, accelerator, "val")[0]}
+        with clock("train"):
+            steps.train_epoch(train_loader, progress, objective, bar=f"epoch {epoch}")
+        with clock("eval"):
+            val_metrics, predictions = evaluate(steps.model, val_loader, accelerator, "val")
+            metrics = {"train/loss": steps.epoch_loss(progress), **val_metrics}
         if record_epoch(progress, epoch, metrics, counts=epoch >= full_from):
             steps.best_state = trainable_state(accelerator.unwrap_model(steps.model))
+            best_predictions = predictions
         steps.end_epoch(progress)
         if on_epoch is not None:
             on_epoch(epoch, metrics)
     best = accelerator.unwrap_model(steps.model)
     best.load_state_dict(steps.best_state, strict=False)
-    return FitResult(progress.best_epoch, progress.best, progress.history, steps.best_state, best)
+    seconds = {"time/train_s": clock.seconds["train"] - steps.saving_s,
+               "time/eval_s": clock.seconds["eval"], "time/save_s": steps.saving_s}
+    return FitResult(progress.best_epoch, progress.best, progress.history, steps.best_state, best,
+                     seconds, best_predictions)
+
+
+class Clock:
+    """Seconds spent inside ``with clock(name)`` blocks, summed per name."""
+
+    def __init__(self):
+        self.seconds = {"train": 0.0, "eval": 0.0}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
 
 def schedule_length(cfg: RunConfig, train_loader, pools) -> int:

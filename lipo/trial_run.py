@@ -185,10 +185,20 @@ class TrialRun:
             positions = self.with_tta(self.split.part(part))
             loader = self.accelerator.prepare(self.loader(positions, False))
             metrics, (pred, y, positions) = evaluate(model, loader, self.accelerator, part)
-        table = pd.DataFrame({"row": self.ws.mols.rows[positions],
-                              "smiles": [self.ws.mols.smiles[p] for p in positions],
-                              "y_true": y, "y_pred": pred})
-        return metrics, table
+        return metrics, self.table(pred, y, positions)
+
+    def val_table(self, result: FitResult) -> pd.DataFrame:
+        """The best epoch's validation predictions, kept by the fit; evaluated once more
+        only when that epoch ran in an earlier process (a resumed fit). Every rank calls it."""
+        if result.val_predictions is None:
+            return self.evaluate(result.model, "val")[1]
+        return self.table(*result.val_predictions)
+
+    def table(self, pred, y, positions) -> pd.DataFrame:
+        """One row per molecule: its table row, SMILES, label and prediction."""
+        return pd.DataFrame({"row": self.ws.mols.rows[positions],
+                             "smiles": [self.ws.mols.smiles[p] for p in positions],
+                             "y_true": y, "y_pred": pred})
 
 
 def train_trial(run: TrialRun) -> FitResult:

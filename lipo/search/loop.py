@@ -161,7 +161,7 @@ def one_trial(inv: Invocation, accelerator, book: TrialBook | None, record: Tria
     try:
         with book.heartbeat(record) if main else contextlib.nullcontext():
             result = train_trial(run)
-            _, val_table = run.evaluate(result.model, "val")  # every rank: the gather needs all
+            val_table = run.val_table(result)  # every rank: a resumed fit's gathers
     except TrialPruned as exc:
         return end.pruned(str(exc))
     except KeyboardInterrupt:

@@ -30,6 +30,10 @@ def test_search_resume_and_final(tmp_path):
         # sinusoids: 512 positions x tiny's head width 16)
         metrics = run.data.metrics
         assert metrics["trainable_params"] == metrics["total_params"] - 512 * 16 > 0
+        if trial.state == TrialState.COMPLETE:  # where its time went
+            spent = [metrics[f"time/{k}_s"] for k in ("train", "eval", "save")]
+            assert min(spent) >= 0 and spent[0] > 0
+            assert sum(spent) <= metrics["wall_time_s"]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert complete and complete[0].value == pytest.approx(
         min(metric_history(tmp_path, complete[0].user_attrs["mlflow_run_id"], "val/mse")))

@@ -51,6 +51,17 @@ def test_budget_needed_is_the_first_point_at_or_below_the_target():
     assert sweep_efficiency.needed(curve, 0.5) is None
 
 
+def test_budget_ratio_averages_needs_over_seeds_and_counts_a_miss_as_the_budget(capsys):
+    sweep_efficiency = pytest.importorskip("sweep_efficiency")
+    curves = {(0, "random"): [(6, 1.0), (12, 0.8), (24, 0.8)],  # target 1.02 x 0.8
+              (0, "hyperband"): [(6, 0.81), (24, 0.81)],
+              (1, "random"): [(12, 1.0), (24, 0.9)],
+              (1, "hyperband"): [(24, 1.0)]}  # never within 1.02 x 0.9
+    ratio = sweep_efficiency.summarise(curves, [0, 1], ["random", "hyperband"], 24, "hyperband")
+    assert ratio == pytest.approx((12 + 24) / 2 / ((6 + 24) / 2))
+    assert ">24" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("*.py")
                                           if p.name not in ("common.py", "hf_trainer.py")))
 def test_every_benchmark_documents_its_one_command(script):

@@ -121,6 +121,37 @@ def test_two_epochs_of_fine_tuning(molecules):
     assert result.best_epoch == int(np.argmin([v for _, v in FIT_HISTORY])) + 1
 
 
+def fine_tune_run(molecules, root=None):
+    ws = Workspace(molecules, Split("few", FEW[:96], FEW[96:], FEW[96:]), "test")
+    cfg = RunConfig(backbone="tiny", epochs=2, patience=5, batch_size=16, lr=1e-3)
+    return TrialRun(cfg, ws, Accelerator(cpu=True), state_root=root, save_every=4)
+
+
+def test_the_best_epochs_val_predictions_are_kept_and_equal_a_fresh_evaluation(molecules):
+    run = fine_tune_run(molecules)
+    result = run.fit(run.new_model(), run.split.train)
+    kept = run.val_table(result)
+    assert result.val_predictions is not None
+    fresh = run.evaluate(result.model, "val")[1]
+    assert len(kept) == 24 and kept["row"].tolist() == fresh["row"].tolist()
+    assert kept["y_pred"].tolist() == pytest.approx(fresh["y_pred"].tolist(), rel=1e-6)
+    seconds = result.seconds
+    assert seconds["time/train_s"] > 0 and seconds["time/eval_s"] > 0
+    assert seconds["time/save_s"] == 0  # no state folder: nothing saved
+
+
+def test_a_resumed_fit_whose_best_epoch_ran_before_evaluates_again(molecules, tmp_path):
+    run = fine_tune_run(molecules, tmp_path)
+    run.fit(run.new_model(), run.split.train)  # finished: its last state is epoch 2's end
+    again = fine_tune_run(molecules, tmp_path)
+    result = again.fit(again.new_model(), again.split.train)
+    assert result.val_predictions is None and result.seconds["time/train_s"] == 0
+    table = again.val_table(result)
+    assert len(table) == 24
+    assert ((table.y_true - table.y_pred) ** 2).mean() == pytest.approx(
+        result.best["val/mse"], rel=1e-5)
+
+
 def test_a_curriculum_counts_its_pools_steps(molecules):
     accelerator = Recording()
     fine_tune(molecules, accelerator, pools=[FEW[:48], FEW[:96]])
