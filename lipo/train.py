@@ -66,8 +66,10 @@ def fit(model, train_loader, val_loader, cfg: RunConfig, accelerator: Accelerato
             break
         if pools:
             steps.sampler.positions = pools[epoch - 1]
+        saved = steps.saving_s
         with clock("train"):
             steps.train_epoch(train_loader, progress, objective, bar=f"epoch {epoch}")
+        clock.seconds["train"] -= steps.saving_s - saved  # its periodic saves: bookkeeping
         with clock("eval"):
             val_metrics, predictions = evaluate(steps.model, val_loader, accelerator, "val")
             metrics = {"train/loss": steps.epoch_loss(progress), **val_metrics}
@@ -79,7 +81,7 @@ def fit(model, train_loader, val_loader, cfg: RunConfig, accelerator: Accelerato
             on_epoch(epoch, metrics)
     best = accelerator.unwrap_model(steps.model)
     best.load_state_dict(steps.best_state, strict=False)
-    seconds = {"time/train_s": clock.seconds["train"] - steps.saving_s,
+    seconds = {"time/train_s": clock.seconds["train"],
                "time/eval_s": clock.seconds["eval"], "time/save_s": steps.saving_s}
     return FitResult(progress.best_epoch, progress.best, progress.history, steps.best_state, best,
                      seconds, best_predictions)
