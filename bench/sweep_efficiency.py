@@ -1,7 +1,7 @@
 """Search efficiency: the platform's search options against random search without pruning, at
 the same budget of trial-epochs, on the ``baseline`` study's search space.
 
-    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 LIPO_DATA_DIR=../shared/data python bench/sweep_efficiency.py \
+    OMP_NUM_THREADS=1 LIPO_DATA_DIR=../shared/data python bench/sweep_efficiency.py \
         --backbone mini --seeds 0,1,2 --train-subset 600 [--quick]
 
 Every arm draws from ``sweeps/baseline.py``'s space (lr, weight decay, dropout, batch size,
@@ -9,7 +9,7 @@ warm-up, augment, tta; the study's early stopping) and trains every trial throug
 trial code (``lipo.trial_run``), until it has spent B trial-epochs (the last trial is cut to
 what is left). Arms (``--arms``):
   random      RandomSampler, no pruning: the reference
-  median      TPE with the median pruner from epoch 2 on (the launcher's default before)
+  median      TPE with the median pruner from epoch 2 on: the launcher's default
   hyperband   TPE with Hyperband (``lipo.search.storage.make_pruner('hyperband')``)
   multivariate  multivariate TPE (the knobs' joint density) with Hyperband
   warm        hyperband, its first trial the best settings of another search seed's random
@@ -19,8 +19,8 @@ with the start-up count the launcher uses for B / E trials. Per arm and seed: th
 validation MSE of completed trials against trial-epochs spent, and the trial-epochs it needed
 to come within 2% of random search's best (``TOLERANCE``). The last line is
 ``budget_ratio_random_vs_default=X``: over the seeds, random's need averaged over the default
-arm's need (``--default``; where an arm never reached the target, B counts as its need, a
-bound the lines before name). X >= 2: the default needs at most half random's budget.
+arm's need (``--default``, median; where an arm never reached the target, B counts as its
+need, a bound the lines before name). X >= 2: the default needs at most half random's budget.
 ``--train-subset N``: fine-tune on the first N molecules of the training split (in the
 split's order), so that a seed's arms fit the CPU's time; validation is the whole val split.
 """
@@ -167,8 +167,10 @@ def main() -> None:
     p.add_argument("--budget", type=int, help="trial-epochs per arm (default 24, quick 4)")
     p.add_argument("--epochs", type=int, help="at most per trial (default 4, quick 2)")
     p.add_argument("--seeds", default="0,1,2", help="search seeds, comma-separated")
-    p.add_argument("--arms", default=",".join(ARMS), help="comma-separated, from " + ", ".join(ARMS))
-    p.add_argument("--default", default="hyperband", help="the arm the headline measures")
+    p.add_argument("--arms", default=",".join(ARMS),
+                   help="comma-separated, from " + ", ".join(ARMS))
+    p.add_argument("--default", default="median",
+                   help="the arm the headline measures (default: the launcher's own search)")
     p.add_argument("--train-subset", type=int, help="fine-tune on this many training molecules")
     args = p.parse_args()
     setup(args.threads)
