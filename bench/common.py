@@ -11,6 +11,7 @@ import argparse
 import datetime
 import itertools
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -136,3 +137,20 @@ def interleaved(contenders: dict[str, Callable[[], float]], rounds: int) -> dict
         for name, measure in contenders.items():
             spent[name] += measure()
     return spent
+
+
+def timed_launch(args: list[str], folder: Path, threads: int | None,
+                 env: dict | None = None) -> tuple[float, float]:
+    """(wall-clock start, seconds to exit) of ``launch.py ARGS`` as a fresh process in
+    ``folder``. ``threads``: its OMP/MKL threads; None leaves them unset (``--workers`` then
+    divides the cores). ``env``: more variables. Stops the benchmark if the launch fails."""
+    env = {**{k: v for k, v in os.environ.items()
+              if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}, **(env or {})}
+    if threads:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
+    wall, started = time.time(), time.perf_counter()
+    done = subprocess.run([sys.executable, str(ROOT / "launch.py"), *args], cwd=folder, env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"launch.py {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return wall, time.perf_counter() - started

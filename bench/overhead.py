@@ -16,30 +16,21 @@ trials' overhead over their spans, summed over the study's trials (start-up excl
 """
 from __future__ import annotations
 
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import ROOT, headline, machine, parser, setup
+from common import headline, machine, parser, setup, timed_launch
 
 
-def launch(folder: Path, backbone: str, trials: int, epochs: int, threads: int) -> float:
-    """Seconds from start to exit; the process's wall-clock start is written beside it."""
-    command = [sys.executable, str(ROOT / "launch.py"), "--study", "baseline",
-               "--trials", str(trials), "--epochs", str(epochs), "--backbone", backbone,
-               "--pruner", "none", "--storage", str(folder / "optuna.journal"),
-               "--tracking-uri", tracking_uri(folder)]
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    started, wall = time.perf_counter(), time.time()
-    done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"launch.py failed:\n{done.stderr[-3000:]}")
-    (folder / "started").write_text(repr(wall))
-    return time.perf_counter() - started
+def launch(folder: Path, backbone: str, trials: int, epochs: int,
+           threads: int) -> tuple[float, float]:
+    """(wall-clock start, seconds to exit) of the study's process."""
+    return timed_launch(["--study", "baseline", "--trials", str(trials), "--epochs", str(epochs),
+                         "--backbone", backbone, "--pruner", "none",
+                         "--storage", str(folder / "optuna.journal"),
+                         "--tracking-uri", tracking_uri(folder)], folder, threads)
 
 
 def tracking_uri(folder: Path) -> str:
@@ -99,8 +90,7 @@ def main() -> None:
     print(machine())
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
         folder = Path(tmp)
-        total = launch(folder, backbone, trials, epochs, args.threads)
-        started = float((folder / "started").read_text())
+        started, total = launch(folder, backbone, trials, epochs, args.threads)
         parent, trial_runs = runs(folder)
     rows = per_trial(parent, trial_runs)
     print(f"{backbone}, {trials} trials of {epochs} epoch(s), no pruning: process "

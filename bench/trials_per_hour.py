@@ -14,13 +14,10 @@ worker's. ``--quick``: ``tiny``, 2 trials of one epoch.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import ROOT, headline, machine, parser
+from common import headline, machine, parser, timed_launch
 
 STUDY = '''"""Fixed-cost trials for bench/trials_per_hour.py."""
 STRATEGY = "all"
@@ -40,21 +37,12 @@ def space(trial) -> dict:
 def timed_study(folder: Path, backbone: str, workers: int, threads: int | None) -> float:
     """Seconds from start to exit of one launch; ``threads`` None leaves the split of the
     cores to ``--workers``."""
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    env["LIPO_STUDIES"] = str(folder)
-    if threads:
-        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
-    command = [sys.executable, str(ROOT / "launch.py"), "--study", "fixedcost",
-               "--backbone", backbone, "--pruner", "none",
-               "--storage", str(folder / f"w{workers}.journal"),
-               "--tracking-uri", f"sqlite:///{folder / f'w{workers}.db'}"]
+    args = ["--study", "fixedcost", "--backbone", backbone, "--pruner", "none",
+            "--storage", str(folder / f"w{workers}.journal"),
+            "--tracking-uri", f"sqlite:///{folder / f'w{workers}.db'}"]
     if workers > 1:
-        command += ["--workers", str(workers)]
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"launch.py --workers {workers} failed:\n{done.stderr[-3000:]}")
-    return time.perf_counter() - started
+        args += ["--workers", str(workers)]
+    return timed_launch(args, folder, threads, {"LIPO_STUDIES": str(folder)})[1]
 
 
 def main() -> None:
