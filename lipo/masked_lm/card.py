@@ -7,8 +7,8 @@ import hashlib
 import json
 from pathlib import Path
 
-FIELDS = ("size", "objective", "train_smiles", "heldout_smiles", "steps", "seed",
-          "coverage/tokens", "coverage/length", "heldout/mlm_loss", "heldout/accuracy",
+FIELDS = ("size", "objective", "continued_from", "train_smiles", "heldout_smiles", "steps",
+          "seed", "coverage/tokens", "coverage/length", "heldout/mlm_loss", "heldout/accuracy",
           "heldout/descriptor_mse", "wall_time_s", "command")
 
 

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import numpy as np
 from accelerate.utils import set_seed
-from transformers import RoFormerForMaskedLM
+from transformers import AutoTokenizer, RoFormerConfig, RoFormerForMaskedLM
 
 from lipo.backbones import SIZES, roformer_config
+from lipo.masked_lm.continued import (StartingPoint, load_starting_model, resolve_size,
+                                      starting_point)
 from lipo.masked_lm.corpus import CorpusSpec, coverage, mix, read_smiles, variants
 from lipo.data import data_dir
 from lipo.errors import DataError
@@ -27,6 +29,7 @@ from lipo.tokenizer import build_tokenizer
 # molecules (every token seen 10 times; none longer than the longest corpus molecule).
 DEFAULT_CORPORA = ("pretrain/moses_train_smiles.csv.gz", "pretrain/chembl_moleculeace_smiles.csv.gz:5")
 TASK_FILE = "lipophilicity.csv"  # coverage is measured against it; it is never trained on
+DEFAULT_SIZE = "small"
 MAX_TOKENS = 256  # ChEMBL has longer molecules (up to ~570 tokens): the rare longest are cut
 
 
@@ -37,7 +40,12 @@ def parser() -> argparse.ArgumentParser:
                    help="a CSV(.gz) with a SMILES column, repeatable; WEIGHT: times each molecule "
                         "appears per epoch (default: " + ", ".join(
                             f"$LIPO_DATA_DIR/{c}" for c in DEFAULT_CORPORA) + ")")
-    p.add_argument("--size", choices=sorted(SIZES), default="small")
+    p.add_argument("--size", choices=sorted(SIZES),
+                   help=f"encoder size (default: {DEFAULT_SIZE}, or --init's)")
+    p.add_argument("--init", metavar="ENCODER",
+                   help="continue pre-training a saved encoder (a shipped name such as mini, "
+                        "or a folder written by pretrain): its tokenizer, weights and "
+                        "descriptor head; the schedule starts afresh")
     p.add_argument("--out", help="output folder (default mlruns/pretrained/SIZE)")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--max-steps", type=int, default=0, help="stop after N optimiser steps")
@@ -116,16 +124,22 @@ def descriptor_arrays(train, heldout, args):
     return (table[[row[s] for s in train]], table[[row[s] for s in heldout]], stats)
 
 
-def build_model(args, tokenizer, n_targets: int):
-    mlm = RoFormerForMaskedLM(roformer_config(args.size, tokenizer))
-    if not n_targets:
-        return mlm
-    from lipo.masked_lm.model import DescriptorPretraining
-    return DescriptorPretraining(mlm, n_targets, args.descriptors)
+def build_model(args, tokenizer, n_targets: int, start: StartingPoint | None):
+    config = (RoFormerConfig.from_pretrained(start.folder) if start
+              else roformer_config(args.size, tokenizer))
+    model = mlm = RoFormerForMaskedLM(config)
+    if n_targets:
+        from lipo.masked_lm.model import DescriptorPretraining
+        model = DescriptorPretraining(mlm, n_targets, args.descriptors)
+    if start:
+        load_starting_model(start, model)
+    return model
 
 
 def main(argv: list[str]) -> None:
     args = parser().parse_args(argv)
+    start = starting_point(args.init) if args.init else None
+    args.size = resolve_size(args.size, start, DEFAULT_SIZE)
     from lipo.distributed import close_accelerator, make_accelerator
     from lipo.devices import machine_precision
     accelerator = make_accelerator(machine_precision(args.precision))
@@ -134,8 +148,8 @@ def main(argv: list[str]) -> None:
     covered = task_coverage(train)
     train_targets, heldout_targets, stats = descriptor_arrays(train, heldout, args)
     set_seed(args.seed)
-    tokenizer = build_tokenizer(train)
-    model = build_model(args, tokenizer, len(stats.get("names", ())))
+    tokenizer = AutoTokenizer.from_pretrained(start.folder) if start else build_tokenizer(train)
+    model = build_model(args, tokenizer, len(stats.get("names", ())), start)
     encode = lambda items: tokenizer(items, truncation=True, max_length=MAX_TOKENS)["input_ids"]
     settings = MLMSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                            mask_prob=args.mask_prob, seed=args.seed, save_every=args.save_every,
@@ -156,6 +170,7 @@ def main(argv: list[str]) -> None:
                 "objective": "masked-LM" + (f" + {args.descriptors} x descriptors"
                                             if stats else ""),
                 "descriptors": stats, "steps": steps,
+                **({"continued_from": start.describe()} if start else {}),
                 "seed": args.seed, "settings": settings.__dict__, **covered, **final,
                 "wall_time_s": round(time.time() - started),
                 "command": portable_command(argv)}

@@ -71,3 +71,23 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path):
     assert card(target)["heldout/mlm_loss"] == pytest.approx(
         card(tmp_path / "straight")["heldout/mlm_loss"], abs=1e-5)
     assert len(mlflow_runs(tmp_path, "pretrain")) == 2  # straight and resumed: one run each
+
+
+def test_init_continues_an_encoder_with_its_tokenizer_and_heads(tmp_path):
+    """`--init FOLDER` starts from the folder's weights and descriptor head: at a vanishing
+    learning rate the continued encoder is the starting one."""
+    from safetensors.torch import load_file
+    first, continued = tmp_path / "first", tmp_path / "continued"
+    launch(tmp_path, *ARGS, "--max-steps", "12", "--out", str(first))
+    launch(tmp_path, "pretrain", "--init", str(first), "--limit", "600", "--max-steps", "2",
+           "--batch-size", "32", "--lr", "1e-12", "--tracking-uri", "none",
+           "--out", str(continued))
+    assert (continued / "tokenizer.json").read_bytes() == (first / "tokenizer.json").read_bytes()
+    for name in ("model.safetensors", "descriptor_head.safetensors"):
+        before, after = load_file(first / name), load_file(continued / name)
+        assert before.keys() == after.keys()
+        assert all((before[k] - after[k]).abs().max() < 1e-6 for k in before), name
+    info = card(continued)
+    assert info["size"] == "tiny" and info["steps"] == 2
+    assert info["continued_from"].startswith("first (12 steps; model.safetensors ")
+    assert "| continued_from | `first (12 steps" in (continued / "README.md").read_text()

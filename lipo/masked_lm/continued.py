@@ -1,0 +1,75 @@
+"""``pretrain --init ENCODER``: continue pre-training a saved encoder instead of a fresh one.
+
+The encoder keeps its tokenizer (so its vocabulary, and every checkpoint fine-tuned from it,
+stays comparable) and its descriptor head when the folder has one; the optimiser and the
+learning-rate schedule start afresh. Run with the encoder's own corpora and seed, the held-out
+molecules are the ones it was never trained on."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from lipo.errors import ConfigError
+
+HEAD_FILE = "descriptor_head.safetensors"
+
+
+@dataclass(frozen=True)
+class StartingPoint:
+    folder: Path
+    name: str  # as given: a shipped name, or the folder's name
+    card: dict  # its lipo_card.json ({} for a folder without one)
+
+    @property
+    def size(self) -> str | None:
+        return self.card.get("size")
+
+    def describe(self) -> str:
+        """For the new card: which weights, after how many steps."""
+        digest = hashlib.sha256((self.folder / "model.safetensors").read_bytes()).hexdigest()
+        steps = self.card.get("steps", "?")
+        return f"{self.name} ({steps} steps; model.safetensors {digest[:16]})"
+
+
+def starting_point(given: str) -> StartingPoint:
+    """A shipped encoder by name (``mini``) or a folder written by ``pretrain``."""
+    from lipo.backbones import SHIPPED
+    folder = SHIPPED / given if (SHIPPED / given).is_dir() else Path(given).expanduser()
+    if not (folder / "model.safetensors").is_file() or not (folder / "tokenizer.json").is_file():
+        raise ConfigError(f"--init {given}: {folder} is not an encoder folder written by "
+                          "pretrain (it needs model.safetensors and tokenizer.json)")
+    card_file = folder / "lipo_card.json"
+    card = json.loads(card_file.read_text()) if card_file.is_file() else {}
+    return StartingPoint(folder, given if folder.parent == SHIPPED else folder.name, card)
+
+
+def resolve_size(given: str | None, start: StartingPoint | None, default: str) -> str:
+    """--size, or the starting encoder's; the two must agree when both are named."""
+    if start is None:
+        return given or default
+    if given and start.size and given != start.size:
+        raise ConfigError(f"--size {given} disagrees with --init {start.name}, which is "
+                          f"{start.size}: leave --size out to continue it at its own size")
+    return start.size or given or default
+
+
+def load_starting_model(start: StartingPoint, model) -> None:
+    """Copy the starting weights into ``model`` (a masked-LM or a ``DescriptorPretraining``
+    built from the starting folder's config)."""
+    from safetensors.torch import load_file
+    from transformers import RoFormerForMaskedLM
+    mlm = getattr(model, "mlm", model)
+    saved = RoFormerForMaskedLM.from_pretrained(start.folder, use_safetensors=True)
+    mlm.load_state_dict(saved.state_dict())
+    head = start.folder / HEAD_FILE
+    if mlm is model or not head.is_file():
+        return  # masked-LM only, or a head the starting encoder never had: a fresh one
+    weights = load_file(head)
+    wanted = model.descriptor_head.state_dict()
+    if {k: v.shape for k, v in weights.items()} != {k: v.shape for k, v in wanted.items()}:
+        raise ConfigError(f"--init {start.name}: its descriptor head predicts a different set "
+                          "of descriptors than this version computes; pass --descriptors 0 "
+                          "or start a fresh encoder")
+    model.descriptor_head.load_state_dict(weights)
