@@ -102,13 +102,13 @@ def one_seed(inv, accelerator, cfg, tracker, parent, trial_number) -> None:
             tqdm.write(f"seed {cfg.seed} failed: {describe_error(exc).splitlines()[0]}")
         run.discard_state()
         return
-    val_metrics, val_table = run.evaluate(result.model, "val")
+    val_table = run.val_table(result)  # the best epoch's, kept by the fit
     test_metrics, test_table = run.evaluate(result.model, "test")  # the only test evaluation
     if main:
         recorder.complete(run, result, extra_metrics=test_metrics,
                           tables={"predictions_val": val_table, "predictions_test": test_table,
                                   **run.tables})
-        tqdm.write(f"seed {cfg.seed}: val/mse {val_metrics['val/mse']:.4f}  "
+        tqdm.write(f"seed {cfg.seed}: val/mse {result.best['val/mse']:.4f}  "
                    f"test/mse {test_metrics['test/mse']:.4f}  test/r2 {test_metrics['test/r2']:.3f}")
     run.discard_state()  # recorded: nothing left to resume
 

@@ -1,5 +1,7 @@
 """End to end through launch.py: MLflow and Optuna are read back as a user would."""
+import pandas as pd
 import pytest
+from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from tests.integration.helpers import (launch, metric_history, mlflow_runs, optuna_trials,
@@ -47,6 +49,12 @@ def test_search_resume_and_final(tmp_path):
     assert sorted(r.data.tags["lipo.seed"] for r in finals) == ["0", "1"]
     for run in finals:
         assert {"test/mse", "test/rmse", "test/mae", "test/r2"} <= set(run.data.metrics)
+        # its validation table is the best epoch's, the one its val/mse curve reached lowest
+        table = pd.read_csv(MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+                            .download_artifacts(run.info.run_id, "predictions_val.csv",
+                                                str(tmp_path)))
+        assert ((table.y_pred - table.y_true) ** 2).mean() == pytest.approx(
+            min(metric_history(tmp_path, run.info.run_id, "val/mse")), rel=1e-5)
     assert not any(k.startswith("test/") for r in trial_runs(tmp_path, "baseline")
                    for k in r.data.metrics)
 
