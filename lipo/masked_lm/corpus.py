@@ -119,9 +119,12 @@ def coverage(corpus: Sequence[str], task: Sequence[str]) -> dict[str, float]:
     corpus, and share no longer (in tokens) than the longest corpus molecule."""
     counts: collections.Counter = collections.Counter()
     longest = 0
-    for smiles in corpus:
+    # a weighted corpus repeats its molecules: each is tokenised once and counted as often
+    # as it appears, which is as often as training sees it
+    for smiles, times in collections.Counter(corpus).items():
         pieces = smiles_pieces(smiles)
-        counts.update(pieces)
+        for piece, n in collections.Counter(pieces).items():
+            counts[piece] += n * times
         longest = max(longest, len(pieces))
     task_pieces = [smiles_pieces(s) for s in task]
     tokens = np.mean([all(counts[p] >= MIN_TOKEN_COUNT for p in ps) for ps in task_pieces])
