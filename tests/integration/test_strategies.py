@@ -21,7 +21,8 @@ def test_curriculum_logs_its_pool_schedule(tmp_path):
     assert fractions[-1] == 1.0
     client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
     assert "curriculum_schedule.csv" in [a.path for a in client.list_artifacts(run_id)]
-    assert reported_figures(tmp_path) >= {"curriculum · tiny: curriculum_schedule.csv"}
+    assert reported_figures(tmp_path) >= {
+        "curriculum · tiny: curriculum schedule (curriculum_schedule.csv)"}
 
 
 def test_a_strategy_combines_with_an_adapter(tmp_path):
@@ -73,7 +74,7 @@ def test_active_learning_curve_and_acquisitions(tmp_path):
     assert (acquired["uncertainty"] > 0).all()  # dropout was really active
     assert dataset_inputs(client, run_id) == {"active_acquired": 80}
     assert reported_figures(tmp_path) >= {
-        "active_tiny · tiny: active_acquired.csv",
+        "active_tiny · tiny: active acquired (active_acquired.csv)",
         "Active learning: validation MSE against labelled molecules (mean over seeds)"}
 
 
@@ -118,7 +119,8 @@ def test_influence_selects_top_k_and_caches_scores(tmp_path):
     assert metric_history(tmp_path, first, "influence/ihvp_norm")  # the convergence curve
     assert dataset_inputs(client, first) == {"influence_selected": 10}
     control_final(tmp_path, folder)
-    assert reported_figures(tmp_path) >= {"influence_tiny · tiny: influence_scores.csv"}
+    assert reported_figures(tmp_path) >= {
+        "influence_tiny · tiny: influence scores (influence_scores.csv)"}
     report = pd.read_csv(tmp_path / "reports" / "report.csv").set_index("control")
     assert report.loc["random-k", "vs_baseline"].endswith("vs influence_tiny")
 
