@@ -15,6 +15,7 @@ from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from lipo.data import SMILES_COLUMNS, pick_column, read_table
 from lipo.errors import DataError
@@ -72,14 +73,17 @@ def mix(corpora: Sequence[tuple[CorpusSpec, list[str]]], seed: int) -> list[str]
 
 
 def parallel_map(function: Callable, items: Sequence, processes: int | None = None,
-                 chunk: int = 2000) -> list:
-    """``function`` over ``items`` in worker processes (RDKit holds the GIL)."""
+                 chunk: int = 2000, desc: str | None = None) -> list:
+    """``function`` over ``items`` in worker processes (RDKit holds the GIL), in order; with
+    ``desc``, a progress bar (a corpus of a million molecules takes minutes)."""
     # the cores this process may use (a container's share), not the host's count
     processes = processes or len(os.sched_getaffinity(0)) or 1
+    bar = {"total": len(items), "desc": desc, "disable": desc is None, "unit": "mol",
+           "mininterval": 5}
     if processes == 1 or len(items) < 2 * chunk:
-        return [function(item) for item in items]
+        return [function(item) for item in tqdm(items, **bar)]
     with Pool(processes) as pool:
-        return pool.map(function, items, chunksize=chunk)
+        return list(tqdm(pool.imap(function, items, chunksize=chunk), **bar))
 
 
 def _variants_of(args: tuple[str, int, int, int]) -> list[str]:
@@ -111,7 +115,8 @@ def variants(smiles: Sequence[str], randomised: int, stereo: int, seed: int,
     if not randomised and not stereo:
         return []
     jobs = [(s, randomised, stereo, seed + i) for i, s in enumerate(smiles)]
-    return [v for group in parallel_map(_variants_of, jobs, processes) for v in group]
+    groups = parallel_map(_variants_of, jobs, processes, desc="SMILES variants")
+    return [v for group in groups for v in group]
 
 
 def coverage(corpus: Sequence[str], task: Sequence[str]) -> dict[str, float]:

@@ -55,7 +55,8 @@ def descriptor_targets(smiles: Sequence[str], processes: int | None = None) -> n
         return np.load(path)
     log.warning("computing %d descriptors of %d molecules (cached in %s)", len(NAMES),
                 len(smiles), path.parent)
-    table = np.asarray(parallel_map(_row, list(smiles), processes), dtype=np.float32)
+    rows = parallel_map(_row, list(smiles), processes, desc="descriptors")
+    table = np.asarray(rows, dtype=np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial.npy")
     np.save(partial, table)
