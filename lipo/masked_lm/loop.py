@@ -20,6 +20,7 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from lipo.batching import EncodedMolecules, make_loader
+from lipo.distributed import broadcast
 from lipo.resume import Progress, TrainingState
 from lipo.steps import start
 
@@ -142,12 +143,13 @@ def train_mlm(model, tokenizer, train_ids: list[list[int]], heldout_ids: list[li
 class MaskedLM:
     """The masked-LM objective: the loss of a fresh masking of each batch, the running
     training metrics logged every ``log_every`` steps, and the end at ``total_steps`` or at
-    the step that passes ``max_minutes``."""
+    the first multiple of ``log_every`` steps past ``max_minutes``."""
 
     def __init__(self, model, tokenizer, settings: MLMSettings, log, desc: str,
                  total_steps: int, done_steps: int, accelerator: Accelerator):
         self.model, self.tokenizer, self.settings, self.log = model, tokenizer, settings, log
         self.desc, self.total_steps, self.out_of_time = desc, total_steps, False
+        self.accelerator = accelerator
         minutes = settings.max_minutes
         self.deadline = time.monotonic() + 60 * minutes if minutes else None
         self.bar = tqdm(total=total_steps, initial=done_steps, desc=desc, unit="step",
@@ -174,7 +176,11 @@ class MaskedLM:
         if progress.step >= self.total_steps:
             return True
         # a safety for a rented machine's lease: the schedule still runs to its last step
-        self.out_of_time = bool(self.deadline and time.monotonic() > self.deadline)
+        if self.deadline and progress.step % self.settings.log_every == 0:
+            # every rank must stop after the same step, or the others wait in the next one's
+            # gradient sync forever: rank 0's clock decides, once every log_every steps
+            late = time.monotonic() > self.deadline
+            self.out_of_time = bool(broadcast(self.accelerator, late))
         return self.out_of_time
 
     def finished(self, progress: Progress) -> bool:

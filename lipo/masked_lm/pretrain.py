@@ -50,7 +50,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--max-steps", type=int, default=0, help="stop after N optimiser steps")
     p.add_argument("--max-minutes", type=float, default=0,
-                   help="stop after the step that passes this wall time (saved, resumable)")
+                   help="stop at the first 50-step mark past this wall time (saved, "
+                        "resumable)")
     p.add_argument("--limit", type=int, help="use only the first N SMILES of each corpus (tests)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
