@@ -8,11 +8,15 @@ plots) is readable without the import too.
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from lipo.errors import ConfigError
+
+REGISTRIES: dict[str, Registry] = {}  # by kind: every registry, for handing plugins on
+HANDED_ON = "LIPO_REGISTRATIONS"  # the environment variable that carries them to a worker
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,7 @@ class Registry:
         self.kind = kind  # the word in error messages: "adapter", "strategy", ...
         self.package = package  # anchor of relative targets such as ".lora"
         self.entries: dict[str, Entry] = {}  # in registration order: the order of --help
+        REGISTRIES[kind] = self
 
     def register(self, name: str, target: str, **about) -> None:
         """Code outside the package registers the same way, before the CLI parses."""
@@ -58,3 +63,25 @@ class Registry:
         module_name, _, attribute = self.entry(name).target.partition(":")
         module = importlib.import_module(module_name, self.package or None)
         return getattr(module, attribute) if attribute else module
+
+
+def is_builtin(target: str) -> bool:
+    return target.startswith(".") or target.partition(":")[0].split(".")[0] == "lipo"
+
+
+def plugin_registrations() -> str:
+    """The registrations made from outside lipo in this process, as JSON: a process started
+    anew (a ``--workers`` worker) registers them again with ``register_handed_on``."""
+    return json.dumps({kind: {name: {"target": entry.target, "about": entry.about}
+                              for name, entry in registry.entries.items()
+                              if not is_builtin(entry.target)}
+                       for kind, registry in REGISTRIES.items()})
+
+
+def register_handed_on(text: str | None) -> None:
+    """Registers what ``plugin_registrations`` wrote, where not already registered."""
+    for kind, entries in json.loads(text or "{}").items():
+        registry = REGISTRIES.get(kind)
+        for name, entry in entries.items():
+            if registry is not None and name not in registry:
+                registry.register(name, entry["target"], **entry["about"])

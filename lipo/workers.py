@@ -15,7 +15,8 @@ from lipo.devices import worker_envs
 from lipo.errors import LipoError
 
 # A worker is the same command line without --workers: each one a plain launcher.
-WORKER = [sys.executable, "-c", "import sys; from lipo.cli import main; sys.exit(main())"]
+WORKER = [sys.executable, "-c", "import sys; from lipo.workers import worker_main; "
+                                "sys.exit(worker_main())"]
 
 
 def worker_id(pid: int | None = None) -> str:
@@ -54,10 +55,21 @@ def worker_argv(argv: list[str]) -> list[str]:
 
 
 def base_env() -> dict[str, str]:
-    """The workers import lipo from where this process did, installed or not."""
+    """The workers import lipo, and the plugins registered here, from where this process did
+    (installed or not), and register those plugins again."""
+    from lipo.registry import HANDED_ON, plugin_registrations
     root = str(Path(lipo.__file__).resolve().parents[1])
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    here = [os.path.abspath(p or ".") for p in sys.path if os.path.isdir(p or ".")]
+    return {**os.environ, HANDED_ON: plugin_registrations(), "PYTHONPATH": os.pathsep.join(
+        dict.fromkeys(p for p in (root, *here, os.environ.get("PYTHONPATH")) if p))}
+
+
+def worker_main() -> int:
+    """A worker: the launcher, with the registrations its starter handed on."""
+    from lipo.cli import main  # imports every registry first
+    from lipo.registry import HANDED_ON, register_handed_on
+    register_handed_on(os.environ.get(HANDED_ON))
+    return main()
 
 
 def prepare(args) -> None:

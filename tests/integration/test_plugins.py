@@ -1,6 +1,7 @@
 """An adapter and a strategy written outside lipo (tests/plugins.py: one file and one
 registration line each) train through the launcher's own path, on `tiny`. In this process:
-a registration lives in the process that made it (a launcher started anew would not see it)."""
+a registration lives in the process that made it; `--workers` hands it on to the processes it
+starts."""
 import pytest
 from accelerate.state import AcceleratorState
 from mlflow import MlflowClient
@@ -63,3 +64,17 @@ def test_a_plugin_adapter_and_strategy_train_through_the_launcher(plugged, tmp_p
     assert 100 < kept <= 200  # half of the ~80% of 400 molecules in the training split
     artifacts = [a.path for a in MlflowClient(uri).list_artifacts(run.info.run_id)]
     assert "short_half_kept.csv" in artifacts
+
+
+def test_workers_started_by_the_launcher_see_its_plugins(plugged, tmp_path):
+    """--workers starts fresh processes: the registrations made here are handed on to them."""
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    assert main(["--study", "plugin_study", "--adapter", "head_norms", "--backbone",
+                 "tiny-again", "--data", str(small_table(tmp_path)), "--tracking-uri", uri,
+                 "--precision", "fp32", "--trials", "2", "--workers", "2"]) == 0
+    trials = optuna_trials(tmp_path)
+    assert len(trials) == 2 and all(t.state.name == "COMPLETE" for t in trials)
+    for trial in trials:
+        tags = MlflowClient(uri).get_run(trial.user_attrs["mlflow_run_id"]).data.tags
+        assert (tags["lipo.strategy"], tags["lipo.adapter"], tags["lipo.backbone"]) == (
+            "short_half", "head_norms", "tiny-again")
