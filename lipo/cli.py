@@ -73,9 +73,7 @@ def parser() -> argparse.ArgumentParser:
                    help="let --backbone PATH run the model code its folder ships "
                         "(MoLFormer folders need none: lipo runs its own implementation)")
     p.add_argument("--adapter", choices=ADAPTERS.names(), default=None,
-                   help="how the weights change, for the studies that fine-tune every weight "
-                        "by default (baseline, mlm, curriculum, active, influence): e.g. "
-                        "--study influence --adapter lora, with the adapter's default knobs")
+                   help=adapter_help())
     p.add_argument("--pool", help="external pool CSV for the influence study (default: "
                                   "$LIPO_DATA_DIR/External-Dataset_for_Task2.csv)")
     p.add_argument("--objective", default="mse",
@@ -105,6 +103,14 @@ def parser() -> argparse.ArgumentParser:
 def backbone_help() -> str:
     names = [f"{n} (default)" if n == DEFAULT_BACKBONE else n for n in BACKBONES.names()]
     return " | ".join([*names, "PATH"])
+
+
+def adapter_help() -> str:
+    """The studies are read from their files: one added under LIPO_STUDIES is listed too."""
+    from lipo.study_files import full_fine_tune_studies
+    return ("how the weights change, for the studies that fine-tune every weight by default "
+            f"({', '.join(full_fine_tune_studies())}): e.g. --study influence --adapter lora, "
+            "with the adapter's default knobs")
 
 
 def control_help() -> str:

@@ -44,3 +44,16 @@ def load_study(name: str) -> ModuleType:
 def describe(name: str) -> str:
     doc = (load_study(name).__doc__ or "").strip().splitlines()
     return doc[0] if doc else ""
+
+
+def full_fine_tune_studies() -> list[str]:
+    """The studies that train every weight by default: those ``--adapter`` applies to. A
+    study file that does not load is left out here; running it names its error."""
+    names = []
+    for name in study_names():
+        try:
+            if load_study(name).ADAPTER == "full":
+                names.append(name)
+        except Exception:  # noqa: BLE001 - a broken file must not break --help
+            continue
+    return names

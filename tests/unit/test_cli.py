@@ -29,3 +29,13 @@ def test_bad_flags(argv, message, capsys, tmp_path, monkeypatch):
 def test_list(capsys):
     assert main(["--list"]) == 0
     assert "baseline" in capsys.readouterr().out
+
+
+def test_adapter_help_lists_the_full_fine_tune_studies_from_their_files(tmp_path, monkeypatch):
+    (tmp_path / "mine.py").write_text('STRATEGY = "all"\nADAPTER = "full"\nTRIALS = 1\n'
+                                      'EPOCHS = 1\n\n\ndef space(trial):\n    return {}\n')
+    (tmp_path / "broken.py").write_text("ADAPTER = \n")  # left out, not fatal
+    monkeypatch.setenv("LIPO_STUDIES", str(tmp_path))
+    from lipo.cli import adapter_help
+    listed = adapter_help().split("(")[1].split(")")[0].split(", ")
+    assert listed == ["active", "baseline", "curriculum", "influence", "mine", "mlm"]
