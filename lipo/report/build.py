@@ -15,7 +15,7 @@ from lipo.report import html as report_html, plots as report_plots
 from lipo.search.importance import param_importances
 from lipo.errors import LipoError
 from lipo.report.references import references, tree_count
-from lipo.report.calibration import calibration_figures
+from lipo.report.calibration import attach_ensembles, calibration_figures
 from lipo.report.table import NOT_KNOBS, Row, compare, matches, search_trials, study_rows
 from lipo.strategies import plotted
 from lipo.tracking import DEFAULT_TRACKING_URI, StoreReader, Tracker
@@ -41,6 +41,7 @@ def report(args) -> None:
     notes: list[str] = []
     rows = ordered(rows + reference_rows(rows, runs, notes))
     compare(rows)
+    attach_ensembles(store, rows)
     frame = report_html.display_frame(rows)
     figures = make_figures(store, rows, runs, curves, best_val)
     figures += calibration_figures(store, rows, notes)

@@ -28,6 +28,29 @@ def spread_and_error(tables: list[pd.DataFrame]) -> pd.DataFrame:
     return out
 
 
+def ensemble_mse(tables: list[pd.DataFrame]) -> float:
+    """Test MSE of the seeds' mean prediction (the model ``predict --study NAME --final``
+    serves), over the molecules every seed predicted."""
+    frame = spread_and_error(tables)
+    return float(((frame["mean"] - frame["y_true"]) ** 2).mean())
+
+
+def test_tables(store, row, folder: Path) -> list[pd.DataFrame]:
+    """The ``predictions_test.csv`` of each of a final row's runs that has one."""
+    paths = [store.download(run_id, "predictions_test.csv", folder / run_id)
+             for run_id in row.run_ids]
+    return [pd.read_csv(p) for p in paths if p is not None]
+
+
+def attach_ensembles(store, rows: list) -> None:
+    """Sets ``ensemble_mse`` on each final row of two or more seeds, all with predictions."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for row in (r for r in rows if r.kind == "final" and len(r.run_ids) > 1):
+            tables = test_tables(store, row, Path(tmp))
+            if len(tables) == len(row.run_ids):
+                row.ensemble_mse = ensemble_mse(tables)
+
+
 def spearman(frame: pd.DataFrame) -> float:
     rho = spearmanr(frame["spread"], frame["abs_error"]).statistic
     return float(rho)
@@ -38,9 +61,7 @@ def calibration_figures(store, rows: list, notes: list[str]) -> list[tuple[str, 
     panels = []
     with tempfile.TemporaryDirectory() as tmp:
         for row in (r for r in rows if r.kind == "final" and len(r.run_ids) > 1):
-            paths = [store.download(run_id, "predictions_test.csv", Path(tmp) / run_id)
-                     for run_id in row.run_ids]
-            tables = [pd.read_csv(p) for p in paths if p is not None]
+            tables = test_tables(store, row, Path(tmp))
             if len(tables) < 2:
                 continue
             frame = spread_and_error(tables)

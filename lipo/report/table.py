@@ -37,6 +37,7 @@ class Row:
     total_params: float | None = None
     wall_time_s: float | None = None
     best_val_mse: float | None = None
+    ensemble_mse: float | None = None  # test MSE of the seeds' mean prediction (report only)
     knobs: dict = field(default_factory=dict)
     run_ids: list = field(default_factory=list)
     vs_baseline: str = ""  # filled by compare()

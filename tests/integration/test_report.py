@@ -47,6 +47,9 @@ def test_table_holds_the_final_runs_metrics(store):
         assert row[f"test_{metric}_mean"] == pytest.approx(statistics.mean(values))
         assert row[f"test_{metric}_std"] == pytest.approx(statistics.stdev(values))
     assert row.trainable_params == finals[0].data.metrics["trainable_params"]
+    # the seeds' mean prediction errs no more than the seeds do on average (squared error is
+    # convex), and less unless they predict alike
+    assert 0 < row.test_ensemble_mse <= row.test_mse_mean
     mean = statistics.mean(r.data.metrics["test/mse"] for r in finals)
     assert re.search(rf"baseline\s+final\s+tiny\s+2\s+{mean:.3f} ±", stdout), stdout
     assert (cwd / "reports" / "report.md").read_text().count("| baseline |") == 1

@@ -6,7 +6,7 @@ import pytest
 
 from lipo.ensemble import combine
 from lipo.model_card import CardFacts, render, search_argv
-from lipo.report.calibration import spearman, spread_and_error
+from lipo.report.calibration import ensemble_mse, spearman, spread_and_error
 
 
 def test_ensemble_columns():
@@ -30,6 +30,8 @@ def test_calibration_table_and_spearman():
     np.testing.assert_allclose(frame["abs_error"], [0.1, 0.4, 0.8])
     np.testing.assert_allclose(frame["spread"], [0.0, 0.1, 0.2], atol=1e-12)
     assert spearman(frame) == pytest.approx(1.0)
+    # the mean prediction's error over rows 0-2: 0.1, 0.4, 0.8
+    assert ensemble_mse([seed_a, seed_b, seed_c]) == pytest.approx((0.01 + 0.16 + 0.64) / 3)
 
 
 def facts(**changes) -> CardFacts:
