@@ -111,8 +111,15 @@ def mini(corpus: Sequence[str]) -> Backbone:
     return shipped("mini")
 
 
+def mini_5500(corpus: Sequence[str]) -> Backbone:
+    """The previous ``mini``: the same encoder after its first 5500 pre-training steps, before
+    the 8000 that continued it; kept for comparison and for runs trained on it
+    (lipo/pretrained/mini-5500/README.md)."""
+    return shipped("mini-5500")
+
+
 def mini_moses(corpus: Sequence[str]) -> Backbone:
-    """The previous ``mini``: the same size, masked-LM pre-trained on MOSES's test split only;
+    """The first ``mini``: the same size, masked-LM pre-trained on MOSES's test split only;
     kept for comparison and for runs trained on it (lipo/pretrained/mini-moses/README.md)."""
     return shipped("mini-moses")
 

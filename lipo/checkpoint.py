@@ -93,15 +93,18 @@ def frozen_encoder(model: PeftModel) -> dict:
     return out
 
 
-# Shipped encoders that took over a name: runs trained on the earlier weights load them here.
-RENAMED = {"mini": "mini-moses"}
+# Shipped encoders that took over a name: runs trained on earlier weights load them here
+# (newest first).
+RENAMED = {"mini": ("mini-5500", "mini-moses")}
 
 
 def rebuild_backbone(folder: Path, info: dict) -> Backbone:
     if info["pretrained"]:
         backbone = load_backbone(info["source"], corpus=[])
-        if backbone.revision != info["revision"] and info["source"] in RENAMED:
-            earlier = load_backbone(RENAMED[info["source"]], corpus=[])
+        for name in RENAMED.get(info["source"], ()):
+            if backbone.revision == info["revision"]:
+                break
+            earlier = load_backbone(name, corpus=[])
             backbone = earlier if earlier.revision == info["revision"] else backbone
         if backbone.revision != info["revision"]:
             raise LipoError(f"{folder}: trained on {info['source']} revision {info['revision']}, "

@@ -40,7 +40,7 @@ def one_line_error(argv, capsys) -> str:
 
 @pytest.mark.parametrize("argv, message", [
     (["--study", "baseline", "--backbone", "bert"],
-     "unknown backbone 'bert': expected one of tiny, mini, mini-scratch, mini-moses, molformer"),
+     "unknown backbone 'bert': expected one of tiny, mini, mini-scratch, mini-5500, mini-moses"),
     (["--study", "baseline", "--workers", "2", "--final"], "--workers shares a search"),
     (["--study", "baseline", "--workers", "0"], "--workers must be at least 1"),
     (["--study", "baseline", "--heartbeat", "0"], "--heartbeat must be at least 1"),

@@ -38,8 +38,8 @@ def help_text() -> str:
 def test_cli_choices_and_help_come_from_the_registries():
     assert option("--adapter").choices == ADAPTERS.names() == ["full", "lora", "ia3", "bitfit"]
     assert option("--backbone").help == " | ".join(
-        ["tiny", "mini (default)", "mini-scratch", "mini-moses", "molformer", "molformer-tiny",
-         "small", "small-scratch", "PATH"])
+        ["tiny", "mini (default)", "mini-scratch", "mini-5500", "mini-moses", "molformer",
+         "molformer-tiny", "small", "small-scratch", "PATH"])
     assert ("(curriculum: no-curriculum; active: random-acquisition, one-shot; influence: "
             "random-k)") in option("--control").help
     assert "Other commands: predict, pretrain" in help_text()

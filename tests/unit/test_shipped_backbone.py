@@ -11,6 +11,7 @@ from lipo.errors import ConfigError, LipoError
 
 FOLDER = SHIPPED / "mini"
 PREVIOUS = SHIPPED / "mini-moses"
+BEFORE_CONTINUING = SHIPPED / "mini-5500"
 
 
 def assert_checksums(folder):
@@ -30,6 +31,18 @@ def test_model_card_matches_the_files():
                                                            "9b20d5c94dc5d40e"]  # ChEMBL
     assert card["size"] == "mini" and card["objective"] == "masked-LM + 1.0 x descriptors"
     assert card["coverage/tokens"] >= 0.99 and card["coverage/length"] >= 0.99
+    # pre-training continued from the 5500-step encoder shipped as mini-5500
+    before = hashlib.sha256((BEFORE_CONTINUING / "model.safetensors").read_bytes()).hexdigest()
+    assert card["continued_from"] == f"mini (5500 steps; model.safetensors {before[:16]})"
+
+
+def test_the_5500_step_mini_stays_reachable_as_mini_5500(monkeypatch):
+    assert_checksums(BEFORE_CONTINUING)
+    card = json.loads((BEFORE_CONTINUING / "lipo_card.json").read_text())
+    assert card["steps"] == 5500 and card["size"] == "mini"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    before, default = load_backbone("mini-5500", corpus=[]), load_backbone("mini", corpus=[])
+    assert before.source == "mini-5500" and before.revision != default.revision
 
 
 def test_the_previous_mini_stays_reachable_as_mini_moses(monkeypatch):
@@ -66,8 +79,8 @@ def test_model_card_names_no_path_of_the_machine_that_trained():
         "moses_test_smiles.csv.gz")
     assert [c["file"] for c in json.loads((FOLDER / "lipo_card.json").read_text())["corpora"]] == [
         "moses_train_smiles.csv.gz", "chembl_moleculeace_smiles.csv.gz"]
-    for name in ("mini/README.md", "mini/lipo_card.json", "mini-moses/README.md",
-                 "mini-moses/lipo_card.json"):
+    for name in ("mini/README.md", "mini/lipo_card.json", "mini-5500/README.md",
+                 "mini-5500/lipo_card.json", "mini-moses/README.md", "mini-moses/lipo_card.json"):
         text = (SHIPPED / name).read_text()
         assert not re.search(r"(?<![\w.])/(work|tmp|home|root|Users|mnt|data)/|[A-Z]:\\", text), name
 
@@ -99,13 +112,15 @@ def test_small_matches_its_card_and_covers_lipophilicity(molecules, monkeypatch)
     assert unknown / sum(map(len, ids)) < 0.001
 
 
-def test_a_run_trained_on_the_previous_mini_rebuilds_on_mini_moses(tmp_path, monkeypatch):
+@pytest.mark.parametrize("earlier_name", ["mini-5500", "mini-moses"])
+def test_a_run_trained_on_an_earlier_mini_rebuilds_on_its_weights(earlier_name, tmp_path,
+                                                                   monkeypatch):
     """Its checkpoint names `mini` at the earlier weights' revision: predict finds them."""
     from lipo.checkpoint import rebuild_backbone
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    earlier = load_backbone("mini-moses", corpus=[]).revision
+    earlier = load_backbone(earlier_name, corpus=[]).revision
     backbone = rebuild_backbone(tmp_path, {"pretrained": True, "source": "mini",
                                            "revision": earlier})
-    assert backbone.revision == earlier and backbone.source == "mini-moses"
+    assert backbone.revision == earlier and backbone.source == earlier_name
     with pytest.raises(LipoError, match="revision 0123"):
         rebuild_backbone(tmp_path, {"pretrained": True, "source": "mini", "revision": "0123"})
