@@ -35,7 +35,7 @@ def ensemble_mse(tables: list[pd.DataFrame]) -> float:
     return float(((frame["mean"] - frame["y_true"]) ** 2).mean())
 
 
-def test_tables(store, row, folder: Path) -> list[pd.DataFrame]:
+def final_test_tables(store, row, folder: Path) -> list[pd.DataFrame]:
     """The ``predictions_test.csv`` of each of a final row's runs that has one."""
     paths = [store.download(run_id, "predictions_test.csv", folder / run_id)
              for run_id in row.run_ids]
@@ -46,7 +46,7 @@ def attach_ensembles(store, rows: list) -> None:
     """Sets ``ensemble_mse`` on each final row of two or more seeds, all with predictions."""
     with tempfile.TemporaryDirectory() as tmp:
         for row in (r for r in rows if r.kind == "final" and len(r.run_ids) > 1):
-            tables = test_tables(store, row, Path(tmp))
+            tables = final_test_tables(store, row, Path(tmp))
             if len(tables) == len(row.run_ids):
                 row.ensemble_mse = ensemble_mse(tables)
 
@@ -61,7 +61,7 @@ def calibration_figures(store, rows: list, notes: list[str]) -> list[tuple[str, 
     panels = []
     with tempfile.TemporaryDirectory() as tmp:
         for row in (r for r in rows if r.kind == "final" and len(r.run_ids) > 1):
-            tables = test_tables(store, row, Path(tmp))
+            tables = final_test_tables(store, row, Path(tmp))
             if len(tables) < 2:
                 continue
             frame = spread_and_error(tables)
