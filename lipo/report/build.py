@@ -181,7 +181,8 @@ def strategy_figures(store: StoreReader, rows: list[Row], by_id: dict) -> list[t
                 if not artifact.endswith(".csv") or artifact.startswith("predictions_"):
                     continue
                 path = store.download(run.run_id, artifact, Path(tmp) / run.run_id)
-                what = Path(artifact).stem.replace("_", " ")  # curriculum_schedule.csv: "curriculum schedule"
+                # curriculum_schedule.csv: "curriculum schedule (curriculum_schedule.csv)"
+                what = Path(artifact).stem.replace("_", " ")
                 caption = f"{name(row)}: {what} ({artifact})"
                 image = path and report_plots.strategy_output(caption, pd.read_csv(path))
                 if image:
