@@ -55,17 +55,13 @@ def resolve_size(given: str | None, start: StartingPoint | None, default: str) -
     return start.size or given or default
 
 
-def load_starting_model(start: StartingPoint, model) -> None:
-    """Copy the starting weights into ``model`` (a masked-LM or a ``DescriptorPretraining``
-    built from the starting folder's config)."""
+def load_descriptor_head(start: StartingPoint, model) -> None:
+    """The starting encoder's descriptor head into ``model`` (a ``DescriptorPretraining``),
+    when the folder has one; otherwise the head starts fresh."""
     from safetensors.torch import load_file
-    from transformers import RoFormerForMaskedLM
-    mlm = getattr(model, "mlm", model)
-    saved = RoFormerForMaskedLM.from_pretrained(start.folder, use_safetensors=True)
-    mlm.load_state_dict(saved.state_dict())
     head = start.folder / HEAD_FILE
-    if mlm is model or not head.is_file():
-        return  # masked-LM only, or a head the starting encoder never had: a fresh one
+    if not head.is_file():
+        return
     weights = load_file(head)
     wanted = model.descriptor_head.state_dict()
     if {k: v.shape for k, v in weights.items()} != {k: v.shape for k, v in wanted.items()}:

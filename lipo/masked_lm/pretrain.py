@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 from accelerate.utils import set_seed
-from transformers import AutoTokenizer, RoFormerConfig, RoFormerForMaskedLM
+from transformers import AutoTokenizer, RoFormerForMaskedLM
 
 from lipo.backbones import SIZES, roformer_config
-from lipo.masked_lm.continued import (StartingPoint, load_starting_model, resolve_size,
-                                      starting_point)
+from lipo.masked_lm.continued import (HEAD_FILE, StartingPoint, load_descriptor_head,
+                                      resolve_size, starting_point)
 from lipo.masked_lm.corpus import CorpusSpec, coverage, mix, read_smiles, variants
 from lipo.data import data_dir
 from lipo.errors import DataError
@@ -126,14 +126,13 @@ def descriptor_arrays(train, heldout, args):
 
 
 def build_model(args, tokenizer, n_targets: int, start: StartingPoint | None):
-    config = (RoFormerConfig.from_pretrained(start.folder) if start
-              else roformer_config(args.size, tokenizer))
-    model = mlm = RoFormerForMaskedLM(config)
+    model = mlm = (RoFormerForMaskedLM.from_pretrained(start.folder, use_safetensors=True)
+                   if start else RoFormerForMaskedLM(roformer_config(args.size, tokenizer)))
     if n_targets:
         from lipo.masked_lm.model import DescriptorPretraining
         model = DescriptorPretraining(mlm, n_targets, args.descriptors)
-    if start:
-        load_starting_model(start, model)
+        if start:
+            load_descriptor_head(start, model)
     return model
 
 
@@ -194,7 +193,7 @@ def save(model, tokenizer, out: Path) -> None:
     if mlm is not model:
         from safetensors.torch import save_file
         save_file({k: v.contiguous() for k, v in model.descriptor_head.state_dict().items()},
-                  out / "descriptor_head.safetensors")
+                  out / HEAD_FILE)
 
 
 def portable_command(argv: list[str]) -> str:

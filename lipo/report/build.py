@@ -15,7 +15,8 @@ from lipo.report import html as report_html, plots as report_plots
 from lipo.search.importance import param_importances
 from lipo.errors import LipoError
 from lipo.report.references import references, tree_count
-from lipo.report.calibration import attach_ensembles, calibration_figures
+from lipo.report.calibration import (attach_ensembles, calibration_figures,
+                                    final_test_tables)
 from lipo.report.table import NOT_KNOBS, Row, compare, matches, search_trials, study_rows
 from lipo.strategies import plotted
 from lipo.tracking import DEFAULT_TRACKING_URI, StoreReader, Tracker
@@ -157,9 +158,7 @@ def parity_panels(store: StoreReader, finals: list[Row]) -> list[tuple]:
     panels = []
     with tempfile.TemporaryDirectory() as tmp:
         for row in finals:
-            tables = [store.download(run_id, "predictions_test.csv", Path(tmp) / run_id)
-                      for run_id in row.run_ids]
-            tables = [pd.read_csv(t) for t in tables if t is not None]
+            tables = final_test_tables(store, row, Path(tmp))
             if not tables:
                 continue
             mean = pd.concat(tables).groupby("row")[["y_true", "y_pred"]].mean()
