@@ -42,10 +42,11 @@ def report(args) -> None:
     notes: list[str] = []
     rows = ordered(rows + reference_rows(rows, runs, notes))
     compare(rows)
-    attach_ensembles(store, rows)
+    tables = final_test_tables(store, rows)
+    attach_ensembles(rows, tables)
     frame = report_html.display_frame(rows)
-    figures = make_figures(store, rows, runs, curves, best_val)
-    figures += calibration_figures(store, rows, notes)
+    figures = make_figures(store, rows, runs, curves, best_val, tables)
+    figures += calibration_figures(rows, tables, notes)
     write(frame, report_html.numeric_frame(rows), figures, notes, f"lipo report ({where})")
     publish(uri)
     print(report_html.terminal(frame))
@@ -91,10 +92,11 @@ def name(row: Row) -> str:
 
 
 def make_figures(store: StoreReader, rows: list[Row], runs: list, curves: dict,
-                 best_val: dict) -> list[tuple[str, str]]:
+                 best_val: dict, tables: dict) -> list[tuple[str, str]]:
+    """``tables``: the final rows' test predictions (``final_test_tables``)."""
     trials = search_trials(runs)
     figures = []
-    panels = parity_panels(store, [r for r in rows if r.kind == "final"])
+    panels = parity_panels([r for r in rows if r.kind == "final"], tables)
     if panels:
         figures.append(("Parity on test: predicted vs true logD (mean over seeds)",
                         report_plots.parity(panels)))
@@ -154,16 +156,15 @@ def learning_curves(store: StoreReader, rows: list[Row], by_id: dict) -> dict:
     return series
 
 
-def parity_panels(store: StoreReader, finals: list[Row]) -> list[tuple]:
+def parity_panels(finals: list[Row], tables: dict) -> list[tuple]:
     panels = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for row in finals:
-            tables = final_test_tables(store, row, Path(tmp))
-            if not tables:
-                continue
-            mean = pd.concat(tables).groupby("row")[["y_true", "y_pred"]].mean()
-            panels.append((f"{name(row)}: test MSE {row.stat('mse')[0]:.3f}",
-                           mean["y_true"].to_numpy(), mean["y_pred"].to_numpy()))
+    for row in finals:
+        mine = tables.get(tuple(row.run_ids))
+        if not mine:
+            continue
+        mean = pd.concat(mine).groupby("row")[["y_true", "y_pred"]].mean()
+        panels.append((f"{name(row)}: test MSE {row.stat('mse')[0]:.3f}",
+                       mean["y_true"].to_numpy(), mean["y_pred"].to_numpy()))
     return panels
 
 

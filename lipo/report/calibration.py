@@ -35,20 +35,24 @@ def ensemble_mse(tables: list[pd.DataFrame]) -> float:
     return float(((frame["mean"] - frame["y_true"]) ** 2).mean())
 
 
-def final_test_tables(store, row, folder: Path) -> list[pd.DataFrame]:
-    """The ``predictions_test.csv`` of each of a final row's runs that has one."""
-    paths = [store.download(run_id, "predictions_test.csv", folder / run_id)
-             for run_id in row.run_ids]
-    return [pd.read_csv(p) for p in paths if p is not None]
-
-
-def attach_ensembles(store, rows: list) -> None:
-    """Sets ``ensemble_mse`` on each final row of two or more seeds, all with predictions."""
+def final_test_tables(store, rows: list) -> dict[tuple, list[pd.DataFrame]]:
+    """Per final row (keyed by its run ids): the ``predictions_test.csv`` of each of its runs
+    that has one. Read once here for the ensemble column, the parity and calibration plots."""
+    tables = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for row in (r for r in rows if r.kind == "final" and len(r.run_ids) > 1):
-            tables = final_test_tables(store, row, Path(tmp))
-            if len(tables) == len(row.run_ids):
-                row.ensemble_mse = ensemble_mse(tables)
+        for row in (r for r in rows if r.kind == "final"):
+            paths = [store.download(run_id, "predictions_test.csv", Path(tmp) / run_id)
+                     for run_id in row.run_ids]
+            tables[tuple(row.run_ids)] = [pd.read_csv(p) for p in paths if p is not None]
+    return tables
+
+
+def attach_ensembles(rows: list, tables: dict) -> None:
+    """Sets ``ensemble_mse`` on each final row of two or more seeds, all with predictions."""
+    for row in (r for r in rows if r.kind == "final" and len(r.run_ids) > 1):
+        mine = tables.get(tuple(row.run_ids), [])
+        if len(mine) == len(row.run_ids):
+            row.ensemble_mse = ensemble_mse(mine)
 
 
 def spearman(frame: pd.DataFrame) -> float:
@@ -56,21 +60,21 @@ def spearman(frame: pd.DataFrame) -> float:
     return float(rho)
 
 
-def calibration_figures(store, rows: list, notes: list[str]) -> list[tuple[str, str]]:
-    """One panel per final row with two or more seeds; Spearman per row also in ``notes``."""
+def calibration_figures(rows: list, tables: dict, notes: list[str]) -> list[tuple[str, str]]:
+    """One panel per final row with two or more seeds; Spearman per row also in ``notes``.
+    ``tables``: ``final_test_tables``."""
     panels = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for row in (r for r in rows if r.kind == "final" and len(r.run_ids) > 1):
-            tables = final_test_tables(store, row, Path(tmp))
-            if len(tables) < 2:
-                continue
-            frame = spread_and_error(tables)
-            rho = spearman(frame)
-            label = f"{row.label} · {row.backbone}"
-            notes.append(f"calibration on test, {label}: Spearman(|error|, spread across "
-                         f"{len(tables)} seeds) = {rho:.3f} over {len(frame)} molecules")
-            panels.append((f"{label}: Spearman {rho:.2f}", frame["spread"].to_numpy(),
-                           frame["abs_error"].to_numpy()))
+    for row in (r for r in rows if r.kind == "final" and len(r.run_ids) > 1):
+        mine = tables.get(tuple(row.run_ids), [])
+        if len(mine) < 2:
+            continue
+        frame = spread_and_error(mine)
+        rho = spearman(frame)
+        label = f"{row.label} · {row.backbone}"
+        notes.append(f"calibration on test, {label}: Spearman(|error|, spread across "
+                     f"{len(mine)} seeds) = {rho:.3f} over {len(frame)} molecules")
+        panels.append((f"{label}: Spearman {rho:.2f}", frame["spread"].to_numpy(),
+                       frame["abs_error"].to_numpy()))
     if not panels:
         return []
     return [("Calibration on test: absolute error of the mean prediction against the spread "
