@@ -117,9 +117,12 @@ def markdown(frame: pd.DataFrame, title: str) -> str:
 
 def terminal(frame: pd.DataFrame) -> str:
     """The columns that fit a terminal; RMSE, MAE, knobs and the original study's numbers are
-    in the files."""
-    shown = frame.drop(columns=["knobs", REPORTED_COLUMN, "split", "test RMSE", "test MAE"])
-    return shown.to_string(index=False)
+    in the files. The split stays when rows of several splits share the table: without it a
+    scaffold-split row reads as a second row of the same study."""
+    hidden = ["knobs", REPORTED_COLUMN, "test RMSE", "test MAE"]
+    if frame["split"].nunique() <= 1:
+        hidden.append("split")
+    return frame.drop(columns=hidden).to_string(index=False)
 
 
 def page(frame: pd.DataFrame, title: str, figures: list[tuple[str, str]],

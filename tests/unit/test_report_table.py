@@ -143,3 +143,16 @@ def test_a_control_is_its_own_row_compared_with_its_strategy(store):
     assert control.delta_mse == pytest.approx(statistics.mean(a - b for a, b in zip(ours, theirs)))
     assert control.p_value == pytest.approx(ttest_rel(ours, theirs).pvalue)
     assert control.vs_baseline.endswith("vs influence")
+
+
+def test_terminal_table_names_the_split_when_rows_span_several():
+    from lipo.report.html import display_frame, terminal
+    from lipo.report.table import Row
+
+    def row(split):
+        return Row(study="baseline", kind="final", backbone="mini", split=split)
+
+    one = terminal(display_frame([row("random_seed0"), row("random_seed0")]))
+    two = terminal(display_frame([row("random_seed0"), row("scaffold")]))
+    assert "split" not in one.splitlines()[0]
+    assert "split" in two.splitlines()[0] and "scaffold" in two
