@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 from lipo.devices import release
 from lipo.distributed import broadcast
 from lipo.errors import ConfigError
+from lipo.locks import claim
 from lipo.trial_run import TrialRun, train_trial
 from lipo.final_export import command_line, export_models
 from lipo.invocation import Invocation
@@ -43,7 +44,18 @@ def final(inv: Invocation, accelerator: Accelerator, seeds: list[int],
                 if main:
                     tqdm.write(f"seed {seed}: already finished for trial {trial_number}, skipped")
                 continue
-            one_seed(inv, accelerator, cfg.replace(seed=seed), tracker, parent, trial_number)
+            # Two final phases of one study at once (a second terminal, a re-run while the
+            # first still runs) would both train this seed, the later one resuming from the
+            # other's live training state. One trains it; the other moves on.
+            root = inv.final_state_root(trial_number, seed)
+            with claim(root.with_name(root.name + ".claim"), mine=main) as free:
+                if not broadcast(accelerator, free):
+                    if main:
+                        tqdm.write(f"seed {seed}: another launch is training it for trial "
+                                   f"{trial_number}, skipped (re-run once it ends)")
+                    continue
+                one_seed(inv, accelerator, cfg.replace(seed=seed), tracker, parent,
+                         trial_number)
             release(accelerator)  # this seed's model and optimiser, before the next seed
     except KeyboardInterrupt:
         if main:

@@ -1,4 +1,5 @@
-"""A file lock around the first opening of a store on this machine's disk.
+"""File locks: around the first opening of a store on this machine's disk, and a final seed's
+claim.
 
 MLflow creates and migrates its SQLite schema when a client first opens the file, and two
 launches started at once both migrate it: one fails with 'table alembic_version already
@@ -47,3 +48,24 @@ def sqlite_file(uri: str) -> Path | None:
     if not uri.startswith("sqlite:///"):
         return None
     return Path(uri.removeprefix("sqlite:///").split("?")[0])
+
+
+@contextlib.contextmanager
+def claim(path: Path, mine: bool = True) -> Iterator[bool]:
+    """Hold ``path`` while the body runs if no other process holds it: yields True; yields
+    False at once when another does. ``mine=False`` (a rank other than the main one) takes
+    nothing and yields True: the main rank's answer is the one that counts."""
+    if not mine:
+        yield True
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()

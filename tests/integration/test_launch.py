@@ -1,6 +1,7 @@
 """End to end through launch.py: MLflow and Optuna are read back as a user would."""
 import pandas as pd
 import pytest
+from filelock import FileLock
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
@@ -60,6 +61,14 @@ def test_search_resume_and_final(tmp_path):
 
     again = launch(tmp_path, *TINY, "--final", "--seeds", "0,1")  # nothing to redo
     assert "already finished" in again.stdout + again.stderr
+    assert len(trial_runs(tmp_path, "baseline", phase="final")) == 2
+
+    # a seed another launch is training (it holds the seed's claim) is left to that launch
+    [state] = (tmp_path / "mlruns" / "state").iterdir()
+    best = finals[0].data.tags["lipo.best_trial"]
+    with FileLock(str(state / f"final-{best}-strategy-seed2.claim")):
+        busy = launch(tmp_path, *TINY, "--final", "--seeds", "2")
+    assert "another launch is training it" in busy.stdout + busy.stderr
     assert len(trial_runs(tmp_path, "baseline", phase="final")) == 2
 
 
