@@ -14,7 +14,7 @@ from lipo.distributed import broadcast
 from lipo.errors import ConfigError
 from lipo.locks import claim
 from lipo.trial_run import TrialRun, train_trial
-from lipo.final_export import command_line, export_models
+from lipo.final_export import command_line, export_models, group_runs
 from lipo.invocation import Invocation
 from lipo.recorder import EpochReporter, Recorder, describe_error
 from lipo.search.book import TrialBook
@@ -126,9 +126,9 @@ def one_seed(inv, accelerator, cfg, tracker, parent, trial_number) -> None:
 
 
 def summarise(inv: Invocation, tracker: Tracker, trial_number: int) -> None:
-    query = (f"tags.`lipo.phase` = 'final' AND tags.`lipo.optuna_study` = '{inv.optuna_name}' "
-             f"AND tags.`lipo.best_trial` = '{trial_number}' AND attributes.status = 'FINISHED'")
-    runs = same_control(inv, tracker.runs(query))
+    """Mean ± std over seeds, each seed once (its newest finished run, as the report and the
+    exported models count it): a seed finished twice must not weigh twice."""
+    runs = group_runs(inv, tracker, trial_number)
     control = f" (control {inv.control})" if inv.control else ""
     for key in ("test/mse", "test/r2"):
         values = [r.metrics[key] for r in runs if key in r.metrics]

@@ -1,0 +1,23 @@
+"""The final phase's printed summary counts each seed once, in a real SQLite MLflow store."""
+from types import SimpleNamespace
+
+from lipo.final import summarise
+from lipo.tracking import Tracker
+
+
+def test_a_seed_finished_twice_counts_once(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # the experiment's artifact folder lands here
+    inv = SimpleNamespace(study="baseline", control="", optuna_name="baseline:tiny:split:data")
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "baseline")
+    parent = tracker.start_run("final", {"lipo.study": "baseline", "lipo.phase": "final"})
+    # seed 0 finished by two launches (the same MSE twice), seed 1 once
+    for seed, mse in ((0, 0.2), (0, 0.2), (1, 0.6)):
+        tags = {"lipo.phase": "final", "lipo.optuna_study": inv.optuna_name,
+                "lipo.best_trial": 1, "lipo.seed": seed}
+        run = tracker.start_run(f"final seed {seed}", tags, parent, {"seed": seed})
+        tracker.log_metrics(run, {"test/mse": mse, "test/r2": 1 - mse})
+        tracker.finish(run)
+    summarise(inv, tracker, 1)
+    out = capsys.readouterr().out
+    # mean and sample std of 0.2 and 0.6; with seed 0 twice it read 3 seeds, 0.3333
+    assert "2 seeds: test/mse 0.4000 ± 0.2828" in out, out
