@@ -68,4 +68,8 @@ def claim(path: Path, mine: bool = True) -> Iterator[bool]:
     try:
         yield True
     finally:
+        # The file goes with the claim: a finished seed leaves nothing under the state folder.
+        # A launch that opened the file just before may still lock it and train the seed once
+        # more; the summary, the report and the exported models count each seed once.
         lock.release()
+        path.unlink(missing_ok=True)
