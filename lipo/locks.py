@@ -63,6 +63,10 @@ def claim(path: Path, mine: bool = True) -> Iterator[bool]:
     try:
         lock.acquire(timeout=0)
     except Timeout:
+        held = False
+    else:
+        held = True
+    if not held:  # yielded outside the except: an error in the body is not chained to it
         yield False
         return
     try:
