@@ -25,10 +25,10 @@ import torch  # noqa: E402
 from accelerate import Accelerator  # noqa: E402
 
 from lipo.config import RunConfig  # noqa: E402
-from lipo.trial_run import TrialRun, Workspace  # noqa: E402
-from lipo import train  # noqa: E402
-from lipo.resume import Progress  # noqa: E402
-from lipo.steps import Steps  # noqa: E402
+from lipo.training.trial_run import TrialRun, Workspace  # noqa: E402
+from lipo.training import fit as train  # noqa: E402
+from lipo.training.resume import Progress  # noqa: E402
+from lipo.training.steps import Steps  # noqa: E402
 
 
 def parser(doc: str) -> argparse.ArgumentParser:
@@ -45,7 +45,7 @@ PRECISION = ["fp32"]  # set by setup(); every accelerator() of the benchmark use
 
 
 def setup(threads: int, precision: str = "fp32") -> None:
-    from lipo.distributed import quieten
+    from lipo.runtime.distributed import quieten
     torch.set_num_threads(threads)
     PRECISION[0] = precision
     quieten(True)  # the launcher's own log settings: warnings only
@@ -68,7 +68,7 @@ def workspace(split: str = "random", seed: int = 0) -> Workspace:
 
 
 def accelerator() -> Accelerator:
-    from lipo.devices import PRECISIONS
+    from lipo.runtime.devices import PRECISIONS
     return Accelerator(cpu=not torch.cuda.is_available(),
                        mixed_precision=PRECISIONS[PRECISION[0]])
 
@@ -79,7 +79,7 @@ def trial_run(cfg: RunConfig, ws: Workspace, on_epoch=None) -> TrialRun:
 
 
 class StepTimer:
-    """Times lipo's training step (``lipo.steps.Steps.train_epoch`` on fine-tuning's loss) on
+    """Times lipo's training step (``lipo.training.steps.Steps.train_epoch`` on fine-tuning's loss) on
     any iterable of batches."""
 
     def __init__(self, model, cfg: RunConfig, acc: Accelerator):

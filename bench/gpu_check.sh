@@ -14,7 +14,7 @@
 #   machine     GPU name, bf16 support, versions
 #   tests       pytest -m gpu (tests/gpu: bf16 forward/backward, fit() in bf16 and fp16,
 #               bf16 evaluation against fp32, GPU memory across trials) and the unit tests of
-#               lipo.devices
+#               lipo.runtime.devices
 #   study       `launch.py --study lora --backbone molformer-tiny --precision bf16` (tiny
 #               when molformer-tiny is not registered), in a scratch folder, timed
 #   throughput  bench/throughput.py in fp32, then its lipo contenders in bf16
@@ -123,7 +123,7 @@ for d in ("transformers", "accelerate", "peft", "mlflow-skinny", "optuna", "rdki
         print(f"{d} {md.version(d)}")
     except md.PackageNotFoundError:
         print(f"{d} MISSING")
-import lipo.cli, lipo.tracking, lipo.sweep, lipo.data  # noqa: E401 (fails here, not later)
+import lipo.cli, lipo.tracking.store, lipo.sweep, lipo.data.molecules  # noqa: E401 (fails here, not later)
 PY
 GPU="$(head -n 1 "$LOG/machine.log" 2>/dev/null | cut -d';' -f1)"
 if [ $DRY -eq 0 ] && [ "$GPU" = "no CUDA GPU" ]; then
@@ -136,7 +136,7 @@ step tests 300 python3 -m pytest -q -p no:cacheprovider -m "gpu or not slow" tes
   tests/unit/test_devices.py
 
 # 4. a short lora study in bf16 on molformer-tiny (tiny until it is registered)
-BACKBONE=$(python3 -c "from lipo.backbones import BACKBONES; print('molformer-tiny' \
+BACKBONE=$(python3 -c "from lipo.models.backbones import BACKBONES; print('molformer-tiny' \
   if 'molformer-tiny' in BACKBONES else 'tiny')" 2>/dev/null || echo tiny)
 if [ $DRY -eq 1 ]; then BUDGET=(--trials 1 --epochs 1); else BUDGET=(--trials 3 --epochs 2); fi
 mkdir -p "$LOG/study_dir"

@@ -41,7 +41,7 @@ from common import headline, machine, parser, setup, trial_run, workspace
 from lipo.config import RunConfig
 from lipo.strategies.influence_math import HeadLoss, influence_scores, safe_damping
 from lipo.strategies.influence_math import lowest_eigenvalue as lanczos_lowest
-from lipo.pool import load_pool
+from lipo.data.pool import load_pool
 from lipo.strategies import influence as strategy
 
 SWEEP_K = (64, 100, 278)

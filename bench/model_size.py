@@ -14,10 +14,10 @@ import torch
 from transformers import RoFormerModel
 
 from common import StepTimer, headline, interleaved, machine, parser, setup, trial_run, workspace
-from lipo.backbones import load_backbone, roformer_config
+from lipo.models.backbones import load_backbone, roformer_config
 from lipo.config import RunConfig
-from lipo.trial_run import count_params
-from lipo.model import assemble
+from lipo.training.trial_run import count_params
+from lipo.models.regressor import assemble
 
 SIZES = {"mini 4x128": (4, 128, 4), "6x192": (6, 192, 6), "8x256": (8, 256, 8)}
 

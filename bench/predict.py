@@ -3,9 +3,9 @@ predict``'s own path: checkpoint loaded, SMILES canonicalised by RDKit, length-g
 
     OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 LIPO_DATA_DIR=../shared/data python bench/predict.py [--quick]
 
-A model is fine-tuned for one epoch (``lipo.trial_run``), saved and loaded back as a
-checkpoint (``lipo.checkpoint``), then, interleaved in rounds:
-  batch    ``lipo.predict.predictions_table`` on all 4200 Lipophilicity SMILES (batch 128)
+A model is fine-tuned for one epoch (``lipo.training.trial_run``), saved and loaded back as a
+checkpoint (``lipo.models.checkpoint``), then, interleaved in rounds:
+  batch    ``lipo.inference.predict.predictions_table`` on all 4200 Lipophilicity SMILES (batch 128)
   single   the same path one molecule at a time, on a tenth of them (the baseline)
 The last line is ``predict_molecules_per_s=X`` (batch); the line before gives batch / single.
 ``--quick`` uses the ``tiny`` encoder and 500 molecules.
@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from common import headline, interleaved, machine, parser, setup, trial_run, workspace
-from lipo.checkpoint import load_checkpoint, save_checkpoint
+from lipo.models.checkpoint import load_checkpoint, save_checkpoint
 from lipo.config import RunConfig
-from lipo.predict import predictions_table
+from lipo.inference.predict import predictions_table
 
 
 def trained_checkpoint(backbone: str, folder: Path) -> Path:

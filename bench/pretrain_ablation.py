@@ -73,10 +73,10 @@ def finetune(job: tuple[str, str, int, dict]) -> dict:
     name, backbone, seed, opts = job
     sys.path.insert(0, str(ROOT))
     import torch
-    from lipo.distributed import make_accelerator
+    from lipo.runtime.distributed import make_accelerator
     from lipo.config import RunConfig
-    from lipo.devices import machine_precision
-    from lipo.trial_run import TrialRun, Workspace, train_trial
+    from lipo.runtime.devices import machine_precision
+    from lipo.training.trial_run import TrialRun, Workspace, train_trial
     torch.set_num_threads(opts["threads"])
     split = str(Path(os.environ["LIPO_DATA_DIR"]) / opts["split"])
     cfg = RunConfig(backbone=backbone, split=split, seed=seed, epochs=opts["epochs"], patience=5,

@@ -6,7 +6,7 @@ the same budget of trial-epochs, on the ``baseline`` study's search space.
 
 Every arm draws from ``sweeps/baseline.py``'s space (lr, weight decay, dropout, batch size,
 warm-up, augment, tta; the study's early stopping) and trains every trial through lipo's own
-trial code (``lipo.trial_run``), until it has spent B trial-epochs (the last trial is cut to
+trial code (``lipo.training.trial_run``), until it has spent B trial-epochs (the last trial is cut to
 what is left). Arms (``--arms``):
   random      RandomSampler, no pruning: the reference
   median      TPE with the median pruner from epoch 2 on: the launcher's default
@@ -35,11 +35,11 @@ import optuna
 from common import headline, machine, parser, setup, trial_run, workspace
 from lipo.config import RunConfig
 from lipo.errors import LipoError, TrialPruned
-from lipo.recorder import EpochReporter
+from lipo.tracking.recorder import EpochReporter
 from lipo.search.storage import make_pruner, sampler
 from lipo.search.trials import tell
 from lipo.study_files import load_study
-from lipo.trial_run import train_trial
+from lipo.training.trial_run import train_trial
 
 TOLERANCE = 1.02
 ARMS = ("random", "median", "hyperband", "multivariate", "warm")

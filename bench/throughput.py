@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 LIPO_DATA_DIR=../shared/data python bench/throughput.py [--quick]
     [--precision bf16]   # lipo's contenders in bf16 autocast (a GPU; leave out the Trainer)
 
-Contenders, each timed with lipo's own training step (``lipo.steps.Steps``) on the same
+Contenders, each timed with lipo's own training step (``lipo.training.steps.Steps``) on the same
 model and the same Lipophilicity training molecules, interleaved in rounds:
   ours      per-batch padding, batches grouped by length (lipo's loaders)
   random    per-batch padding, random order
@@ -27,10 +27,10 @@ from transformers import RoFormerModel
 from common import (StepTimer, endless, headline, interleaved, machine, parser, setup,
                     trial_run, workspace)
 from hf_trainer import TrainerEpochs
-from lipo.backbones import roformer_config
-from lipo.batching import Collate
+from lipo.models.backbones import roformer_config
+from lipo.data.batching import Collate
 from lipo.config import RunConfig
-from lipo.model import assemble
+from lipo.models.regressor import assemble
 
 PAD_TO = 300
 # A padded MoLFormer-sized step of 32 took 185 s on one shared CPU thread: fewer, smaller batches.

@@ -7,15 +7,15 @@ import signal
 import sys
 
 from lipo.adapters import ADAPTERS
-from lipo.backbone_names import BACKBONES, DEFAULT_BACKBONE
-from lipo.distributed import close_accelerator, make_accelerator, quieten
+from lipo.models.backbone_names import BACKBONES, DEFAULT_BACKBONE
+from lipo.runtime.distributed import close_accelerator, make_accelerator, quieten
 from lipo.errors import ConfigError, LipoError
 from lipo.registry import Registry
 from lipo.strategies import STRATEGIES, control_names
 
 # ``launch.py NAME ...`` hands the rest of the command line to the module's ``main(argv)``.
 SUBCOMMANDS = Registry("command", "lipo")
-SUBCOMMANDS.register("predict", ".predict")
+SUBCOMMANDS.register("predict", ".inference.predict")
 SUBCOMMANDS.register("pretrain", ".masked_lm.pretrain")
 
 EPILOG = """examples:
@@ -51,7 +51,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--head-features", choices=["rdkit", "rdkit2d"], default=None,
                    help="concatenate RDKit descriptors with the pooled embedding before the "
                         "head: rdkit (8: Crippen logP, TPSA, ...) or rdkit2d (RDKit's whole "
-                        "2D set, ~210, cached under ~/.cache/lipo/features)")
+                        "2D set, ~210, cached under ~/.cache/lipo/data/features)")
     p.add_argument("--storage", help="Optuna storage: a journal file path or an RDB URL "
                                      "(default mlruns/optuna.journal)")
     p.add_argument("--tracking-uri", default=None,
@@ -185,13 +185,13 @@ def run(args) -> None:
         from lipo.report import report
         report(args)
         return
-    from lipo.devices import machine_precision
+    from lipo.runtime.devices import machine_precision
     if args.workers > 1:
         # A bad flag fails here, before any worker starts; each worker resolves it again on
         # its own GPU (probing one here would hold a CUDA context on it all along).
         machine_precision(args.precision, probe_gpu=False)
         quieten(True)
-        from lipo.workers import start_workers
+        from lipo.runtime.workers import start_workers
         start_workers(args)
         return
     args.precision = machine_precision(args.precision)
@@ -200,7 +200,7 @@ def run(args) -> None:
     from lipo.invocation import build
     inv = build(args)
     if args.final:
-        from lipo.final import final
+        from lipo.final.phase import final
         final(inv, accelerator, args.seeds, args.argv, args.register)
     else:
         from lipo.search.loop import search

@@ -7,16 +7,16 @@ from pathlib import Path
 from types import ModuleType
 
 from lipo.adapters import ADAPTERS
-from lipo.backbone_names import DEFAULT_BACKBONE
-from lipo.backbones import check_name, trust_folder
+from lipo.models.backbone_names import DEFAULT_BACKBONE
+from lipo.models.backbones import check_name, trust_folder
 from lipo.config import RunConfig
 from lipo.errors import ConfigError
-from lipo.trial_run import Workspace
+from lipo.training.trial_run import Workspace
 from lipo.search.book import TrialRecord
 from lipo.search.storage import HEARTBEAT_S
 from lipo.strategies import STRATEGIES, control_knobs
 from lipo.study_files import load_study
-from lipo.tracking import DEFAULT_TRACKING_URI
+from lipo.tracking.store import DEFAULT_TRACKING_URI
 
 FULL = "full"
 DEFAULT_SPLIT = "random"
@@ -38,7 +38,7 @@ class Invocation:
     heartbeat: int = HEARTBEAT_S  # seconds between a running trial's heartbeats (RDB)
     save_every: int = 100  # optimiser steps between resumable training states
     control: str = ""  # --final --control NAME: the strategy's control, not the strategy
-    precision: str = "fp32"  # --precision as resolved for this machine (lipo.devices)
+    precision: str = "fp32"  # --precision as resolved for this machine (lipo.runtime.devices)
     pruner: str = "median"  # --pruner: median, hyperband or none (search.storage.make_pruner)
     warm_start: str = ""  # --warm-start STUDY: queue that study's best settings first
 

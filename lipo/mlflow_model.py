@@ -34,13 +34,13 @@ class LogDModel(mlflow.pyfunc.PythonModel):
     missing ``logd_pred`` and the reason in ``error`` (the other rows are predicted)."""
 
     def load_context(self, context) -> None:
-        from lipo.checkpoint import load_checkpoint
+        from lipo.models.checkpoint import load_checkpoint
         self.model, self.tokenizer, self.cfg = load_checkpoint(
             Path(context.artifacts["checkpoint"]))
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         from lipo.errors import DataError
-        from lipo.predict import predictions_table
+        from lipo.inference.predict import predictions_table
         if "smiles" not in model_input.columns:
             raise DataError(f"the input needs a 'smiles' column (got {list(model_input.columns)})")
         raw = [s if isinstance(s, str) else "" for s in model_input["smiles"]]

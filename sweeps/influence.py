@@ -13,5 +13,5 @@ def space(trial) -> dict:
 
 
 # 273: every molecule of the default pool (300, less the 27 already in Lipophilicity). The
-# original study's 278 is more than that: it would select the same 273 (lipo.pool.check_k).
+# original study's 278 is more than that: it would select the same 273 (lipo.data.pool.check_k).
 K_GRID = [16, 32, 64, 100, 150, 273]

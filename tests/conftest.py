@@ -25,7 +25,7 @@ def lipo_csv(data_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def molecules(lipo_csv):
-    from lipo.data import load_molecules
+    from lipo.data.molecules import load_molecules
     return load_molecules(lipo_csv)
 
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from lipo.adapters import ADAPTERS
-from lipo.backbone_names import BACKBONES
+from lipo.models.backbone_names import BACKBONES
 from lipo.cli import SUBCOMMANDS
 from lipo.strategies import STRATEGIES
 
@@ -43,7 +43,7 @@ def train(run):
 
 # Our tiny encoder under another name: a backbone factory takes the training SMILES.
 TINY_AGAIN = '''
-from lipo.backbones import scratch
+from lipo.models.backbones import scratch
 
 
 def tiny_again(corpus):

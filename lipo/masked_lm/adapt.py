@@ -16,14 +16,14 @@ import numpy as np
 from accelerate.utils import set_seed
 from transformers import AutoModelForMaskedLM
 
-from lipo.backbones import Backbone, from_folder, load_backbone
-from lipo.data import POOL_FILE, data_dir, load_molecules
+from lipo.models.backbones import Backbone, from_folder, load_backbone
+from lipo.data.molecules import POOL_FILE, data_dir, load_molecules
 from lipo.masked_lm.loop import MLMSettings, train_mlm
-from lipo.model import freeze_position_tables
-from lipo.pool import flat
+from lipo.models.regressor import freeze_position_tables
+from lipo.data.pool import flat
 from lipo.molformer import MoLFormerModel
 from lipo.molformer import weights as molformer_weights
-from lipo.train import FitResult
+from lipo.training.fit import FitResult
 
 CACHE = Path("mlruns") / "cache" / "mlm"
 KNOBS = {"mlm_epochs": 3, "mask_prob": 0.15, "mlm_lr": 5e-4, "include_pool": False}
@@ -45,7 +45,7 @@ def knobs(run) -> dict:
 def corpus(run, include_pool: bool) -> list[str]:
     smiles = run.train_smiles
     if include_pool and data_dir() is not None and (data_dir() / POOL_FILE).is_file():
-        # Compared without stereochemistry, as lipo.pool does: the pool draws some
+        # Compared without stereochemistry, as lipo.data.pool does: the pool draws some
         # validation and test molecules with other (or no) stereo marks.
         held = {flat(run.ws.mols.smiles[i]) for part in ("val", "test")
                 for i in run.split.part(part)}

@@ -35,7 +35,7 @@ class StartingPoint:
 
 def starting_point(given: str) -> StartingPoint:
     """A shipped encoder by name (``mini``) or a folder written by ``pretrain``."""
-    from lipo.backbones import SHIPPED
+    from lipo.models.backbones import SHIPPED
     folder = SHIPPED / given if (SHIPPED / given).is_dir() else Path(given).expanduser()
     if not (folder / "model.safetensors").is_file() or not (folder / "tokenizer.json").is_file():
         raise ConfigError(f"--init {given}: {folder} is not an encoder folder written by "

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from lipo.data import SMILES_COLUMNS, pick_column, read_table
+from lipo.data.molecules import SMILES_COLUMNS, pick_column, read_table
 from lipo.errors import DataError
-from lipo.tokenizer import smiles_pieces
+from lipo.models.tokenizer import smiles_pieces
 
 MIN_TOKEN_COUNT = 10  # a token seen fewer times than this has an embedding barely trained
 

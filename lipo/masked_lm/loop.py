@@ -1,9 +1,9 @@
 """Masked-language-model training, one loop for pre-training a backbone on a SMILES corpus
 and for domain adaptation on a task's training SMILES, on the optimiser steps of
-``lipo.steps`` (those of fine-tuning too), under Accelerate.
+``lipo.training.steps`` (those of fine-tuning too), under Accelerate.
 
 Resumable: every ``save_every`` steps the Accelerate state (model, optimiser, scheduler, RNG)
-and the position in the data are saved under ``state_dir`` by ``lipo.resume.TrainingState``
+and the position in the data are saved under ``state_dir`` by ``lipo.training.resume.TrainingState``
 (written beside the last state and swapped in, checked against checksums before loading); a
 restart continues from there.
 """
@@ -19,10 +19,10 @@ import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from lipo.batching import EncodedMolecules, make_loader
-from lipo.distributed import broadcast
-from lipo.resume import Progress, TrainingState
-from lipo.steps import start
+from lipo.data.batching import EncodedMolecules, make_loader
+from lipo.runtime.distributed import broadcast
+from lipo.training.resume import Progress, TrainingState
+from lipo.training.steps import start
 
 IGNORE = -100  # label of unmasked positions: no loss there
 

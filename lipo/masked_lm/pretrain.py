@@ -14,15 +14,15 @@ import numpy as np
 from accelerate.utils import set_seed
 from transformers import AutoTokenizer, RoFormerForMaskedLM
 
-from lipo.backbones import SIZES, roformer_config
+from lipo.models.backbones import SIZES, roformer_config
 from lipo.masked_lm.continued import (HEAD_FILE, StartingPoint, load_descriptor_head,
                                       resolve_size, starting_point)
 from lipo.masked_lm.corpus import CorpusSpec, coverage, mix, read_smiles, variants
-from lipo.data import data_dir
+from lipo.data.molecules import data_dir
 from lipo.errors import DataError
 from lipo.masked_lm.loop import MLMSettings, train_mlm
 from lipo.masked_lm.card import write_card
-from lipo.tokenizer import build_tokenizer
+from lipo.models.tokenizer import build_tokenizer
 
 # The default mix: MOSES's training set (drug-like, neutral, no stereo) and ChEMBL molecules
 # (stereo, charges, long chains) weighted 5x; together they cover 99.9% of Lipophilicity's
@@ -140,8 +140,8 @@ def main(argv: list[str]) -> None:
     args = parser().parse_args(argv)
     start = starting_point(args.init) if args.init else None
     args.size = resolve_size(args.size, start, DEFAULT_SIZE)
-    from lipo.distributed import close_accelerator, make_accelerator
-    from lipo.devices import machine_precision
+    from lipo.runtime.distributed import close_accelerator, make_accelerator
+    from lipo.runtime.devices import machine_precision
     accelerator = make_accelerator(machine_precision(args.precision))
     out = Path(args.out or Path("mlruns") / "pretrained" / args.size)
     train, heldout, sources = split_corpora(corpus_specs(args.corpus), args)
@@ -210,7 +210,7 @@ def portable_command(argv: list[str]) -> str:
 def start_tracking(args, sources, out, accelerator, n_train, n_heldout):
     if not accelerator.is_main_process or args.tracking_uri.lower() == "none":
         return None, None
-    from lipo.tracking import Tracker
+    from lipo.tracking.store import Tracker
     tracker = Tracker(args.tracking_uri, "pretrain")
     resume = out / "state" / "mlflow_run_id"
     if resume.is_file():  # an interrupted run goes on logging into the same MLflow run

@@ -14,7 +14,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, proce
 from transformers import PreTrainedTokenizerFast
 
 from lipo.errors import ConfigError
-from lipo.tokenizer import SMILES_REGEX, SPECIAL
+from lipo.models.tokenizer import SMILES_REGEX, SPECIAL
 
 MAX_LENGTH = 512  # rotary positions have no table to run out of; this only bounds truncation
 

@@ -19,10 +19,10 @@ from rdkit.Chem import Descriptors, rdFingerprintGenerator
 from joblib import Parallel, delayed
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 
-from lipo.data import content_sha256, load_molecules, locate
+from lipo.data.molecules import content_sha256, load_molecules, locate
 from lipo.errors import DataError, LipoError
 from lipo.metrics import regression_metrics
-from lipo.splits import make_split
+from lipo.data.splits import make_split
 
 log = logging.getLogger(__name__)
 MODELS = ("hist_gradient_boosting", "random_forest")

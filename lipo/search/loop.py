@@ -12,14 +12,14 @@ import time
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from lipo.devices import release
-from lipo.distributed import broadcast
+from lipo.runtime.devices import release
+from lipo.runtime.distributed import broadcast
 from lipo.errors import ArtifactError, LipoError, TrialPruned
-from lipo.trial_run import TrialRun, train_trial
+from lipo.training.trial_run import TrialRun, train_trial
 from lipo.invocation import Invocation
-from lipo.recorder import EpochReporter, Recorder, describe_error
+from lipo.tracking.recorder import EpochReporter, Recorder, describe_error
 from lipo.search.book import TrialBook, TrialRecord
-from lipo.tracking import Tracker
+from lipo.tracking.store import Tracker
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 

@@ -9,7 +9,7 @@ import optuna
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
 
-from lipo.locks import sqlite_file, store_lock
+from lipo.runtime.locks import sqlite_file, store_lock
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -11,7 +11,7 @@ from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enable
 from optuna.trial import TrialState
 
 from lipo.search.storage import random_sampler, retry_callback, sampler
-from lipo.workers import gone_from_this_host, worker_id
+from lipo.runtime.liveness import gone_from_this_host, worker_id
 
 STATES = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED, "FAIL": TrialState.FAIL}
 

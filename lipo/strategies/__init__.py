@@ -1,5 +1,5 @@
 """Which examples, in what order. Each module has ``train(run) -> FitResult``, where ``run``
-is a ``lipo.trial_run.TrialRun`` that builds models and loaders and calls ``fit``.
+is a ``lipo.training.trial_run.TrialRun`` that builds models and loaders and calls ``fit``.
 A strategy with controls names them in ``CONTROLS``: the knobs that turn it into the
 comparison it must beat (``python launch.py --study influence --final --control random-k``).
 

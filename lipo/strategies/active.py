@@ -6,7 +6,7 @@ stochastic passes. Only the ``nn.Dropout`` modules are put in train mode for tho
 ``model.train()`` would change other behaviour too and inflate the uncertainty.
 Controls: ``acquisition=random`` (same sizes, random picks) and ``one_shot`` (the original
 study's variant: add the N most uncertain once, then train). ``external=True`` also offers
-the external pool's molecules (``lipo.pool``: those already in Lipophilicity left out) for
+the external pool's molecules (``lipo.data.pool``: those already in Lipophilicity left out) for
 acquisition; their labels are revealed only when acquired, like the training split's.
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from lipo.errors import ConfigError
-from lipo.pool import load_pool
-from lipo.train import FitResult, predict
+from lipo.data.pool import load_pool
+from lipo.training.fit import FitResult, predict
 
 KNOBS = {"initial": 500, "acquire": 256, "rounds": 3, "passes": 10,
          "acquisition": "uncertainty", "one_shot": False, "external": False}

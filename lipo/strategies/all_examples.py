@@ -1,5 +1,5 @@
 """Every training example, every epoch: the baseline."""
-from lipo.train import FitResult
+from lipo.training.fit import FitResult
 
 
 def train(run) -> FitResult:

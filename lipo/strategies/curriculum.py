@@ -19,7 +19,7 @@ import pandas as pd
 from rdkit import Chem
 
 from lipo.errors import ConfigError
-from lipo.train import FitResult
+from lipo.training.fit import FitResult
 
 # competence c(t, c0) for t from 0 (epoch 1) to 1 (the epoch the full set is reached)
 PACING = {

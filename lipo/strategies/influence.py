@@ -26,8 +26,8 @@ import logging
 
 from lipo.strategies.influence_math import (HeadLoss, cg_ihvp, influence_scores, lissa_ihvp,
                             lowest_eigenvalue, safe_damping, top_eigenvalue)
-from lipo.pool import check_k, load_pool
-from lipo.train import FitResult
+from lipo.data.pool import check_k, load_pool
+from lipo.training.fit import FitResult
 
 log = logging.getLogger(__name__)
 CACHE = Path("mlruns") / "cache" / "influence"

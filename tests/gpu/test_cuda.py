@@ -12,12 +12,12 @@ import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 
-from lipo import trial_run as experiment
-from lipo.backbones import BACKBONES
+from lipo.training import trial_run as experiment
+from lipo.models.backbones import BACKBONES
 from lipo.cli import main
 from lipo.config import RunConfig
-from lipo.devices import PRECISIONS
-from lipo.trial_run import TrialRun, Workspace
+from lipo.runtime.devices import PRECISIONS
+from lipo.training.trial_run import TrialRun, Workspace
 from tests.conftest import DATA_DIR
 
 pytestmark = [pytest.mark.gpu,

@@ -59,8 +59,8 @@ def predict(cwd, *args) -> pd.DataFrame:
 
 def test_peft_alone_reproduces_the_run(finals, tmp_path):
     from peft import PeftModel
-    from lipo.checkpoint import base_model, read_config
-    from lipo.predict import predict_logd
+    from lipo.models.checkpoint import base_model, read_config
+    from lipo.inference.predict import predict_logd
     from transformers import AutoTokenizer
     cwd, runs = finals
     run_id = runs[0].info.run_id

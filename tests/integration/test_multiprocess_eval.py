@@ -12,11 +12,11 @@ TORCHRUN = ("torchrun", "--nproc_per_node", "2", "--master_port", "29523")
 
 
 def test_final_phase_under_torchrun_scores_each_test_molecule_once(tmp_path):
-    from lipo.checkpoint import load_checkpoint
-    from lipo.trial_run import Workspace
+    from lipo.models.checkpoint import load_checkpoint
+    from lipo.training.trial_run import Workspace
     from lipo.metrics import regression_metrics
-    from lipo.predict import predict_logd
-    from lipo.tracking import download_artifacts
+    from lipo.inference.predict import predict_logd
+    from lipo.tracking.store import download_artifacts
 
     launch(tmp_path, *TINY, "--trials", "1", prefix=TORCHRUN)
     launch(tmp_path, *TINY, "--final", "--seeds", "0", prefix=TORCHRUN)

@@ -3,8 +3,8 @@ import numpy as np
 from accelerate import Accelerator
 
 from lipo.config import RunConfig
-from lipo.trial_run import TrialRun, Workspace, train_trial
-from lipo.splits import Split
+from lipo.training.trial_run import TrialRun, Workspace, train_trial
+from lipo.data.splits import Split
 
 
 def test_tiny_overfits_32_molecules(molecules):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from accelerate.state import AcceleratorState
 
-from lipo import trial_run as experiment
+from lipo.training import trial_run as experiment
 from lipo.cli import main
 from tests.conftest import DATA_DIR
 from tests.integration.helpers import mlflow_runs

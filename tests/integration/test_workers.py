@@ -39,7 +39,7 @@ def table(data_dir: Path, target: Path, rows: slice) -> Path:
 def study_trials(url: str, data: Path):
     """The trials of the one study run on ``data`` (studies are named by data checksum)."""
     import optuna
-    from lipo.data import content_sha256, load_molecules
+    from lipo.data.molecules import content_sha256, load_molecules
     mols = load_molecules(data)
     (name,) = [n for n in optuna.get_all_study_names(url)
                if n.endswith(content_sha256(mols.smiles, mols.y)[:8])]

@@ -4,8 +4,8 @@ import pytest
 from accelerate import Accelerator
 
 from lipo.config import RunConfig
-from lipo.trial_run import TrialRun, Workspace
-from lipo.splits import Split
+from lipo.training.trial_run import TrialRun, Workspace
+from lipo.data.splits import Split
 from lipo.strategies import active
 
 

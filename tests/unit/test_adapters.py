@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from lipo.backbones import load_backbone
-from lipo.checkpoint import load_checkpoint, save_checkpoint
+from lipo.models.backbones import load_backbone
+from lipo.models.checkpoint import load_checkpoint, save_checkpoint
 from lipo.config import RunConfig
 from lipo.errors import ConfigError
-from lipo.trial_run import count_params
-from lipo.model import assemble
+from lipo.training.trial_run import count_params
+from lipo.models.regressor import assemble
 
 W, FF, LAYERS = 32, 128, 2
 HEAD = (W * W + W) + (W + 1)  # Linear(32, 32) and Linear(32, 1) = 1089

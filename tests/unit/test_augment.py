@@ -4,14 +4,14 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from lipo.augment import Spellings, average_by_molecule, randomised
+from lipo.data.augment import Spellings, average_by_molecule, randomised
 from lipo.config import RunConfig
-from lipo.data import canonical
+from lipo.data.molecules import canonical
 from lipo.errors import ConfigError
-from lipo.trial_run import TrialRun, Workspace
-from lipo.splits import Split
-from lipo.tokenizer import build_tokenizer
-from lipo.train import predict
+from lipo.training.trial_run import TrialRun, Workspace
+from lipo.data.splits import Split
+from lipo.models.tokenizer import build_tokenizer
+from lipo.training.fit import predict
 
 STEREO = "C[C@H](N)C(=O)O"  # a stereocentre and a charge-free acid: both must survive
 

@@ -7,16 +7,16 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from lipo.backbones import load_backbone
-from lipo.checkpoint import load_checkpoint, save_checkpoint
+from lipo.models.backbones import load_backbone
+from lipo.models.checkpoint import load_checkpoint, save_checkpoint
 from lipo.cli import main
 from lipo.config import RunConfig
-from lipo.data import load_molecules
+from lipo.data.molecules import load_molecules
 from lipo.errors import ConfigError, DataError, LipoError
-from lipo.trial_run import TrialRun, Workspace
-from lipo.model import assemble
-from lipo.resume import TrainingState
-from lipo.splits import Split
+from lipo.training.trial_run import TrialRun, Workspace
+from lipo.models.regressor import assemble
+from lipo.training.resume import TrainingState
+from lipo.data.splits import Split
 from tests.conftest import write_csv
 
 STUDY = '''"""A study naming a {kind} that does not exist."""

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from lipo.batching import EncodedMolecules, LengthGroupedBatches, make_loader
+from lipo.data.batching import EncodedMolecules, LengthGroupedBatches, make_loader
 
 
 def fake_data(n=500, seed=0):

@@ -63,8 +63,8 @@ def test_bad_knobs_are_named(knobs, message):
 
 @pytest.fixture(scope="module")
 def seed0_run(molecules, data_dir):
-    from lipo.trial_run import TrialRun, Workspace
-    from lipo.splits import make_split
+    from lipo.training.trial_run import TrialRun, Workspace
+    from lipo.data.splits import make_split
     split = make_split(str(data_dir / "splits" / "random_seed0.json"), molecules, 0)
     run = TrialRun(RunConfig(backbone="tiny", strategy="curriculum"),
                    Workspace(molecules, split, "t"), Accelerator(cpu=True))

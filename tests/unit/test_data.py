@@ -3,7 +3,7 @@ import logging
 import numpy as np
 import pytest
 
-from lipo.data import (LIPO_FILE, check_lipophilicity, download, load_molecules, locate)
+from lipo.data.molecules import (LIPO_FILE, check_lipophilicity, download, load_molecules, locate)
 from lipo.errors import DataError
 from tests.conftest import write_csv
 
@@ -89,6 +89,6 @@ def test_download_checks_before_keeping(tmp_path, lipo_csv):
 def test_cached_download_used_when_nothing_else(tmp_path, monkeypatch, lipo_csv):
     monkeypatch.delenv("LIPO_DATA_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr("lipo.data.LIPO_URL", lipo_csv.as_uri())
+    monkeypatch.setattr("lipo.data.molecules.LIPO_URL", lipo_csv.as_uri())
     path = locate(None)
     assert path == tmp_path / "lipo" / LIPO_FILE and path.is_file()

@@ -3,7 +3,7 @@ the machine has (CUDA, bf16 support, GPU count), so every case runs on a CPU."""
 import pytest
 
 from lipo.cli import main
-from lipo.devices import default_precision, gpu_per_worker, resolve_precision, worker_envs
+from lipo.runtime.devices import default_precision, gpu_per_worker, resolve_precision, worker_envs
 from lipo.errors import ConfigError
 
 

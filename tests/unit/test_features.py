@@ -1,11 +1,11 @@
 import numpy as np
 import torch
 
-from lipo.backbones import load_backbone
+from lipo.models.backbones import load_backbone
 from lipo.config import RunConfig
-from lipo.features import CLIP, RDKIT_DESCRIPTORS, compute, feature_names, standardisation
-from lipo.model import assemble
-from lipo.splits import make_split
+from lipo.data.features import CLIP, RDKIT_DESCRIPTORS, compute, feature_names, standardisation
+from lipo.models.regressor import assemble
+from lipo.data.splits import make_split
 
 
 def test_descriptors_are_computed():
@@ -81,7 +81,7 @@ def test_rdkit2d_standardised_with_train_statistics_only():
 
 
 def test_rdkit2d_is_cached_on_disk(tmp_path, monkeypatch):
-    import lipo.features as features
+    import lipo.data.features as features
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(features, "_CACHE", {})
     first = compute("rdkit2d", ["CCO", "CCN"])

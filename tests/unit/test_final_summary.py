@@ -1,8 +1,8 @@
 """The final phase's printed summary counts each seed once, in a real SQLite MLflow store."""
 from types import SimpleNamespace
 
-from lipo.final import summarise
-from lipo.tracking import Tracker
+from lipo.final.phase import summarise
+from lipo.tracking.store import Tracker
 
 
 def test_a_seed_finished_twice_counts_once(tmp_path, monkeypatch, capsys):

@@ -4,10 +4,10 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from lipo.batching import EncodedMolecules, make_loader
-from lipo.gathering import PAD, gather_by_position
+from lipo.data.batching import EncodedMolecules, make_loader
+from lipo.runtime.gathering import PAD, gather_by_position
 from lipo.metrics import regression_metrics
-from lipo.train import evaluate
+from lipo.training.fit import evaluate
 
 
 class MeanTokenRegressor(torch.nn.Module):

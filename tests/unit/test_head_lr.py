@@ -1,10 +1,10 @@
 """head_lr_mult: the regression head in an optimiser group of its own."""
 import pytest
 
-from lipo.backbones import load_backbone
+from lipo.models.backbones import load_backbone
 from lipo.config import RunConfig
-from lipo.model import assemble
-from lipo.train import param_groups
+from lipo.models.regressor import assemble
+from lipo.training.fit import param_groups
 
 
 @pytest.mark.parametrize("adapter", ["full", "lora"])

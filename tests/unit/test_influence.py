@@ -137,7 +137,7 @@ class LoggedRun:
 
 def trained_head(width, n, steps, seed=0):
     """The strategy's head shape (Linear-GELU-Linear), briefly trained on a smooth target."""
-    from lipo.model import RegressionHead
+    from lipo.models.regressor import RegressionHead
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, width, generator=g)
     y = torch.tanh(x @ torch.randn(width, generator=g) / width ** 0.5) \
@@ -180,9 +180,9 @@ def test_the_exact_solve_runs_on_minis_head_size():
 
 def test_influence_runs_say_the_hessian_is_the_heads(molecules):
     from lipo.config import RunConfig
-    from lipo.trial_run import Workspace
+    from lipo.training.trial_run import Workspace
     from lipo.invocation import Invocation
-    from lipo.splits import make_split
+    from lipo.data.splits import make_split
     from lipo.study_files import load_study
     ws = Workspace(molecules, make_split("random", molecules, 0), "t")
     inv = Invocation("influence", load_study("influence"), RunConfig(strategy="influence"), 1,

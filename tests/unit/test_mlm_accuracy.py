@@ -4,8 +4,8 @@ import torch
 from accelerate import Accelerator
 from transformers.modeling_outputs import MaskedLMOutput
 
-from lipo.backbones import load_backbone
-from lipo.batching import EncodedMolecules, make_loader
+from lipo.models.backbones import load_backbone
+from lipo.data.batching import EncodedMolecules, make_loader
 from lipo.masked_lm.loop import heldout_metrics
 
 

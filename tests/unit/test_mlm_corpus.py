@@ -4,9 +4,9 @@ from accelerate import Accelerator
 import pytest
 
 from lipo.config import RunConfig
-from lipo.trial_run import TrialRun, Workspace
-from lipo.pool import flat
-from lipo.splits import make_split
+from lipo.training.trial_run import TrialRun, Workspace
+from lipo.data.pool import flat
+from lipo.data.splits import make_split
 from lipo.masked_lm.adapt import corpus
 
 

@@ -5,7 +5,7 @@ import time
 from accelerate import Accelerator
 
 from lipo.masked_lm.loop import MaskedLM, MLMSettings
-from lipo.resume import Progress
+from lipo.training.resume import Progress
 
 
 def objective(minutes: float) -> MaskedLM:

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lipo.ensemble import combine
-from lipo.model_card import CardFacts, render, search_argv
+from lipo.inference.ensemble import combine
+from lipo.final.card import CardFacts, render, search_argv
 from lipo.report.calibration import ensemble_mse, spearman, spread_and_error
 
 

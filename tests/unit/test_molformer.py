@@ -9,10 +9,10 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from lipo.backbones import load_backbone
+from lipo.models.backbones import load_backbone
 from lipo.config import RunConfig
-from lipo.trial_run import count_params
-from lipo.model import assemble
+from lipo.training.trial_run import count_params
+from lipo.models.regressor import assemble
 from lipo.molformer import MoLFormerConfig, MoLFormerForMaskedLM, MoLFormerModel
 from lipo.molformer.tokenizer import tokenizer_from_folder
 from lipo.molformer.weights import load_encoder, masked_lm

@@ -9,11 +9,11 @@ import torch
 from huggingface_hub import constants
 from safetensors.torch import load_file, save_file
 
-from lipo.backbones import load_backbone
-from lipo.checkpoint import save_checkpoint, load_checkpoint
+from lipo.models.backbones import load_backbone
+from lipo.models.checkpoint import save_checkpoint, load_checkpoint
 from lipo.config import RunConfig
 from lipo.errors import ConfigError
-from lipo.model import assemble
+from lipo.models.regressor import assemble
 from lipo.molformer import IMPLEMENTATION, MoLFormerModel
 from lipo.molformer.weights import MOLFORMER_ID, MOLFORMER_REVISION, published_folder
 

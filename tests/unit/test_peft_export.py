@@ -1,15 +1,15 @@
 """LoRA and IA3 checkpoints are PEFT's own format: PEFT alone, on the base model that
-``lipo.checkpoint.base_model`` builds, reproduces the trained model's predictions."""
+``lipo.models.checkpoint.base_model`` builds, reproduces the trained model's predictions."""
 import json
 
 import pytest
 import torch
 from peft import PeftModel
 
-from lipo.backbones import load_backbone
-from lipo.checkpoint import base_model, save_checkpoint
+from lipo.models.backbones import load_backbone
+from lipo.models.checkpoint import base_model, save_checkpoint
 from lipo.config import RunConfig
-from lipo.model import assemble
+from lipo.models.regressor import assemble
 
 
 def trained(adapter: str):

@@ -4,9 +4,9 @@ from accelerate import Accelerator
 
 from lipo.config import RunConfig
 from lipo.errors import DataError
-from lipo.trial_run import TrialRun, Workspace
-from lipo.pool import load_pool
-from lipo.splits import make_split
+from lipo.training.trial_run import TrialRun, Workspace
+from lipo.data.pool import load_pool
+from lipo.data.splits import make_split
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_the_influence_k_grid_holds_no_k_above_the_pool(workspace):
 
 def test_a_k_above_the_pool_is_an_error_naming_the_sizes(workspace):
     from lipo.errors import ConfigError
-    from lipo.pool import check_k
+    from lipo.data.pool import check_k
     pool = load_pool(run_with(workspace, None))
     check_k(pool, len(pool))
     with pytest.raises(ConfigError, match=f"strategy.k=278 is more than the {len(pool)} pool"):

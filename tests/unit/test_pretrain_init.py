@@ -1,7 +1,7 @@
 """`pretrain --init`: which encoder it starts from and at what size, or a clear error."""
 import pytest
 
-from lipo.backbones import SHIPPED
+from lipo.models.backbones import SHIPPED
 from lipo.errors import ConfigError
 from lipo.masked_lm.continued import resolve_size, starting_point
 

@@ -7,12 +7,12 @@ import sys
 import pytest
 
 from lipo.adapters import ADAPTERS
-from lipo.backbone_names import BACKBONES
-from lipo.backbones import check_name, load_backbone
+from lipo.models.backbone_names import BACKBONES
+from lipo.models.backbones import check_name, load_backbone
 from lipo.cli import SUBCOMMANDS, main, parser
 from lipo.config import RunConfig
 from lipo.errors import ConfigError
-from lipo.model import assemble
+from lipo.models.regressor import assemble
 from lipo.registry import Registry
 from lipo.strategies import STRATEGIES, control_knobs, control_names, plotted
 from tests import plugins

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from lipo import backbones
-from lipo.backbones import SHIPPED, load_backbone
+from lipo.models import backbones
+from lipo.models.backbones import SHIPPED, load_backbone
 from lipo.errors import ConfigError, LipoError
 
 FOLDER = SHIPPED / "mini"
@@ -116,7 +116,7 @@ def test_small_matches_its_card_and_covers_lipophilicity(molecules, monkeypatch)
 def test_a_run_trained_on_an_earlier_mini_rebuilds_on_its_weights(earlier_name, tmp_path,
                                                                    monkeypatch):
     """Its checkpoint names `mini` at the earlier weights' revision: predict finds them."""
-    from lipo.checkpoint import rebuild_backbone
+    from lipo.models.checkpoint import rebuild_backbone
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     earlier = load_backbone(earlier_name, corpus=[]).revision
     backbone = rebuild_backbone(tmp_path, {"pretrained": True, "source": "mini",

@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from lipo.data import load_molecules
+from lipo.data.molecules import load_molecules
 from lipo.errors import DataError
-from lipo.splits import PARTS, make_split, scaffold_of
+from lipo.data.splits import PARTS, make_split, scaffold_of
 from tests.conftest import write_csv
 
 

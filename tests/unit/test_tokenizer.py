@@ -1,7 +1,7 @@
 import pytest
 from transformers import AutoTokenizer
 
-from lipo.tokenizer import build_tokenizer, decode, smiles_pieces
+from lipo.models.tokenizer import build_tokenizer, decode, smiles_pieces
 
 TRICKY = [
     r"F/C=C\F",  # cis/trans bonds: backslash and slash

@@ -3,7 +3,7 @@ half-created store: tests/integration/test_concurrent_starts.py); experiments ar
 model-training experiments."""
 import pytest
 
-from lipo.tracking import EXPERIMENT_KIND, Tracker, open_client, unopenable_store
+from lipo.tracking.store import EXPERIMENT_KIND, Tracker, open_client, unopenable_store
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The exact optimiser steps of fine-tuning and masked-LM training on ``tiny``, on the CPU.
 
 The numbers were recorded from the training loops before they shared one step engine
-(``lipo.steps``): a change that alters a loss, a learning rate, the batch order, the
+(``lipo.training.steps``): a change that alters a loss, a learning rate, the batch order, the
 clipping or what a resume restores moves them. The losses are read where Accelerate sees
 them (``Accelerator.backward``), so the test does not depend on how the loops are written.
 The tolerance covers CPU kernels that differ slightly between machines.
@@ -13,13 +13,13 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from transformers import RoFormerForMaskedLM
 
-from lipo.backbones import load_backbone, roformer_config
+from lipo.models.backbones import load_backbone, roformer_config
 from lipo.config import RunConfig
 from lipo.errors import TrainingDiverged
-from lipo.trial_run import TrialRun, Workspace
+from lipo.training.trial_run import TrialRun, Workspace
 from lipo.masked_lm.loop import MLMSettings, train_mlm
-from lipo.resume import Progress
-from lipo.splits import Split
+from lipo.training.resume import Progress
+from lipo.data.splits import Split
 
 REL = 1e-5
 FEW = np.arange(120)  # 96 to train on (6 batches of 16), 24 to validate on

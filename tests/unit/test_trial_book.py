@@ -8,7 +8,7 @@ from optuna.trial import TrialState
 from lipo.search import trials as optuna_trials
 from lipo.search.book import TrialBook
 from lipo.search.storage import open_study
-from lipo.workers import worker_id
+from lipo.runtime.liveness import worker_id
 
 
 @pytest.fixture

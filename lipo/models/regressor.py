@@ -72,7 +72,7 @@ def assemble(backbone, cfg, y_mean: float, y_std: float, feature_stats=None) -> 
 
     ``feature_stats``: (mean, std) of the head's descriptor features, or None for none."""
     from lipo.adapters import ADAPTERS
-    from lipo.features import feature_clip
+    from lipo.data.features import feature_clip
     width = backbone.hidden_size
     n_features = 0 if feature_stats is None else len(feature_stats[0])
     head = RegressionHead(width, cfg.head_hidden or width, cfg.dropout, n_features)

@@ -11,12 +11,12 @@ import torch
 from accelerate import Accelerator
 from torch.nn.functional import mse_loss
 
-from lipo.augment import average_by_molecule
+from lipo.data.augment import average_by_molecule
 from lipo.config import RunConfig
-from lipo.gathering import gather_by_position
+from lipo.runtime.gathering import gather_by_position
 from lipo.metrics import regression_metrics
-from lipo.resume import Progress, TrainingState
-from lipo.steps import start
+from lipo.training.resume import Progress, TrainingState
+from lipo.training.steps import start
 
 # on_epoch(epoch, metrics) runs on every rank after each epoch's evaluation; it may raise
 # (Optuna's TrialPruned) to stop the run.
@@ -148,7 +148,7 @@ def predict(model, loader, accelerator: Accelerator | None = None,
             keep_mode: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Predictions (logD), labels and table positions, gathered from every process (or this
     process's alone without ``accelerator``), each position exactly once: the copies
-    Accelerate pads the last batches with are dropped by position (``lipo.gathering``).
+    Accelerate pads the last batches with are dropped by position (``lipo.runtime.gathering``).
     ``keep_mode``: leave the modules' train/eval modes as they are (MC dropout)."""
     if not keep_mode:
         model.eval()

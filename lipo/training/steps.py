@@ -1,4 +1,4 @@
-"""Optimiser steps under Accelerate: the one engine of fine-tuning (``lipo.train``) and of
+"""Optimiser steps under Accelerate: the one engine of fine-tuning (``lipo.training.fit``) and of
 masked-LM training (``lipo.masked_lm.loop``).
 
 ``start`` builds the linear warm-up schedule and prepares model, optimiser, loaders and
@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from lipo.errors import TrainingDiverged
-from lipo.resume import Progress, TrainingState
+from lipo.training.resume import Progress, TrainingState
 
 
 class Objective(Protocol):

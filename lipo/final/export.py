@@ -12,8 +12,8 @@ import shlex
 import tempfile
 from pathlib import Path
 
-from lipo.model_card import METRICS, CardFacts, render
-from lipo.tracking import Tracker
+from lipo.final.card import METRICS, CardFacts, render
+from lipo.tracking.store import RunRecord, Tracker
 
 MODEL = "model"  # the artifact path of the pyfunc model in each final run
 
@@ -24,9 +24,14 @@ def command_line(argv) -> str:
     return shlex.join(["python", "launch.py", *argv])
 
 
+def same_control(inv, runs: list[RunRecord]) -> list[RunRecord]:
+    """The runs of this control (none: the strategy itself). MLflow's filter cannot ask for
+    a missing tag, so it is done here."""
+    return [r for r in runs if r.tags.get("lipo.control", "") == inv.control]
+
+
 def group_runs(inv, tracker: Tracker, trial_number: int) -> list:
     """The finished final runs of this best trial (and control), the newest per seed."""
-    from lipo.final import same_control
     query = (f"tags.`lipo.phase` = 'final' AND tags.`lipo.optuna_study` = '{inv.optuna_name}' "
              f"AND tags.`lipo.best_trial` = '{trial_number}' AND attributes.status = 'FINISHED'")
     by_seed = {}

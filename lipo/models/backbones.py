@@ -3,7 +3,7 @@ pre-trained and shipped in the package), ``tiny`` (the same, small and random, f
 ``molformer`` (our MoLFormer implementation with the published weights, pinned),
 ``molformer-tiny`` (the same architecture, small and random), or any folder saved with
 ``save_pretrained`` (or holding MoLFormer's published files). The names are registered in
-lipo/backbone_names.py, each naming its factory here.
+lipo/models/backbone_names.py, each naming its factory here.
 """
 from __future__ import annotations
 
@@ -16,16 +16,16 @@ from pathlib import Path
 from transformers import (AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase,
                           RoFormerConfig, RoFormerModel)
 
-from lipo.backbone_names import BACKBONES  # name -> factory; re-exported
+from lipo.models.backbone_names import BACKBONES  # name -> factory; re-exported
 from lipo.errors import ConfigError
 from lipo.molformer import IMPLEMENTATION, MoLFormerConfig, MoLFormerModel
 from lipo.molformer.tokenizer import tokenizer_from_folder
 from lipo.molformer.weights import (MOLFORMER_REVISION, is_molformer_folder, load_encoder,
                                     published_folder)
-from lipo.tokenizer import build_tokenizer
+from lipo.models.tokenizer import build_tokenizer
 
 log = logging.getLogger(__name__)
-SHIPPED = Path(__file__).parent / "pretrained"  # encoders made by `launch.py pretrain`
+SHIPPED = Path(__file__).parents[1] / "pretrained"  # encoders made by `launch.py pretrain`
 # Model code shipped in a folder runs only with --trust-remote-code (MoLFormer needs none:
 # the architecture is ours, lipo/molformer).
 TRUSTED_FOLDERS: set[Path] = set()  # folders given with --trust-remote-code

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lipo.errors import ArtifactError, LipoError, TrackingUnreachable
-from lipo.locks import sqlite_file, store_lock
+from lipo.runtime.locks import sqlite_file, store_lock
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 ARTIFACT_ROOT = Path("mlruns") / "artifacts"

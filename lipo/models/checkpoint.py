@@ -29,12 +29,12 @@ from safetensors.torch import load_file, save_file
 from peft import PeftModel
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-from lipo.backbones import Backbone, load_backbone
+from lipo.models.backbones import Backbone, load_backbone
 from lipo.config import RunConfig
 from lipo.errors import LipoError
-from lipo.features import feature_names
-from lipo.model import assemble
-from lipo.train import trainable_state
+from lipo.data.features import feature_names
+from lipo.models.regressor import assemble
+from lipo.training.fit import trainable_state
 
 
 ADAPTER = "adapter"  # PEFT's save_pretrained folder inside a checkpoint

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from lipo.errors import ConfigError
-from lipo.predict import predict_logd
+from lipo.inference.predict import predict_logd
 
 MC_SEED = 0  # dropout masks are drawn from this seed: the same command gives the same spread
 
@@ -18,7 +18,7 @@ MC_SEED = 0  # dropout masks are drawn from this seed: the same command gives th
 def final_members(uri: str, study: str) -> list[str]:
     """Run ids of the newest final phase of ``study`` (its controls excluded), one per seed."""
     from lipo.report.table import final_runs, newest_group
-    from lipo.tracking import StoreReader
+    from lipo.tracking.store import StoreReader
     runs = [r for r in final_runs(StoreReader(uri).study_runs()) if r.experiment == study
             and not r.tags.get("lipo.control")]
     if not runs:

@@ -10,17 +10,17 @@ import pandas as pd
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
-from lipo.augment import Spellings
-from lipo.backbones import Backbone, load_backbone
-from lipo.batching import EncodedMolecules, make_loader
+from lipo.data.augment import Spellings
+from lipo.models.backbones import Backbone, load_backbone
+from lipo.data.batching import EncodedMolecules, make_loader
 from lipo.config import RunConfig
-from lipo.data import Molecules, content_sha256, load_molecules, locate
-from lipo.features import compute, standardisation
-from lipo.model import LogDRegressor, assemble
-from lipo.resume import TrainingState, data_digest
-from lipo.splits import Split, make_split
+from lipo.data.molecules import Molecules, content_sha256, load_molecules, locate
+from lipo.data.features import compute, standardisation
+from lipo.models.regressor import LogDRegressor, assemble
+from lipo.training.resume import TrainingState, data_digest
+from lipo.data.splits import Split, make_split
 from lipo.strategies import STRATEGIES
-from lipo.train import EpochHook, FitResult, evaluate, fit, predict
+from lipo.training.fit import EpochHook, FitResult, evaluate, fit, predict
 
 MAX_TOKENS = 512  # longest Lipophilicity SMILES is 207 tokens
 

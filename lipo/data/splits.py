@@ -16,7 +16,7 @@ import numpy as np
 from rdkit import Chem
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
-from lipo.data import Molecules
+from lipo.data.molecules import Molecules
 from lipo.errors import DataError
 
 log = logging.getLogger(__name__)

@@ -22,10 +22,10 @@ def quieten(main_process: bool) -> None:
 def make_accelerator(precision: str = "fp32"):
     """Accelerate starts gloo for several CPU processes only when told cpu=True: without a
     GPU, torchrun's 2 processes would otherwise each train alone. ``precision``: one of
-    ``lipo.devices.PRECISIONS``, resolved for this machine (``machine_precision``)."""
+    ``lipo.runtime.devices.PRECISIONS``, resolved for this machine (``machine_precision``)."""
     import torch
     from accelerate import Accelerator
-    from lipo.devices import PRECISIONS
+    from lipo.runtime.devices import PRECISIONS
     several = int(os.environ.get("WORLD_SIZE", "1")) > 1
     return Accelerator(cpu=several and not torch.cuda.is_available(),
                        mixed_precision=PRECISIONS[precision])

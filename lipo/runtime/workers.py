@@ -5,41 +5,17 @@ same command). Each worker asks the study for its next trial, so together they m
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import lipo
-from lipo.devices import worker_envs
+from lipo.runtime.devices import worker_envs
 from lipo.errors import LipoError
 
 # A worker is the same command line without --workers: each one a plain launcher.
-WORKER = [sys.executable, "-c", "import sys; from lipo.workers import worker_main; "
+WORKER = [sys.executable, "-c", "import sys; from lipo.runtime.worker_main import worker_main; "
                                 "sys.exit(worker_main())"]
-
-
-def worker_id(pid: int | None = None) -> str:
-    """host:pid:start, the start time telling a live process from a later one with its pid."""
-    pid = os.getpid() if pid is None else pid
-    return f"{socket.gethostname()}:{pid}:{process_start(pid)}"
-
-
-def process_start(pid: int) -> str:
-    try:  # field 22 of /proc/PID/stat, after the parenthesised command name
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
-
-
-def gone_from_this_host(worker: str) -> bool:
-    """``worker`` (a ``worker_id``) ran on this machine and is gone: no need to wait for
-    heartbeats to know its trial is lost."""
-    host, _, rest = worker.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    return worker_id(int(pid)) != worker
 
 
 def worker_argv(argv: list[str]) -> list[str]:
@@ -64,20 +40,12 @@ def base_env() -> dict[str, str]:
         dict.fromkeys(p for p in (root, *here, os.environ.get("PYTHONPATH")) if p))}
 
 
-def worker_main() -> int:
-    """A worker: the launcher, with the registrations its starter handed on."""
-    from lipo.cli import main  # imports every registry first
-    from lipo.registry import HANDED_ON, register_handed_on
-    register_handed_on(os.environ.get(HANDED_ON))
-    return main()
-
-
 def prepare(args) -> None:
     """Create the Optuna study and the MLflow experiment once, before the workers start:
     K processes creating them at the same moment is the race ARCHITECTURE.md warns about."""
     from lipo.invocation import build
     from lipo.search.loop import open_book, queue_warm_start
-    from lipo.tracking import Tracker
+    from lipo.tracking.store import Tracker
     inv = build(args)
     book = open_book(inv, startup=1)
     if inv.warm_start:  # queued once here, not raced by the K workers

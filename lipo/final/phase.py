@@ -9,16 +9,16 @@ import statistics
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from lipo.devices import release
-from lipo.distributed import broadcast
+from lipo.runtime.devices import release
+from lipo.runtime.distributed import broadcast
 from lipo.errors import ConfigError
-from lipo.locks import claim
-from lipo.trial_run import TrialRun, train_trial
-from lipo.final_export import command_line, export_models, group_runs
+from lipo.runtime.locks import claim
+from lipo.training.trial_run import TrialRun, train_trial
+from lipo.final.export import command_line, export_models, group_runs, same_control
 from lipo.invocation import Invocation
-from lipo.recorder import EpochReporter, Recorder, describe_error
+from lipo.tracking.recorder import EpochReporter, Recorder, describe_error
 from lipo.search.book import TrialBook
-from lipo.tracking import RunRecord, Tracker
+from lipo.tracking.store import RunRecord, Tracker
 
 
 def final(inv: Invocation, accelerator: Accelerator, seeds: list[int],
@@ -83,12 +83,6 @@ def finished(tracker: Tracker, inv: Invocation, trial_number: int, seed: int) ->
              f"AND tags.`lipo.best_trial` = '{trial_number}' AND tags.`lipo.seed` = '{seed}' "
              "AND attributes.status = 'FINISHED'")
     return bool(same_control(inv, tracker.runs(query)))
-
-
-def same_control(inv: Invocation, runs: list[RunRecord]) -> list[RunRecord]:
-    """The runs of this control (none: the strategy itself). MLflow's filter cannot ask for
-    a missing tag, so it is done here."""
-    return [r for r in runs if r.tags.get("lipo.control", "") == inv.control]
 
 
 def one_seed(inv, accelerator, cfg, tracker, parent, trial_number) -> None:

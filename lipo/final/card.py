@@ -76,9 +76,9 @@ def render(facts: CardFacts) -> str:
     control = f" (control: {facts.control})" if facts.control else ""
     peft = facts.adapter in ("lora", "ia3")
     weights = ("PEFT's format: `checkpoint/adapter/` loads with `PeftModel.from_pretrained("
-               "lipo.checkpoint.base_model(checkpoint), checkpoint / 'adapter')`" if peft else
+               "lipo.models.checkpoint.base_model(checkpoint), checkpoint / 'adapter')`" if peft else
                "lipo's format: `checkpoint/weights.safetensors`, loaded by "
-               "`lipo.checkpoint.load_checkpoint`")
+               "`lipo.models.checkpoint.load_checkpoint`")
     lines = [
         f"# lipo model: {facts.study}{control}, seed {facts.seed}", "",
         "Predicts logD at pH 7.4 (lipophilicity) from a SMILES string. Input: a table with a "

@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lipo.augment import Spellings
-from lipo.batching import EncodedMolecules, make_loader
-from lipo.checkpoint import load_checkpoint
-from lipo.data import SMILES_COLUMNS, canonical, read_table
+from lipo.data.augment import Spellings
+from lipo.data.batching import EncodedMolecules, make_loader
+from lipo.models.checkpoint import load_checkpoint
+from lipo.data.molecules import SMILES_COLUMNS, canonical, read_table
 from lipo.errors import ConfigError, DataError
-from lipo.trial_run import MAX_TOKENS
-from lipo.features import compute
+from lipo.training.trial_run import MAX_TOKENS
+from lipo.data.features import compute
 
 
 def parser() -> argparse.ArgumentParser:
@@ -113,7 +113,7 @@ def check(args) -> None:
 
 
 def main(argv: list[str]) -> None:
-    from lipo.ensemble import combine, mc_dropout  # it builds on predict_logd, defined here
+    from lipo.inference.ensemble import combine, mc_dropout  # it builds on predict_logd, defined here
     args = parser().parse_args(argv)
     check(args)
     raw = read_smiles(Path(args.smiles))
@@ -143,8 +143,8 @@ def checkpoints(args, tmp: Path) -> list[Path]:
     """The checkpoint folder of each member, downloaded from MLflow where needed."""
     if args.checkpoint:
         return [Path(args.checkpoint)]
-    from lipo.ensemble import final_members
-    from lipo.tracking import download_artifacts
+    from lipo.inference.ensemble import final_members
+    from lipo.tracking.store import download_artifacts
     run_ids = final_members(args.tracking_uri, args.study) if args.study else args.run
     if args.study:
         print(f"ensemble of {len(run_ids)} final runs of {args.study}: {', '.join(run_ids)}",

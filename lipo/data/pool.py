@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from rdkit import Chem
 
-from lipo.data import POOL_FILE, data_dir, load_molecules
+from lipo.data.molecules import POOL_FILE, data_dir, load_molecules
 from lipo.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)

@@ -8,12 +8,12 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
-from lipo.checkpoint import save_checkpoint
+from lipo.models.checkpoint import save_checkpoint
 from lipo.config import RunConfig
-from lipo.distributed import broadcast
+from lipo.runtime.distributed import broadcast
 from lipo.errors import LipoError, TrialPruned
-from lipo.trial_run import TrialRun, count_params
-from lipo.tracking import Tracker
+from lipo.training.trial_run import TrialRun, count_params
+from lipo.tracking.store import Tracker
 
 
 class Recorder:

@@ -1,0 +1,1 @@
+"""Molecules in: reading, validating, splitting, spelling, batching and describing them."""

@@ -1,0 +1,1 @@
+"""The final phase: best settings x seeds, the only test evaluation, exported models and cards."""

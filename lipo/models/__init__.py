@@ -1,0 +1,1 @@
+"""Encoders, their tokenizers, the regression head and the checkpoints that rebuild them."""

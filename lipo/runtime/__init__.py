@@ -1,0 +1,1 @@
+"""Processes and devices: Accelerate, GPUs, worker processes, file locks, gathering."""

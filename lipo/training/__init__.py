@@ -1,0 +1,1 @@
+"""One trial's training: its data and model, the fit loop, optimiser steps, resumable state."""
