@@ -14,7 +14,7 @@ from lipo.errors import ConfigError
 from lipo.training.trial_run import Workspace
 from lipo.search.book import TrialRecord
 from lipo.search.storage import HEARTBEAT_S
-from lipo.strategies import STRATEGIES, control_knobs
+from lipo.strategies import STRATEGIES, check_knobs, control_knobs
 from lipo.study_files import load_study
 from lipo.tracking.store import DEFAULT_TRACKING_URI
 
@@ -111,6 +111,7 @@ def build(args) -> Invocation:
                      epochs=args.epochs or definition.EPOCHS,
                      head_features=args.head_features or "",
                      strategy_args={"pool": args.pool} if args.pool else {})
+    check_knobs(base.with_overrides(getattr(definition, "DEFAULTS", {})))  # a typo fails here
     return Invocation(study=args.study, definition=definition, base=base,
                       trials=args.trials or definition.TRIALS, storage=args.storage,
                       tracking_uri=args.tracking_uri or DEFAULT_TRACKING_URI, ws=ws,

@@ -23,6 +23,8 @@ from lipo.models.regressor import freeze_position_tables
 from lipo.data.pool import flat
 from lipo.molformer import MoLFormerModel
 from lipo.molformer import weights as molformer_weights
+from lipo.strategies import knobs as strategy_knobs
+from lipo.strategies.surface import Trial
 from lipo.training.fit import FitResult
 
 CACHE = Path("mlruns") / "cache" / "mlm"
@@ -30,7 +32,7 @@ KNOBS = {"mlm_epochs": 3, "mask_prob": 0.15, "mlm_lr": 5e-4, "include_pool": Fal
 MAX_TOKENS = 512
 
 
-def train(run) -> FitResult:
+def train(run: Trial) -> FitResult:
     folder = adapted(run)
     backbone = from_folder(folder)
     backbone.pretrained = False  # the cache is no lasting home: checkpoints keep its weights
@@ -39,7 +41,7 @@ def train(run) -> FitResult:
 
 
 def knobs(run) -> dict:
-    return {**KNOBS, **{k: v for k, v in run.cfg.strategy_args.items() if k in KNOBS}}
+    return strategy_knobs(KNOBS, run.cfg)
 
 
 def corpus(run, include_pool: bool) -> list[str]:
@@ -47,7 +49,7 @@ def corpus(run, include_pool: bool) -> list[str]:
     if include_pool and data_dir() is not None and (data_dir() / POOL_FILE).is_file():
         # Compared without stereochemistry, as lipo.data.pool does: the pool draws some
         # validation and test molecules with other (or no) stereo marks.
-        held = {flat(run.ws.mols.smiles[i]) for part in ("val", "test")
+        held = {flat(run.smiles[i]) for part in ("val", "test")
                 for i in run.split.part(part)}
         pool = load_molecules(data_dir() / POOL_FILE)
         smiles = smiles + [s for s in pool.smiles if flat(s) not in held]
@@ -55,7 +57,7 @@ def corpus(run, include_pool: bool) -> list[str]:
 
 
 def cache_key(run, settings: dict) -> str:
-    text = json.dumps({"backbone": run.cfg.backbone, "data": run.ws.data_sha256,
+    text = json.dumps({"backbone": run.cfg.backbone, "data": run.data_sha256,
                        "split": run.split.sha256, "seed": run.cfg.seed, **settings},
                       sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -39,3 +39,27 @@ def control_knobs(strategy: str, name: str) -> dict:
         raise ConfigError(f"--control {name}: strategy {strategy!r} has the controls "
                           f"{', '.join(controls)}")
     return {f"strategy.{k}": v for k, v in controls[name].items()}
+
+
+# --pool names the external pool file for the strategies that read one; any strategy accepts it
+SHARED_KNOBS = ("pool",)
+
+
+def knobs(defaults: dict, cfg) -> dict:
+    """A strategy's knobs: its ``KNOBS`` with the run's ``strategy.*`` settings over them. A
+    setting the strategy does not have is an error that names it: a typo in a study file
+    would otherwise train with the default and nobody would know."""
+    unknown = sorted(set(cfg.strategy_args) - set(defaults) - set(SHARED_KNOBS))
+    if unknown:
+        have = ", ".join(f"strategy.{k}" for k in defaults) or "none"
+        raise ConfigError(f"strategy {cfg.strategy!r} has no knob "
+                          f"{', '.join('strategy.' + k for k in unknown)} (its knobs: {have})")
+    return {**defaults, **{k: v for k, v in cfg.strategy_args.items() if k in defaults}}
+
+
+def check_knobs(cfg) -> None:
+    """Every ``strategy.*`` and ``adapter.*`` setting of ``cfg`` is one its strategy and
+    adapter have: checked before training, so a misspelt knob fails at once."""
+    from lipo.adapters import check_knobs as check_adapter
+    knobs(getattr(STRATEGIES.get(cfg.strategy), "KNOBS", {}), cfg)
+    check_adapter(cfg.adapter, cfg.adapter_args)

@@ -17,7 +17,9 @@ import torch
 from torch import nn
 
 from lipo.errors import ConfigError
+from lipo.strategies import knobs as strategy_knobs
 from lipo.data.pool import load_pool
+from lipo.strategies.surface import Trial
 from lipo.training.fit import FitResult, predict
 
 KNOBS = {"initial": 500, "acquire": 256, "rounds": 3, "passes": 10,
@@ -25,8 +27,8 @@ KNOBS = {"initial": 500, "acquire": 256, "rounds": 3, "passes": 10,
 CONTROLS = {"random-acquisition": {"acquisition": "random"}, "one-shot": {"one_shot": True}}
 
 
-def train(run) -> FitResult:
-    knobs = {**KNOBS, **{k: v for k, v in run.cfg.strategy_args.items() if k in KNOBS}}
+def train(run: Trial) -> FitResult:
+    knobs = strategy_knobs(KNOBS, run.cfg)
     if knobs["acquisition"] not in ("uncertainty", "random"):
         raise ConfigError(f"unknown acquisition {knobs['acquisition']!r}: expected "
                           "uncertainty or random")
@@ -42,7 +44,7 @@ def train(run) -> FitResult:
             external = external_pool(run)
             candidates = np.concatenate([train_pos, external["position"]])
         # The unlabelled molecules' labels are unknown until acquired: not even their mean.
-        model.set_target_statistics(run.data.targets[labelled])
+        model.set_target_statistics(run.targets(labelled))
         result = run.fit(model, labelled, report=last)
         run.log({"active/val_mse": result.best["val/mse"], "active/labelled": len(labelled)},
                 len(labelled))
@@ -69,12 +71,12 @@ def external_pool(run) -> pd.DataFrame:
 
 def describe(run, positions: np.ndarray, external: pd.DataFrame | None) -> pd.DataFrame:
     """Source (train | pool), row in its own file, and SMILES of acquired positions."""
-    n_data = len(run.ws.mols.smiles)
+    n_data = len(run.smiles)
     by_position = {} if external is None else external.set_index("position")
     records = []
     for p in positions:
         if p < n_data:
-            records.append(("train", run.ws.mols.rows[p], run.ws.mols.smiles[p]))
+            records.append(("train", run.rows[p], run.smiles[p]))
         else:
             records.append(("pool", by_position.loc[p, "row"], by_position.loc[p, "smiles"]))
     return pd.DataFrame(records, columns=["source", "row", "smiles"])

@@ -19,6 +19,8 @@ import pandas as pd
 from rdkit import Chem
 
 from lipo.errors import ConfigError
+from lipo.strategies import knobs as strategy_knobs
+from lipo.strategies.surface import Trial
 from lipo.training.fit import FitResult
 
 # competence c(t, c0) for t from 0 (epoch 1) to 1 (the epoch the full set is reached)
@@ -32,8 +34,8 @@ KNOBS = {"difficulty": "tokens", "pacing": "linear", "frac": 0.5, "start": 0.2}
 CONTROLS = {"no-curriculum": {"pacing": "none"}}
 
 
-def train(run) -> FitResult:
-    knobs = {**KNOBS, **{k: v for k, v in run.cfg.strategy_args.items() if k in KNOBS}}
+def train(run: Trial) -> FitResult:
+    knobs = strategy_knobs(KNOBS, run.cfg)
     model = run.new_model()
     train = np.asarray(run.split.train)
     level = difficulty(run, train, knobs["difficulty"])
@@ -52,9 +54,9 @@ def train(run) -> FitResult:
 
 def difficulty(run, positions: np.ndarray, kind: str) -> np.ndarray:
     if kind == "tokens":
-        return np.array([len(run.data.ids[p]) for p in positions], dtype=float)
+        return run.token_lengths(positions)
     if kind == "heavy_atoms":
-        return np.array([Chem.MolFromSmiles(run.ws.mols.smiles[p]).GetNumHeavyAtoms()
+        return np.array([Chem.MolFromSmiles(run.smiles[p]).GetNumHeavyAtoms()
                          for p in positions], dtype=float)
     raise ConfigError(f"unknown curriculum difficulty {kind!r}: expected tokens or heavy_atoms")
 

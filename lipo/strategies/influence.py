@@ -22,11 +22,13 @@ import pandas as pd
 import torch
 
 from lipo.errors import ConfigError
+from lipo.strategies import knobs as strategy_knobs
 import logging
 
 from lipo.strategies.influence_math import (HeadLoss, cg_ihvp, influence_scores, lissa_ihvp,
                             lowest_eigenvalue, safe_damping, top_eigenvalue)
 from lipo.data.pool import check_k, load_pool
+from lipo.strategies.surface import Trial
 from lipo.training.fit import FitResult
 
 log = logging.getLogger(__name__)
@@ -41,8 +43,8 @@ SCORE_KNOBS = ("method", "damping", "scale", "depth", "repeats", "lissa_batch", 
 TAGS = {"lipo.strategies.influence_math.hessian": "head"}
 
 
-def train(run) -> FitResult:
-    knobs = {**KNOBS, **{k: v for k, v in run.cfg.strategy_args.items() if k in KNOBS}}
+def train(run: Trial) -> FitResult:
+    knobs = strategy_knobs(KNOBS, run.cfg)
     pool = load_pool(run)
     if knobs["threshold"] is None:
         check_k(pool, int(knobs["k"]))
@@ -73,7 +75,7 @@ def select(table: pd.DataFrame, knobs: dict) -> pd.DataFrame:
 
 def cache_key(run, pool: pd.DataFrame, knobs: dict) -> str:
     fine_tune = {k: v for k, v in run.cfg.flat().items() if not k.startswith("strategy.")}
-    text = json.dumps({"fine_tune": fine_tune, "data": run.ws.data_sha256,
+    text = json.dumps({"fine_tune": fine_tune, "data": run.data_sha256,
                        "split": run.split.sha256, "pool": list(pool["smiles"]),
                        **{k: knobs[k] for k in SCORE_KNOBS}}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

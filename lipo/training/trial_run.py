@@ -19,7 +19,7 @@ from lipo.data.features import compute, standardisation
 from lipo.models.regressor import LogDRegressor, assemble
 from lipo.training.resume import TrainingState, data_digest
 from lipo.data.splits import Split, make_split
-from lipo.strategies import STRATEGIES
+from lipo.strategies import STRATEGIES, check_knobs
 from lipo.training.fit import EpochHook, FitResult, evaluate, fit, predict
 
 MAX_TOKENS = 512  # longest Lipophilicity SMILES is 207 tokens
@@ -69,6 +69,24 @@ class TrialRun:
     @property
     def train_smiles(self) -> list[str]:
         return [self.ws.mols.smiles[i] for i in self.split.train]
+
+    @property
+    def smiles(self) -> list[str]:
+        return self.ws.mols.smiles
+
+    @property
+    def rows(self) -> np.ndarray:
+        return self.ws.mols.rows
+
+    @property
+    def data_sha256(self) -> str:
+        return self.ws.data_sha256
+
+    def targets(self, positions) -> np.ndarray:
+        return self.data.targets[positions]
+
+    def token_lengths(self, positions) -> np.ndarray:
+        return np.array([len(self.data.ids[p]) for p in positions], dtype=float)
 
     def new_model(self, backbone: Backbone | None = None) -> LogDRegressor:
         """A fresh model on the configured backbone, or on ``backbone`` (e.g. an adapted one)."""
@@ -202,5 +220,6 @@ class TrialRun:
 
 
 def train_trial(run: TrialRun) -> FitResult:
+    check_knobs(run.cfg)
     return STRATEGIES.get(run.cfg.strategy).train(run)
 
