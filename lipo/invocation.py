@@ -16,6 +16,7 @@ from lipo.search.book import TrialRecord
 from lipo.search.storage import HEARTBEAT_S
 from lipo.strategies import STRATEGIES, check_knobs, control_knobs
 from lipo.study_files import load_study
+from lipo.tracking import schema
 from lipo.tracking.store import DEFAULT_TRACKING_URI
 
 FULL = "full"
@@ -79,13 +80,13 @@ class Invocation:
         return self.state_folder / f"final-{trial_number}-{self.control or 'strategy'}-seed{seed}"
 
     def tags(self, cfg: RunConfig) -> dict[str, str]:
-        tags = {"lipo.study": self.study, "lipo.strategy": cfg.strategy,
-                "lipo.adapter": cfg.adapter, "lipo.backbone": cfg.backbone,
-                "lipo.phase": cfg.phase, "lipo.seed": cfg.seed, "lipo.split": self.ws.split.name,
-                "lipo.split_sha256": self.ws.split.sha256, "lipo.optuna_study": self.optuna_name,
+        tags = {schema.STUDY: self.study, schema.STRATEGY: cfg.strategy,
+                schema.ADAPTER: cfg.adapter, schema.BACKBONE: cfg.backbone,
+                schema.PHASE: cfg.phase, schema.SEED: cfg.seed, schema.SPLIT: self.ws.split.name,
+                schema.SPLIT_SHA256: self.ws.split.sha256, schema.OPTUNA_STUDY: self.optuna_name,
+                schema.PRECISION: self.precision,
                 **getattr(STRATEGIES.get(cfg.strategy), "TAGS", {})}  # what a strategy states
-        tags["lipo.precision"] = self.precision
-        return {**tags, "lipo.control": self.control} if self.control else tags
+        return {**tags, schema.CONTROL: self.control} if self.control else tags
 
 
 def build(args) -> Invocation:

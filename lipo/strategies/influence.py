@@ -29,6 +29,7 @@ from lipo.strategies.influence_math import (HeadLoss, cg_ihvp, influence_scores,
                             lowest_eigenvalue, safe_damping, top_eigenvalue)
 from lipo.data.pool import check_k, load_pool
 from lipo.strategies.surface import Trial
+from lipo.tracking.schema import INFLUENCE_HESSIAN
 from lipo.training.fit import FitResult
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ CONTROLS = {"random-k": {"selection": "random"}}
 SCORE_KNOBS = ("method", "damping", "scale", "depth", "repeats", "lissa_batch", "tolerance")
 # The Hessian is the regression head's (the encoder is frozen for the analysis): said on
 # every run of the strategy, as the original study's "influence" meant the whole model.
-TAGS = {"lipo.strategies.influence_math.hessian": "head"}
+TAGS = {INFLUENCE_HESSIAN: "head"}
 
 
 def train(run: Trial) -> FitResult:

@@ -15,6 +15,7 @@ from typing import Any
 
 from lipo.errors import ArtifactError, LipoError, TrackingUnreachable
 from lipo.runtime.locks import sqlite_file, store_lock
+from lipo.tracking.schema import current_names
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 ARTIFACT_ROOT = Path("mlruns") / "artifacts"
@@ -246,7 +247,8 @@ class RunRecord:
 
 def record_of(run, experiment: str) -> RunRecord:
     return RunRecord(run.info.run_id, experiment, run.info.run_name or "", run.info.status,
-                     run.info.start_time or 0, dict(run.data.tags), dict(run.data.params),
+                     run.info.start_time or 0, current_names(run.data.tags),
+                     dict(run.data.params),
                      dict(run.data.metrics))
 
 
