@@ -12,6 +12,7 @@ from lipo.runtime.distributed import close_accelerator, make_accelerator, quiete
 from lipo.errors import ConfigError, LipoError
 from lipo.registry import Registry
 from lipo.strategies import STRATEGIES, control_names
+from lipo.tracking.schema import DEFAULT_TRACKING_URI
 
 # ``launch.py NAME ...`` hands the rest of the command line to the module's ``main(argv)``.
 SUBCOMMANDS = Registry("command", "lipo")
@@ -27,7 +28,7 @@ EPILOG = """examples:
   python launch.py --report                               # table and plots under reports/
   torchrun --nproc_per_node 2 launch.py --study baseline
   python launch.py --study baseline --workers 3           # 3 processes share the study
-results: mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db"""
+results: mlflow ui --backend-store-uri {uri}""".format(uri=DEFAULT_TRACKING_URI)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -55,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", help="Optuna storage: a journal file path or an RDB URL "
                                      "(default mlruns/optuna.journal)")
     p.add_argument("--tracking-uri", default=None,
-                   help="MLflow tracking URI (default sqlite:///mlruns/mlflow.db), e.g. "
+                   help=f"MLflow tracking URI (default {DEFAULT_TRACKING_URI}), e.g. "
                         "http://127.0.0.1:5000 for a shared server")
     p.add_argument("--workers", type=int, default=1,
                    help="start K worker processes on this machine, sharing the study through "

@@ -17,7 +17,6 @@ from lipo.search.storage import HEARTBEAT_S
 from lipo.strategies import STRATEGIES, check_knobs, control_knobs
 from lipo.study_files import load_study
 from lipo.tracking import schema
-from lipo.tracking.store import DEFAULT_TRACKING_URI
 
 FULL = "full"
 DEFAULT_SPLIT = "random"
@@ -115,7 +114,7 @@ def build(args) -> Invocation:
     check_knobs(base.with_overrides(getattr(definition, "DEFAULTS", {})))  # a typo fails here
     return Invocation(study=args.study, definition=definition, base=base,
                       trials=args.trials or definition.TRIALS, storage=args.storage,
-                      tracking_uri=args.tracking_uri or DEFAULT_TRACKING_URI, ws=ws,
+                      tracking_uri=args.tracking_uri or schema.DEFAULT_TRACKING_URI, ws=ws,
                       objectives=args.objective, control=control,
                       precision=getattr(args, "precision", None) or "fp32",
                       heartbeat=getattr(args, "heartbeat", None) or HEARTBEAT_S,

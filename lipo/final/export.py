@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from lipo.final.card import METRICS, CardFacts, render
+from lipo.tracking.finals import final_query, newest_per_seed
 from lipo.tracking.store import RunRecord, Tracker
 
 MODEL = "model"  # the artifact path of the pyfunc model in each final run
@@ -32,12 +33,8 @@ def same_control(inv, runs: list[RunRecord]) -> list[RunRecord]:
 
 def group_runs(inv, tracker: Tracker, trial_number: int) -> list:
     """The finished final runs of this best trial (and control), the newest per seed."""
-    query = (f"tags.`lipo.phase` = 'final' AND tags.`lipo.optuna_study` = '{inv.optuna_name}' "
-             f"AND tags.`lipo.best_trial` = '{trial_number}' AND attributes.status = 'FINISHED'")
-    by_seed = {}
-    for run in sorted(same_control(inv, tracker.runs(query)), key=lambda r: r.start_time):
-        by_seed[int(run.tags["lipo.seed"])] = run
-    return [by_seed[s] for s in sorted(by_seed)]
+    query = final_query(inv.optuna_name, trial_number)
+    return newest_per_seed(same_control(inv, tracker.runs(query)))
 
 
 def export_models(inv, tracker: Tracker, trial_number: int, argv: list[str],

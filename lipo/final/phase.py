@@ -18,6 +18,7 @@ from lipo.final.export import command_line, export_models, group_runs, same_cont
 from lipo.invocation import Invocation
 from lipo.tracking.recorder import EpochReporter, Recorder, describe_error
 from lipo.search.book import TrialBook
+from lipo.tracking.finals import final_query
 from lipo.tracking.store import RunRecord, Tracker
 
 
@@ -79,9 +80,7 @@ def best_settings(inv: Invocation) -> tuple[int, dict]:
 
 
 def finished(tracker: Tracker, inv: Invocation, trial_number: int, seed: int) -> bool:
-    query = (f"tags.`lipo.phase` = 'final' AND tags.`lipo.optuna_study` = '{inv.optuna_name}' "
-             f"AND tags.`lipo.best_trial` = '{trial_number}' AND tags.`lipo.seed` = '{seed}' "
-             "AND attributes.status = 'FINISHED'")
+    query = final_query(inv.optuna_name, trial_number, seed)
     return bool(same_control(inv, tracker.runs(query)))
 
 

@@ -20,7 +20,8 @@ from lipo.data.batching import EncodedMolecules, make_loader
 from lipo.models.checkpoint import load_checkpoint
 from lipo.data.molecules import SMILES_COLUMNS, canonical, read_table
 from lipo.errors import ConfigError, DataError
-from lipo.training.trial_run import MAX_TOKENS
+from lipo.tracking.schema import DEFAULT_TRACKING_URI
+from lipo.models.tokenizer import MAX_TOKENS
 from lipo.data.features import compute
 
 
@@ -40,7 +41,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--smiles", required=True,
                    help="CSV with a SMILES column, or a text file with one SMILES per line")
     p.add_argument("--out", help="CSV to write (default: standard output)")
-    p.add_argument("--tracking-uri", default="sqlite:///mlruns/mlflow.db")
+    p.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
     p.add_argument("--batch-size", type=int, default=128)
     return p
 

@@ -20,6 +20,7 @@ from lipo.models.backbones import Backbone, from_folder, load_backbone
 from lipo.data.molecules import POOL_FILE, data_dir, load_molecules
 from lipo.masked_lm.loop import MLMSettings, train_mlm
 from lipo.models.regressor import freeze_position_tables
+from lipo.models.tokenizer import MAX_TOKENS
 from lipo.data.pool import flat
 from lipo.molformer import MoLFormerModel
 from lipo.molformer import weights as molformer_weights
@@ -29,7 +30,6 @@ from lipo.training.fit import FitResult
 
 CACHE = Path("mlruns") / "cache" / "mlm"
 KNOBS = {"mlm_epochs": 3, "mask_prob": 0.15, "mlm_lr": 5e-4, "include_pool": False}
-MAX_TOKENS = 512
 
 
 def train(run: Trial) -> FitResult:

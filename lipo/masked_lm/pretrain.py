@@ -14,6 +14,8 @@ import numpy as np
 from accelerate.utils import set_seed
 from transformers import AutoTokenizer, RoFormerForMaskedLM
 
+from lipo.models.tokenizer import PRETRAIN_MAX_TOKENS
+from lipo.tracking.schema import DEFAULT_TRACKING_URI
 from lipo.models.backbones import SIZES, roformer_config
 from lipo.masked_lm.continued import (HEAD_FILE, StartingPoint, load_descriptor_head,
                                       resolve_size, starting_point)
@@ -30,7 +32,6 @@ from lipo.models.tokenizer import build_tokenizer
 DEFAULT_CORPORA = ("pretrain/moses_train_smiles.csv.gz", "pretrain/chembl_moleculeace_smiles.csv.gz:5")
 TASK_FILE = "lipophilicity.csv"  # coverage is measured against it; it is never trained on
 DEFAULT_SIZE = "small"
-MAX_TOKENS = 256  # ChEMBL has longer molecules (up to ~570 tokens): the rare longest are cut
 
 
 def parser() -> argparse.ArgumentParser:
@@ -70,7 +71,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"],
                    help="number format of the forward pass (default: bf16 on a GPU that has "
                         "it, else fp32)")
-    p.add_argument("--tracking-uri", default="sqlite:///mlruns/mlflow.db",
+    p.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI,
                    help="MLflow tracking URI; 'none' to train without MLflow")
     return p
 
@@ -150,7 +151,7 @@ def main(argv: list[str]) -> None:
     set_seed(args.seed)
     tokenizer = AutoTokenizer.from_pretrained(start.folder) if start else build_tokenizer(train)
     model = build_model(args, tokenizer, len(stats.get("names", ())), start)
-    encode = lambda items: tokenizer(items, truncation=True, max_length=MAX_TOKENS)["input_ids"]
+    encode = lambda items: tokenizer(items, truncation=True, max_length=PRETRAIN_MAX_TOKENS)["input_ids"]
     settings = MLMSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                            mask_prob=args.mask_prob, seed=args.seed, save_every=args.save_every,
                            max_steps=args.max_steps, max_minutes=args.max_minutes)

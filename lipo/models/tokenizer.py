@@ -31,11 +31,18 @@ BASE_TOKENS = (["Br", "B", "Cl", "C", "N", "O", "S", "P", "F", "I", "b", "c", "n
 _PIECE = re.compile(SMILES_REGEX)
 
 
+# Token budgets, in one place. Fine-tuning, adaptation and prediction: the longest
+# Lipophilicity SMILES is 207 tokens, so nothing is cut. Pre-training: ChEMBL has longer
+# molecules (up to ~570 tokens); the rare longest are cut to keep batches small.
+MAX_TOKENS = 512
+PRETRAIN_MAX_TOKENS = 256
+
+
 def smiles_pieces(smiles: str) -> list[str]:
     return _PIECE.findall(smiles)
 
 
-def build_tokenizer(corpus: Iterable[str], max_length: int = 512) -> PreTrainedTokenizerFast:
+def build_tokenizer(corpus: Iterable[str], max_length: int = MAX_TOKENS) -> PreTrainedTokenizerFast:
     """Vocabulary: the special tokens, every base token, then corpus pieces by first appearance."""
     vocab: dict[str, int] = {}
     for token in list(SPECIAL.values()) + BASE_TOKENS:

@@ -19,7 +19,8 @@ from lipo.report.calibration import (attach_ensembles, calibration_figures,
                                     final_test_tables)
 from lipo.report.table import NOT_KNOBS, Row, compare, matches, search_trials, study_rows
 from lipo.strategies import plotted
-from lipo.tracking.store import DEFAULT_TRACKING_URI, StoreReader, Tracker
+from lipo.tracking.schema import DEFAULT_TRACKING_URI
+from lipo.tracking.store import StoreReader, Tracker
 
 OUT = Path("reports")
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from scipy.stats import ttest_rel
 
+from lipo.tracking.finals import final_runs, newest_group
+
 BASELINE = "baseline"
 METRICS = ("mse", "rmse", "mae", "r2")
 NOISE_P = 0.05
@@ -69,11 +71,6 @@ def matches(run, split: str | None, backbone: str | None) -> bool:
             and (backbone is None or backbone in (tag, Path(tag).name)))
 
 
-def final_runs(runs: list) -> list:
-    return [r for r in runs if r.tags.get("lipo.phase") == "final" and r.status == "FINISHED"
-            and "lipo.best_trial" in r.tags and "test/mse" in r.metrics]
-
-
 def search_trials(runs: list) -> list:
     return [r for r in runs if r.tags.get("lipo.phase") == "search" and r.status == "FINISHED"
             and r.tags.get("lipo.state") == "COMPLETE" and "mlflow.parentRunId" in r.tags]
@@ -82,20 +79,6 @@ def search_trials(runs: list) -> list:
 def variant(run) -> str:
     """The Optuna study name's parts after study:backbone:split:data ('+rdkit', 'mse+params')."""
     return " ".join(run.tags.get("lipo.optuna_study", "").split(":")[4:])
-
-
-def newest_group(finals: list) -> list:
-    """The final runs of the newest (optuna study, best trial); one run per seed, the newest
-    (two workers may both have finished the same seed)."""
-    groups: dict[tuple, list] = {}
-    for run in finals:
-        groups.setdefault((run.tags.get("lipo.optuna_study"), run.tags["lipo.best_trial"]),
-                          []).append(run)
-    newest = max(groups.values(), key=lambda g: max(r.start_time for r in g))
-    by_seed = {}
-    for run in sorted(newest, key=lambda r: r.start_time):
-        by_seed[run.tags.get("lipo.seed", run.params.get("seed"))] = run
-    return list(by_seed.values())
 
 
 def knob_values(params: dict, trials: list) -> dict:

@@ -4,6 +4,9 @@ ARCHITECTURE.md's contract, and another fails on a tag literal in the code that 
 so a rename cannot slip through unnoticed."""
 from __future__ import annotations
 
+# Where runs go unless --tracking-uri says otherwise (artifacts beside it, under mlruns/)
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+
 # Tags on every trial and final-seed run
 STUDY = "lipo.study"
 STRATEGY = "lipo.strategy"

@@ -15,9 +15,8 @@ from typing import Any
 
 from lipo.errors import ArtifactError, LipoError, TrackingUnreachable
 from lipo.runtime.locks import sqlite_file, store_lock
-from lipo.tracking.schema import current_names
+from lipo.tracking.schema import DEFAULT_TRACKING_URI, current_names
 
-DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 ARTIFACT_ROOT = Path("mlruns") / "artifacts"
 PARAM_LIMIT = 6000  # MLflow rejects longer param values
 

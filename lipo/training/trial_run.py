@@ -17,12 +17,12 @@ from lipo.config import RunConfig
 from lipo.data.molecules import Molecules, content_sha256, load_molecules, locate
 from lipo.data.features import compute, standardisation
 from lipo.models.regressor import LogDRegressor, assemble
+from lipo.models.tokenizer import MAX_TOKENS
 from lipo.training.resume import TrainingState, data_digest
 from lipo.data.splits import Split, make_split
 from lipo.strategies import STRATEGIES, check_knobs
 from lipo.training.fit import EpochHook, FitResult, evaluate, fit, predict
 
-MAX_TOKENS = 512  # longest Lipophilicity SMILES is 207 tokens
 
 
 @dataclass(frozen=True)

@@ -187,5 +187,5 @@ def test_influence_runs_say_the_hessian_is_the_heads(molecules):
     ws = Workspace(molecules, make_split("random", molecules, 0), "t")
     inv = Invocation("influence", load_study("influence"), RunConfig(strategy="influence"), 1,
                      None, "sqlite://", ws)
-    assert inv.tags(inv.base)["lipo.strategies.influence_math.hessian"] == "head"
-    assert "lipo.strategies.influence_math.hessian" not in inv.tags(RunConfig(strategy="all"))
+    assert inv.tags(inv.base)["lipo.influence.hessian"] == "head"
+    assert "lipo.influence.hessian" not in inv.tags(RunConfig(strategy="all"))
