@@ -6,7 +6,7 @@ Adding one: the factory and one ``BACKBONES.register`` line."""
 from lipo.registry import Registry
 
 DEFAULT_BACKBONE = "mini"
-BACKBONES = Registry("backbone")
+BACKBONES = Registry("backbone", group="lipo.backbones")
 BACKBONES.register("tiny", "lipo.backbones:tiny")
 BACKBONES.register("mini", "lipo.backbones:mini")
 BACKBONES.register("mini-scratch", "lipo.backbones:mini_scratch")

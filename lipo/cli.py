@@ -14,7 +14,7 @@ from lipo.registry import Registry
 from lipo.strategies import STRATEGIES, control_names
 
 # ``launch.py NAME ...`` hands the rest of the command line to the module's ``main(argv)``.
-SUBCOMMANDS = Registry("command", "lipo")
+SUBCOMMANDS = Registry("command", "lipo", group="lipo.commands")
 SUBCOMMANDS.register("predict", ".predict")
 SUBCOMMANDS.register("pretrain", ".masked_lm.pretrain")
 

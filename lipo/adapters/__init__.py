@@ -4,7 +4,7 @@ Adding one: a module with ``apply`` and one ``ADAPTERS.register`` line (here, or
 your own that runs before the CLI parses); ``--adapter`` offers every registered name."""
 from lipo.registry import Registry
 
-ADAPTERS = Registry("adapter", __name__)
+ADAPTERS = Registry("adapter", __name__, group="lipo.adapters")
 ADAPTERS.register("full", ".full")
 ADAPTERS.register("lora", ".lora")
 ADAPTERS.register("ia3", ".ia3")
