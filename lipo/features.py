@@ -50,6 +50,12 @@ def feature_names(kind: str) -> list[str]:
     return list(FEATURE_SETS[kind])
 
 
+def descriptor_record(kind: str) -> dict:
+    """What a checkpoint keeps of its descriptors: the names in column order, and the RDKit
+    that computes them (``lipo.checkpoint`` compares it with this one's on load)."""
+    return {"head_features": kind, "names": feature_names(kind), "rdkit": rdkit.__version__}
+
+
 def compute(kind: str, smiles: list[str]) -> np.ndarray | None:
     """(molecules x descriptors) float32, or None for no features; a descriptor RDKit cannot
     compute is NaN. Cached per SMILES list (``rdkit2d`` on disk too)."""
