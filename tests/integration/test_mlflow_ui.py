@@ -29,4 +29,5 @@ def test_a_study_ends_with_its_runs_address_and_its_runs_show_what_a_user_looks_
         assert client.get_metric_history(run.info.run_id, "train/lr")
         inputs = {i.tags[0].value: i.dataset for i in run.inputs.dataset_inputs}
         assert set(inputs) == parts
-        assert all(re.fullmatch(rf"lipophilicity\.csv:random_seed0:{p}", inputs[p].name) for p in parts)
+        for part in parts:
+            assert re.fullmatch(rf"lipophilicity\.csv:random_seed0:{part}", inputs[part].name)

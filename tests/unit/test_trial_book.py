@@ -1,6 +1,7 @@
 """Counting and recovery on a real journal storage: exactly --trials trials however workers
 interleave, and a trial whose worker process is gone is failed and queued again."""
 import subprocess
+from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
@@ -141,7 +142,7 @@ def test_the_dashboard_names_the_objectives(tmp_path):
     assert two.metric_names == ["val/mse", "trainable_params"]
     open_study("two", path, seed=0, startup=1, objectives=("mse", "params"))
     # a resumed study is not renamed again: one journal line per study
-    assert open(path).read().count("metric_names") == 2
+    assert Path(path).read_text().count("metric_names") == 2
 
 
 def test_a_queued_retry_runs_its_settings_again(study):
