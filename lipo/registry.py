@@ -13,9 +13,10 @@ a plugin that is merely installed.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import json
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoints, entry_points
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,7 +61,7 @@ class Registry:
         if self.plugins_read:
             return
         self.plugins_read = True
-        for point in entry_points(group=self.group):
+        for point in installed_entry_points().select(group=self.group):
             dist = point.dist.name if point.dist is not None else "?"
             try:
                 self.add(point.name, Entry(point.value, {}, dist))
@@ -96,6 +97,13 @@ class Registry:
         module_name, _, attribute = self.entry(name).target.partition(":")
         module = importlib.import_module(module_name, self.package or None)
         return getattr(module, attribute) if attribute else module
+
+
+@functools.cache
+def installed_entry_points() -> EntryPoints:
+    """Every installed distribution's entry points, read once per process (one scan of the
+    import path, ~40 ms, for the four registries)."""
+    return entry_points()
 
 
 def is_builtin(target: str) -> bool:

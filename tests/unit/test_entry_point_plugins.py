@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from lipo.adapters import ADAPTERS
-from lipo.registry import Entry, Registry
+from lipo.registry import Entry, Registry, installed_entry_points
 from tests import plugins
 from tests.conftest import ROOT
 
@@ -91,11 +91,13 @@ def test_a_plugin_that_takes_a_built_in_name_is_refused_by_name(tmp_path):
 def test_plugins_are_read_when_the_registry_is_first_read_not_at_import(tmp_path, monkeypatch):
     installed_plugin(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
+    installed_entry_points.cache_clear()  # read once per process: this one installs it late
     registry = Registry("widget", "lipo", group="lipo.adapters")
     registry.register("own", ".errors")  # a registration at import reads no entry point
     assert registry.plugins_read is False and list(registry.entries) == ["own"]
     assert registry.names() == ["own", "head_norms"]
     assert registry.entry("head_norms") == Entry("plugin_head_norms", {}, "lipo-demo-plugin")
+    installed_entry_points.cache_clear()  # the plugin's folder leaves sys.path with the test
 
 
 def test_the_package_registries_read_their_groups():
