@@ -16,9 +16,9 @@ from __future__ import annotations
 import functools
 import importlib
 import json
-from importlib.metadata import EntryPoints, entry_points
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from importlib.metadata import EntryPoints, entry_points
 from typing import Any
 
 from lipo.errors import ConfigError
