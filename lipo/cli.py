@@ -15,7 +15,7 @@ from lipo.strategies import STRATEGIES, control_names
 from lipo.tracking.schema import DEFAULT_TRACKING_URI
 
 # ``launch.py NAME ...`` hands the rest of the command line to the module's ``main(argv)``.
-SUBCOMMANDS = Registry("command", "lipo")
+SUBCOMMANDS = Registry("command", "lipo", group="lipo.commands")
 SUBCOMMANDS.register("predict", ".inference.predict")
 SUBCOMMANDS.register("pretrain", ".masked_lm.pretrain")
 
@@ -52,7 +52,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--head-features", choices=["rdkit", "rdkit2d"], default=None,
                    help="concatenate RDKit descriptors with the pooled embedding before the "
                         "head: rdkit (8: Crippen logP, TPSA, ...) or rdkit2d (RDKit's whole "
-                        "2D set, ~210, cached under ~/.cache/lipo/data/features)")
+                        "2D set, ~210, cached under ~/.cache/lipo/data/molecules/molecules/molecules/features)")
     p.add_argument("--storage", help="Optuna storage: a journal file path or an RDB URL "
                                      "(default mlruns/optuna.journal)")
     p.add_argument("--tracking-uri", default=None,

@@ -9,6 +9,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("LIPO_DATA_DIR", ROOT.parent / "shared" / "data")).resolve()
 os.environ["LIPO_DATA_DIR"] = str(DATA_DIR)  # never download during tests
+# MLflow's system-metrics thread samples every 10 s in production; the suite's runs last
+# seconds, so it is off here (tests/unit/test_tracking_ui.py turns it on where it checks it).
+os.environ.setdefault("LIPO_SYSTEM_METRICS", "0")
 
 
 @pytest.fixture(scope="session")

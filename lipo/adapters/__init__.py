@@ -7,7 +7,7 @@ import inspect
 from lipo.errors import ConfigError
 from lipo.registry import Registry
 
-ADAPTERS = Registry("adapter", __name__)
+ADAPTERS = Registry("adapter", __name__, group="lipo.adapters")
 ADAPTERS.register("full", ".full")
 ADAPTERS.register("lora", ".lora")
 ADAPTERS.register("ia3", ".ia3")

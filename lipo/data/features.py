@@ -10,7 +10,7 @@ reaches 7e30), so they are centred on the training median, scaled by the spread 
 values winsorised at their 0.5th and 99.5th percentiles, and in the model an undefined value
 becomes 0 (the training median) and every value is clipped to +-CLIP. 4,200 molecules take
 about 90 s on one core, so the matrix is cached on disk per SMILES list
-(``~/.cache/lipo/data/features/``)."""
+(``~/.cache/lipo/data/molecules/features/``)."""
 from __future__ import annotations
 
 import hashlib
@@ -48,6 +48,12 @@ def feature_names(kind: str) -> list[str]:
     if kind not in FEATURE_SETS:
         raise ConfigError(f"unknown --head-features {kind!r}: expected rdkit or rdkit2d")
     return list(FEATURE_SETS[kind])
+
+
+def descriptor_record(kind: str) -> dict:
+    """What a checkpoint keeps of its descriptors: the names in column order, and the RDKit
+    that computes them (``lipo.models.checkpoint`` compares it with this one's on load)."""
+    return {"head_features": kind, "names": feature_names(kind), "rdkit": rdkit.__version__}
 
 
 def compute(kind: str, smiles: list[str]) -> np.ndarray | None:

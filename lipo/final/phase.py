@@ -66,6 +66,7 @@ def final(inv: Invocation, accelerator: Accelerator, seeds: list[int],
         tracker.finish(parent, "FINISHED")
         summarise(inv, tracker, trial_number)
         export_models(inv, tracker, trial_number, list(argv), register)
+        print(tracker.runs_view())
 
 
 def best_settings(inv: Invocation) -> tuple[int, dict]:

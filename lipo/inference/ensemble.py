@@ -18,7 +18,7 @@ MC_SEED = 0  # dropout masks are drawn from this seed: the same command gives th
 def final_members(uri: str, study: str) -> list[str]:
     """Run ids of the newest final phase of ``study`` (its controls excluded), one per seed."""
     from lipo.tracking.finals import final_runs, newest_group
-    from lipo.tracking.store import StoreReader
+    from lipo.tracking.reader import StoreReader
     runs = [r for r in final_runs(StoreReader(uri).study_runs()) if r.experiment == study
             and not r.tags.get("lipo.control")]
     if not runs:

@@ -6,7 +6,7 @@ Adding one: the factory and one ``BACKBONES.register`` line."""
 from lipo.registry import Registry
 
 DEFAULT_BACKBONE = "mini"
-BACKBONES = Registry("backbone")
+BACKBONES = Registry("backbone", group="lipo.models.backbones")
 BACKBONES.register("tiny", "lipo.models.backbones:tiny")
 BACKBONES.register("mini", "lipo.models.backbones:mini")
 BACKBONES.register("mini-scratch", "lipo.models.backbones:mini_scratch")

@@ -10,6 +10,8 @@
     adapter/             `lora` and `ia3`: PEFT's own `save_pretrained` (adapter_config.json,
                          adapter_model.safetensors with the head, kept by modules_to_save)
     statistics.safetensors  `lora` and `ia3`: the target (and descriptor) statistics
+    descriptors.json     with --head-features: the descriptor names in column order and the
+                         RDKit version that computed them
     base.safetensors     the frozen weights, only for a backbone that cannot be re-loaded by
                          name (one initialised at random)
 
@@ -32,13 +34,14 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 from lipo.models.backbones import Backbone, load_backbone
 from lipo.config import RunConfig
 from lipo.errors import LipoError
-from lipo.data.features import feature_names
+from lipo.data.features import descriptor_record, feature_names
 from lipo.models.regressor import assemble
 from lipo.training.fit import trainable_state
 
 
 ADAPTER = "adapter"  # PEFT's save_pretrained folder inside a checkpoint
 STATISTICS = ("y_mean", "y_std", "feature_mean", "feature_std")  # LogDRegressor's buffers
+DESCRIPTORS = "descriptors.json"
 
 
 def save_checkpoint(model, backbone: Backbone, cfg: RunConfig, folder: Path) -> Path:
@@ -54,6 +57,9 @@ def save_checkpoint(model, backbone: Backbone, cfg: RunConfig, folder: Path) -> 
         indent=2))
     backbone.tokenizer.save_pretrained(folder / "tokenizer")
     backbone.encoder.config.save_pretrained(folder / "encoder")
+    if cfg.head_features:
+        (folder / DESCRIPTORS).write_text(json.dumps(descriptor_record(cfg.head_features),
+                                                     indent=2))
     return folder
 
 
@@ -139,12 +145,39 @@ def read_config(folder: Path) -> tuple[RunConfig, dict]:
 def plain_model(folder: Path, cfg: RunConfig, info: dict, adapter: str):
     """Encoder + head (+ ``adapter`` when not "full") with placeholder statistics."""
     set_seed(cfg.seed)
+    check_descriptors(folder, cfg.head_features)
     backbone = rebuild_backbone(folder, info)
     # Target and feature statistics are buffers: placeholders here, loaded with the weights.
     n_features = len(feature_names(cfg.head_features))
     stats = (np.zeros(n_features), np.ones(n_features)) if n_features else None
     plain = cfg.replace(adapter=adapter, adapter_args=cfg.adapter_args if adapter != "full" else {})
     return assemble(backbone, plain, 0.0, 1.0, stats), backbone.tokenizer
+
+
+def check_descriptors(folder: Path, kind: str) -> None:
+    """The head's inputs are the descriptor columns it was trained on, in that order: another
+    RDKit may compute another list (``rdkit2d`` is RDKit's whole set), and a list of the same
+    length would load and predict nonsense without a word. A checkpoint from before the
+    record has none to compare."""
+    path = folder / DESCRIPTORS
+    if not kind or not path.is_file():
+        return
+    try:
+        trained = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise unusable(folder, exc) from None
+    here = descriptor_record(kind)
+    if trained["names"] == here["names"]:
+        return
+    missing = [n for n in trained["names"] if n not in here["names"]]
+    extra = [n for n in here["names"] if n not in trained["names"]]
+    parts = ([f"missing here: {', '.join(missing)}"] if missing else []) + (
+        [f"extra here: {', '.join(extra)}"] if extra else [])
+    difference = "; ".join(parts) or "the same names in another order"
+    raise LipoError(f"{folder}: trained with --head-features {kind} on "
+                    f"{len(trained['names'])} descriptors computed by RDKit {trained['rdkit']}; "
+                    f"RDKit {here['rdkit']} here computes {len(here['names'])} ({difference}): "
+                    f"install rdkit=={trained['rdkit']} to use this model")
 
 
 def load_into(model, folder: Path, tensors: dict) -> None:

@@ -20,7 +20,8 @@ from lipo.report.calibration import (attach_ensembles, calibration_figures,
 from lipo.report.table import NOT_KNOBS, Row, compare, matches, search_trials, study_rows
 from lipo.strategies import plotted
 from lipo.tracking.schema import DEFAULT_TRACKING_URI
-from lipo.tracking.store import StoreReader, Tracker
+from lipo.tracking.reader import StoreReader
+from lipo.tracking.store import Tracker
 
 OUT = Path("reports")
 

@@ -68,24 +68,33 @@ class TrialBook:
     def draw(self, space: Callable[[Any], dict], defaults: dict,
              total: int) -> TrialRecord | None:
         """The next trial and its settings, or None when the study has its ``total``. Settings
-        drawn before are not trained again: that draw is closed uncounted and the next one
-        drawn at random, up to REDRAWS in a row (then the space counts as exhausted)."""
-        for redraw in range(REDRAWS):
+        tried before are not trained again: they are redrawn before the trial is asked for
+        (``trials.untried_params``), up to REDRAWS in a row (then the space counts as
+        exhausted). Another worker may start the same settings between that draw and the ask:
+        that trial is closed uncounted (``duplicate_of``) and the draw made again."""
+        def settings_of(trial) -> dict:
+            return {**defaults, **space(Knobs(trial))}
+        for _ in range(REDRAWS):
             if self.counted() >= total:
                 return None
-            trial = optuna_trials.ask(self.study, self.seed, self.startup, total,
-                                      at_random=redraw > 0)
+            fixed = None
+            if not optuna_trials.has_queued(self.study):
+                fixed = optuna_trials.untried_params(self.study, self.seed, self.startup,
+                                                     settings_of, REDRAWS)
+                if fixed is None:
+                    break
+            trial = optuna_trials.ask(self.study, self.seed, self.startup, total, fixed=fixed)
             if trial is None:
                 return None
-            settings = {**defaults, **space(Knobs(trial))}
+            settings = settings_of(trial)
             trial.set_user_attr("overrides", settings)
             earlier = optuna_trials.duplicate_of(self.study, trial, settings)
             if earlier is None:
                 self._live[trial.number] = trial
                 return record_of(trial)
             optuna_trials.tell(self.study, trial, "FAIL", duplicate_of=earlier)
-            tqdm.write(f"trial {trial.number}: the settings of trial {earlier} again, not "
-                       "re-trained; drawing anew")
+            tqdm.write(f"trial {trial.number}: another worker started the settings of trial "
+                       f"{earlier} meanwhile; drawing anew")
         tqdm.write(f"{REDRAWS} draws in a row repeated earlier settings: the search space looks "
                    f"exhausted at {self.counted()} trials")
         return None

@@ -72,6 +72,7 @@ def search(inv: Invocation, accelerator: Accelerator) -> None:
         if fatal:
             raise LipoError(fatal)
         summarise_search(inv, book)
+        print(tracker.runs_view())
 
 
 def start_parent(inv: Invocation, tracker: Tracker) -> str:

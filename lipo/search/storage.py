@@ -16,6 +16,8 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 DEFAULT_STORAGE = Path("mlruns") / "optuna.journal"
 HEARTBEAT_S = 60  # a worker on another machine is declared lost after 2 silent intervals
 MAX_RETRY = 3  # a trial whose worker dies is re-run with the same settings at most this often
+# The objectives under the names MLflow and the report use: optuna-dashboard shows them.
+METRIC_NAMES = {"mse": "val/mse", "params": "trainable_params"}
 
 
 def storage(url: str | None, heartbeat: int = HEARTBEAT_S):
@@ -66,8 +68,18 @@ def open_study(name: str, storage_url: str | None, seed: int, startup: int,
         study = optuna.create_study(study_name=name, storage=storage(storage_url, heartbeat),
                                     directions=["minimize"] * len(objectives),
                                     load_if_exists=True, pruner=pruner)
+        name_metrics(study, objectives)
     study.sampler = sampler(seed, 0, startup)  # re-seeded per trial by ``ask``
     return study
+
+
+def name_metrics(study: optuna.Study, objectives: tuple[str, ...]) -> None:
+    """Once per study (each write is a journal line): later launches find the names set."""
+    names = [METRIC_NAMES[o] for o in objectives]
+    if study.metric_names != names:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
 
 
 def sampler(seed: int, number: int, startup: int) -> optuna.samplers.BaseSampler:

@@ -4,7 +4,7 @@ outside this package sees the Optuna objects they take."""
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import optuna
 from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
@@ -14,6 +14,7 @@ from lipo.search.storage import random_sampler, retry_callback, sampler
 from lipo.runtime.liveness import gone_from_this_host, worker_id
 
 STATES = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED, "FAIL": TrialState.FAIL}
+TRIED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)  # settings known or underway
 
 
 def retried_numbers(trials) -> set[int]:
@@ -46,18 +47,45 @@ def duplicate_of(study: optuna.Study, trial: optuna.Trial, overrides: dict) -> i
     which would spend a trial re-training what is known. A queued retry is never one."""
     if study._storage.get_trial(trial._trial_id).system_attrs.get("fixed_params"):
         return None
-    earlier = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
-                                                       TrialState.RUNNING))
+    earlier = study.get_trials(deepcopy=False, states=TRIED)
     return next((t.number for t in earlier if t.number != trial.number
                  and t.user_attrs.get("overrides") == overrides), None)
 
 
+def untried_params(study: optuna.Study, seed: int, startup: int,
+                   settings_of: Callable[[optuna.Trial], dict], redraws: int) -> dict | None:
+    """Knob values whose settings no trial has tried (complete, pruned or running), drawn on
+    a throwaway in-memory copy of the study, or None when ``redraws`` draws in a row repeated
+    earlier settings. The first draw is the one TPE would make as the next trial; a repeat is
+    redrawn at random (TPE, out of its start-up trials, picks the best category known so far
+    again and again). Drawing on the copy keeps repeats out of the study: the dashboard shows
+    no failed trial for them, and the count of --trials is untouched."""
+    copy = optuna.create_study(directions=study.directions)
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
+    copy.add_trials(trials)
+    tried = [t.user_attrs.get("overrides") for t in trials if t.state in TRIED]
+    for redraw in range(redraws):
+        trial = copy.ask()
+        copy.sampler = (random_sampler(seed, trial.number) if redraw
+                        else sampler(seed, trial.number, startup))  # as ``ask`` seeds it
+        if settings_of(trial) not in tried:
+            return dict(trial.params)
+        copy.tell(trial, state=TrialState.FAIL)
+    return None
+
+
+def has_queued(study: optuna.Study) -> bool:
+    """A trial waits in the queue (a retry, a warm start): the next ask runs its settings."""
+    return bool(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+
 def ask(study: optuna.Study, seed: int, startup: int, total: int,
-        at_random: bool = False) -> optuna.Trial | None:
+        at_random: bool = False, fixed: dict | None = None) -> optuna.Trial | None:
     """The next trial, or None when other workers took the last places between this
     worker's count and its ask (the surplus trial is closed, not counted, never run).
     ``at_random``: drawn uniformly, seeded the same way (a redraw: TPE, out of its start-up
-    trials, picks the best category known so far again and again)."""
+    trials, picks the best category known so far again and again). ``fixed``: the knob
+    values to draw (``untried_params``); a queued trial keeps its own."""
     trial = study.ask()
     origin = trial.user_attrs.get("lipo.origin", trial.number)  # set on re-queued trials
     trial.set_user_attr("lipo.origin", origin)
@@ -74,6 +102,10 @@ def ask(study: optuna.Study, seed: int, startup: int, total: int,
         return None
     study.sampler = (random_sampler(seed, trial.number) if at_random
                      else sampler(seed, trial.number, startup))  # before suggest_*
+    if fixed:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.sampler = optuna.samplers.PartialFixedSampler(fixed, study.sampler)
     return trial
 
 

@@ -10,7 +10,7 @@ plots the CSV files its runs log (``plots=True``)."""
 from lipo.errors import ConfigError
 from lipo.registry import Registry
 
-STRATEGIES = Registry("strategy", __name__)
+STRATEGIES = Registry("strategy", __name__, group="lipo.strategies")
 STRATEGIES.register("all", ".all_examples")
 STRATEGIES.register("mlm", "lipo.masked_lm.adapt")
 STRATEGIES.register("curriculum", ".curriculum", controls=("no-curriculum",), plots=True)

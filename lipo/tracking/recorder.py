@@ -12,6 +12,7 @@ from lipo.models.checkpoint import save_checkpoint
 from lipo.config import RunConfig
 from lipo.runtime.distributed import broadcast
 from lipo.errors import LipoError, TrialPruned
+from lipo.data.splits import PARTS
 from lipo.training.trial_run import TrialRun, count_params
 from lipo.tracking.store import Tracker
 
@@ -22,9 +23,15 @@ class Recorder:
     def __init__(self, inv, tracker: Tracker, parent: str, cfg: RunConfig, name: str,
                  extra_tags: dict):
         self.inv, self.tracker, self.cfg = inv, tracker, cfg
-        self.run_id = tracker.start_run(name, {**inv.tags(cfg), **extra_tags}, parent, cfg.flat())
+        self.run_id = tracker.start_run(name, {**inv.tags(cfg), **extra_tags}, parent, cfg.flat(),
+                                        system_metrics=True)
         self.started = time.time()
         tracker.log_metrics(self.run_id, {"data/invalid_rows": len(inv.ws.mols.dropped)})
+        # What it trains and is scored on; a search trial never sees the test part.
+        split = inv.ws.split
+        parts = PARTS if cfg.phase == "final" else ("train", "val")
+        tracker.log_data_inputs(self.run_id, inv.ws.mols.source, inv.ws.data_sha256, split.name,
+                                split.sha256, {part: len(split.part(part)) for part in parts})
 
     def log(self, metrics: dict[str, float], step: int) -> None:
         self.tracker.log_metrics(self.run_id, metrics, step=step)

@@ -46,6 +46,7 @@ RENAMED = {"lipo.strategies.influence_math.hessian": INFLUENCE_HESSIAN}
 # where a completed run's time went
 REGRESSION = ("mse", "rmse", "mae", "r2")
 EPOCH_METRICS = ("train/loss", *(f"val/{m}" for m in REGRESSION))
+STEP_METRICS = ("train/step_loss", "train/lr")  # every few optimiser steps (step = that step)
 TEST_METRICS = tuple(f"test/{m}" for m in REGRESSION)
 SIZE_METRICS = ("trainable_params", "total_params")
 TIME_METRICS = ("wall_time_s", "time/train_s", "time/eval_s", "time/save_s")
@@ -58,7 +59,7 @@ STRATEGY_METRICS = ("curriculum/pool_size", "curriculum/pool_fraction",
                     "influence/lissa_tail_drift",
                     "mlm/loss", "mlm/accuracy", "mlm/descriptor_loss",
                     "heldout/mlm_loss", "heldout/accuracy", "heldout/descriptor_mse")
-METRICS = EPOCH_METRICS + TEST_METRICS + SIZE_METRICS + TIME_METRICS
+METRICS = EPOCH_METRICS + STEP_METRICS + TEST_METRICS + SIZE_METRICS + TIME_METRICS
 METRIC_NAMESPACES = {name.split("/")[0] for name in METRICS + STRATEGY_METRICS if "/" in name}
 
 # Optuna user attributes (not MLflow tags), read by lipo/search/ alone

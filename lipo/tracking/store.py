@@ -5,6 +5,7 @@ per trial with the ``lipo.*`` tags; per-epoch metrics use step = epoch.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -22,7 +23,7 @@ PARAM_LIMIT = 6000  # MLflow rejects longer param values
 
 from mlflow import MlflowClient
 import mlflow.data
-from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -38,6 +39,10 @@ os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 # learning"); the key and value are those of MLflow 3's UI (mlflow/server/js).
 EXPERIMENT_KIND = "mlflow.experimentKind"
 EXPERIMENT_KIND_TAG = (EXPERIMENT_KIND, "custom_model_development")
+# Seconds between samples of a run's system metrics (CPU, memory, disk, network; the GPU with
+# nvidia-ml-py installed): a sample costs one run lookup, a logged one a batch of ~10 metrics.
+# 0 turns them off (the test suite does: its runs last seconds).
+SYSTEM_METRICS_S = "LIPO_SYSTEM_METRICS"
 
 
 def open_client(uri: str) -> MlflowClient:
@@ -79,6 +84,7 @@ class Tracker:
         self.uri = uri
         check_reachable(uri)
         self.client = open_client(uri)
+        self.monitors: dict[str, Any] = {}  # run id -> its system metrics thread
         self.experiment_name = experiment
         try:
             self.experiment_id = self._experiment(experiment)
@@ -103,14 +109,41 @@ class Tracker:
             return self.client.get_experiment_by_name(name).experiment_id
 
     def start_run(self, name: str, tags: dict[str, Any], parent: str | None = None,
-                  params: dict[str, Any] | None = None) -> str:
+                  params: dict[str, Any] | None = None, system_metrics: bool = False) -> str:
+        """``system_metrics``: sample the machine's load into the run until ``finish``."""
         tags = {k: str(v) for k, v in tags.items()}
         if parent:
             tags["mlflow.parentRunId"] = parent
         run = self.client.create_run(self.experiment_id, tags=tags, run_name=name)
         if params:
             self.log_params(run.info.run_id, params)
+        if system_metrics:
+            self.watch_system(run.info.run_id)
         return run.info.run_id
+
+    def watch_system(self, run_id: str) -> None:
+        seconds = float(os.environ.get(SYSTEM_METRICS_S, "10"))
+        if seconds <= 0:
+            return
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+        monitor = SystemMetricsMonitor(run_id, sampling_interval=seconds, tracking_uri=self.uri)
+        monitor.start()
+        self.monitors[run_id] = monitor
+
+    def log_data_inputs(self, run_id: str, data: str, data_sha256: str, split: str,
+                        split_sha256: str, sizes: dict[str, int]) -> None:
+        """The data file and split parts a run trained and was scored on, as MLflow dataset
+        inputs: the runs table's Dataset column shows ``<file>:<split>:<part>`` with the
+        file's content digest, and the part (train, val, test) as its context."""
+        inputs = []
+        for part, rows in sizes.items():
+            profile = {"num_rows": rows, "data_sha256": data_sha256, "split": split,
+                       "split_sha256": split_sha256}
+            dataset = Dataset(name=f"{Path(data).name}:{split}:{part}", digest=data_sha256[:12],
+                              source_type="local", source=json.dumps({"uri": data}),
+                              profile=json.dumps(profile))
+            inputs.append(DatasetInput(dataset, [InputTag("mlflow.data.context", part)]))
+        self.client.log_inputs(run_id, datasets=inputs)
 
     def log_dataset(self, run_id: str, frame, name: str, context: str = "training") -> None:
         """Molecules a trial trained on beyond its split (influence-selected, actively
@@ -150,7 +183,19 @@ class Tracker:
 
     def finish(self, run_id: str, status: str = "FINISHED") -> None:
         """status: FINISHED, FAILED or KILLED (pruned)."""
+        monitor = self.monitors.pop(run_id, None)
+        if monitor is not None:
+            monitor.finish()  # stops at once, and logs what it still holds
         self.client.set_terminated(run_id, status)
+
+    def runs_view(self) -> str:
+        """Where to look at this study's runs. MLflow 3's UI may open an experiment on its
+        GenAI overview (traces, token usage) whatever its kind tag: this is the runs table."""
+        page = f"#/experiments/{self.experiment_id}/runs"
+        if self.uri.startswith(("http://", "https://")):
+            return f"runs: {self.uri.rstrip('/')}/{page}"
+        return (f"runs: mlflow ui --backend-store-uri {self.uri}, then open "
+                f"http://127.0.0.1:5000/{page}")
 
     def fail_lost_run(self, run_id: str, reason: str) -> None:
         """A run whose worker died: FAILED with the reason, and its parent run too."""
@@ -249,54 +294,3 @@ def record_of(run, experiment: str) -> RunRecord:
                      run.info.start_time or 0, current_names(run.data.tags),
                      dict(run.data.params),
                      dict(run.data.metrics))
-
-
-class StoreReader:
-    """Read-only queries over every experiment of one tracking server."""
-
-    def __init__(self, uri: str):
-        self.uri = uri
-        self.client = open_client(uri)
-        # one progress bar per downloaded file would bury the report's table
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-
-    def study_runs(self, exclude: tuple[str, ...] = ("pretrain", "report")) -> list[RunRecord]:
-        """Runs tagged ``lipo.study`` in every experiment but ``exclude``."""
-        try:
-            experiments = {e.experiment_id: e.name for e in self._pages(
-                self.client.search_experiments) if e.name not in exclude}
-        except MlflowException as exc:
-            raise LipoError(f"MLflow tracking at {self.uri} is not usable: "
-                            f"{str(exc).splitlines()[0]}") from None
-        if not experiments:
-            return []
-        runs = self._pages(lambda **kw: self.client.search_runs(
-            list(experiments), "tags.`lipo.study` != ''", **kw))
-        return [record_of(r, experiments[r.info.experiment_id]) for r in runs]
-
-    @staticmethod
-    def _pages(search) -> list:
-        found, token = [], None
-        while True:
-            page = search(max_results=1000, page_token=token)
-            found += list(page)
-            token = page.token
-            if not token:
-                return found
-
-    def history(self, run_id: str, key: str) -> list[tuple[int, float]]:
-        """(step, value) of one metric, by step."""
-        return sorted((m.step, m.value) for m in self.client.get_metric_history(run_id, key))
-
-    def download(self, run_id: str, path: str, dst: Path) -> Path | None:
-        """An artifact of one run, or None when the run has none by that name."""
-        try:
-            return Path(self.client.download_artifacts(run_id, path, str(dst)))
-        except (MlflowException, OSError):
-            return None
-
-    def artifact_names(self, run_id: str) -> list[str]:
-        try:
-            return [f.path for f in self.client.list_artifacts(run_id) if not f.is_dir]
-        except (MlflowException, OSError):
-            return []

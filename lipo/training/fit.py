@@ -41,17 +41,18 @@ class FitResult:
 
 def fit(model, train_loader, val_loader, cfg: RunConfig, accelerator: Accelerator,
         on_epoch: EpochHook | None = None, pools: list[np.ndarray] | None = None,
-        state: TrainingState | None = None) -> FitResult:
+        state: TrainingState | None = None, on_step=None) -> FitResult:
     """``pools``: the training positions of each epoch (a curriculum); default: all, always.
     Early stopping waits until the pool stops growing. ``state``: save and resume (a killed
     trial's retry continues from its last saved step and ends where an uninterrupted run ends).
+    ``on_step(metrics, step)``: the per-step curves (``lipo.training.steps.Steps``), rank 0 only.
     """
     optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr,
                                   weight_decay=cfg.weight_decay)
     steps, (train_loader, val_loader) = start(
         accelerator, model, optimizer, [train_loader, val_loader],
         schedule_length(cfg, train_loader, pools), cfg.warmup_frac, clip=cfg.grad_clip,
-        state=state)
+        state=state, on_step=on_step)
     progress = steps.resume()
     # A resumed fit's finished epochs are replayed to the hook: the retried trial's new
     # MLflow run and Optuna trial see every epoch.

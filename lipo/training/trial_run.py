@@ -58,6 +58,7 @@ class TrialRun:
         self.state_root, self.save_every, self.fits = state_root, save_every, 0
         # log(metrics, step): strategy outputs (curves) into the trial's run, main process only
         self.log = log if log is not None else (lambda metrics, step: None)
+        self.step_log = log  # the per-step training curves: None on the other processes
         self.split = ws.split
         self.backbone: Backbone | None = None
         self.data: EncodedMolecules | None = None
@@ -129,7 +130,7 @@ class TrialRun:
             val = self.with_tta(self.split.val)
             return fit(model, self.loader(train_positions, True), self.loader(val, False),
                        self.cfg, self.accelerator, self.on_epoch if report else None, pools,
-                       state)
+                       state, on_step=self.step_log if report else None)
 
     @contextlib.contextmanager
     def respelled(self):

@@ -79,10 +79,12 @@ def test_active_learning_curve_and_acquisitions(tmp_path):
 
 
 def dataset_inputs(client, run_id) -> dict:
-    """name -> rows of each MLflow dataset input of the run."""
+    """name -> rows of each MLflow dataset input of the run that a strategy added (the split's
+    parts, with contexts train, val and test, are every run's)."""
     import json
     return {d.dataset.name: json.loads(d.dataset.profile)["num_rows"]
-            for d in client.get_run(run_id).inputs.dataset_inputs}
+            for d in client.get_run(run_id).inputs.dataset_inputs
+            if d.tags[0].value == "training"}
 
 
 INFLUENCE = '''"""Influence on tiny, a sweep over k sharing one score computation."""

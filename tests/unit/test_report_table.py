@@ -5,7 +5,8 @@ import pytest
 from scipy.stats import ttest_rel
 
 from lipo.report.table import compare, matches, search_trials, study_rows
-from lipo.tracking.store import StoreReader, Tracker
+from lipo.tracking.reader import StoreReader
+from lipo.tracking.store import Tracker
 
 SPLIT = {"lipo.split": "random_seed0", "lipo.split_sha256": "abc"}
 

@@ -1,6 +1,7 @@
 """Counting and recovery on a real journal storage: exactly --trials trials however workers
 interleave, and a trial whose worker process is gone is failed and queued again."""
 import subprocess
+from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
@@ -84,12 +85,64 @@ def test_settings_drawn_again_are_not_trained_again(study):
         seen.append(record.settings["strategy.k"])
         finish(book, record)
     assert sorted(seen) == [16, 32]  # the second draw differs from the first, whatever TPE drew
-    redraws = [t for t in study.get_trials() if "duplicate_of" in t.user_attrs]
-    assert all(t.state == TrialState.FAIL for t in redraws)
-    assert book.counted() == 2  # redraws are not counted
+    # redraws happen before the trial is asked for: none is in the study (the dashboard shows
+    # no failed trial for them), and none counts
+    assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 2
+    assert book.counted() == 2
     # both values tried: the space is exhausted and the search ends short of its 5 trials
     assert book.draw(k_only, {}, total=5) is None
-    assert book.counted() == 2
+    assert book.counted() == 2 and len(study.get_trials()) == 2
+
+
+def test_a_redraw_is_the_next_trials_own_draw_when_it_is_new(tmp_path):
+    """Drawing on the study's copy first changes nothing when the draw is new: trial n keeps
+    the settings its seed gives it (as before, and as on another worker)."""
+    drawn = []
+    for name in ("a", "b"):
+        one = open_study(name, str(tmp_path / f"{name}.journal"), seed=3, startup=1)
+        book = TrialBook(one, seed=3, startup=1)
+        for _ in range(3):
+            record = (book.draw(draw, {}, total=5) if name == "a" else
+                      record_of_plain_ask(one))
+            finish(book, record) if name == "a" else None
+        drawn.append([t.params["lr"] for t in one.get_trials()])
+    assert drawn[0] == drawn[1]
+
+
+def record_of_plain_ask(study):
+    trial = optuna_trials.ask(study, seed=3, startup=1, total=5)
+    draw(trial)
+    optuna_trials.tell(study, trial, "COMPLETE", 1.0)
+
+
+def test_settings_another_worker_started_meanwhile_are_closed_uncounted(study):
+    """Between this worker's draw and its ask, another worker starts the same settings: the
+    trial is closed as a duplicate (uncounted) and the draw made again."""
+    book, rival = TrialBook(study), []
+
+    def racing(trial):
+        settings = k_only(trial)
+        if not rival:  # the first draw, made on the study's copy
+            other = optuna_trials.ask(study, seed=9, startup=1, total=5, fixed=settings)
+            other.set_user_attr("overrides", k_only(other))
+            rival.append(other)
+        return settings
+
+    record = book.draw(racing, {}, total=5)
+    states = {t.number: (t.state, t.user_attrs.get("duplicate_of")) for t in study.get_trials()}
+    assert states[1] == (TrialState.FAIL, 0)  # this worker's first ask, the rival's settings
+    assert record.number == 2 and record.settings != rival[0].user_attrs["overrides"]
+    assert book.counted() == 2  # the rival's running trial and this one
+
+
+def test_the_dashboard_names_the_objectives(tmp_path):
+    path = str(tmp_path / "optuna.journal")
+    assert open_study("one", path, seed=0, startup=1).metric_names == ["val/mse"]
+    two = open_study("two", path, seed=0, startup=1, objectives=("mse", "params"))
+    assert two.metric_names == ["val/mse", "trainable_params"]
+    open_study("two", path, seed=0, startup=1, objectives=("mse", "params"))
+    # a resumed study is not renamed again: one journal line per study
+    assert Path(path).read_text().count("metric_names") == 2
 
 
 def test_a_queued_retry_runs_its_settings_again(study):
