@@ -15,7 +15,7 @@ from lipo.strategies import STRATEGIES, control_names
 
 # ``launch.py NAME ...`` hands the rest of the command line to the module's ``main(argv)``.
 SUBCOMMANDS = Registry("command", "lipo")
-SUBCOMMANDS.register("predict", ".predict")
+SUBCOMMANDS.register("predict", ".inference.command")
 SUBCOMMANDS.register("pretrain", ".masked_lm.pretrain")
 
 EPILOG = """examples:
