@@ -126,7 +126,7 @@ def bands(table: pd.DataFrame) -> str:
         part = table[table["study"] == study].set_index("band").reindex(labels)
         x = np.arange(len(labels)) + i * width
         ax.bar(x, part["mae"].fillna(0), width, label=study)
-        for xi, (n, mae) in zip(x, zip(part["molecules"], part["mae"].fillna(0))):
+        for xi, n, mae in zip(x, part["molecules"], part["mae"].fillna(0)):
             ax.annotate(f"{int(n)}", (xi, mae), ha="center", va="bottom", fontsize=7)
     ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2, labels)
     ax.set(xlabel="max Tanimoto similarity to a training molecule", ylabel="test MAE (logD)")

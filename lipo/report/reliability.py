@@ -50,7 +50,8 @@ def attach_reliability(rows: list, runs: list, val_tables: dict, test_tables: di
     the error-by-similarity table (one line per row and band) and adds a note per row."""
     by_id, train_bits, bands = {r.run_id: r for r in runs}, {}, []
     for row in (r for r in rows if r.kind == "final"):
-        vals, tests = val_tables.get(tuple(row.run_ids), []), test_tables.get(tuple(row.run_ids), [])
+        key = tuple(row.run_ids)
+        vals, tests = val_tables.get(key, []), test_tables.get(key, [])
         if not row.run_ids or len(vals) != len(row.run_ids) or len(tests) != len(row.run_ids):
             continue
         q = conformal_quantile(ensemble_residuals(vals), coverage)
