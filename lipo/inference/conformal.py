@@ -5,7 +5,9 @@ split chooses nothing) give one half-width ``q`` for every molecule: for a new m
 exchangeable with them, ``mean ± q`` holds its true logD with probability at least the
 coverage asked for (Vovk et al.; Lei et al. 2018, "Distribution-free predictive inference").
 The guarantee is marginal (over molecules, not for each one) and assumes the new molecules are
-drawn like the calibration ones; the report measures it on the test split.
+drawn like the calibration ones; the report measures it on the test split. The validation
+split also chose the best epoch and the settings, so its residuals are slightly optimistic and
+the coverage on test may fall a little short of the one asked for.
 """
 from __future__ import annotations
 
