@@ -92,8 +92,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", help="comma-separated seeds for --final (default 0,1,2)")
     p.add_argument("--control", help=control_help())
     p.add_argument("--register", metavar="NAME",
-                   help="with --final: register the best final model (lowest val/mse over "
-                        "the seeds) in the MLflow model registry as NAME")
+                   help="with --final: register the seeds' ensemble (mean, spread, 90%% "
+                        "conformal interval, similarity to train) in the MLflow model "
+                        "registry as NAME, alias champion (models:/NAME@champion)")
     p.add_argument("--report", action="store_true",
                    help="build the comparison table and plots under reports/ from MLflow "
                         "(--split NAME and --backbone NAME filter the runs)")
