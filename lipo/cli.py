@@ -16,7 +16,7 @@ from lipo.tracking.schema import DEFAULT_TRACKING_URI
 
 # ``launch.py NAME ...`` hands the rest of the command line to the module's ``main(argv)``.
 SUBCOMMANDS = Registry("command", "lipo", group="lipo.commands")
-SUBCOMMANDS.register("predict", ".inference.predict")
+SUBCOMMANDS.register("predict", ".inference.command")
 SUBCOMMANDS.register("pretrain", ".masked_lm.pretrain")
 
 EPILOG = """examples:
@@ -52,7 +52,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--head-features", choices=["rdkit", "rdkit2d"], default=None,
                    help="concatenate RDKit descriptors with the pooled embedding before the "
                         "head: rdkit (8: Crippen logP, TPSA, ...) or rdkit2d (RDKit's whole "
-                        "2D set, ~210, cached under ~/.cache/lipo/data/molecules/molecules/molecules/features)")
+                        "2D set, ~210, cached under ~/.cache/lipo/data/features)")
     p.add_argument("--storage", help="Optuna storage: a journal file path or an RDB URL "
                                      "(default mlruns/optuna.journal)")
     p.add_argument("--tracking-uri", default=None,
@@ -93,8 +93,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", help="comma-separated seeds for --final (default 0,1,2)")
     p.add_argument("--control", help=control_help())
     p.add_argument("--register", metavar="NAME",
-                   help="with --final: register the best final model (lowest val/mse over "
-                        "the seeds) in the MLflow model registry as NAME")
+                   help="with --final: register the seeds' ensemble (mean, spread, 90%% "
+                        "conformal interval, similarity to train) in the MLflow model "
+                        "registry as NAME, alias champion (models:/NAME@champion)")
     p.add_argument("--report", action="store_true",
                    help="build the comparison table and plots under reports/ from MLflow "
                         "(--split NAME and --backbone NAME filter the runs)")

@@ -104,3 +104,37 @@ def render(facts: CardFacts) -> str:
         "Python: `mlflow.pyfunc.load_model(\"runs:/" + facts.run_id + "/model\")"
         ".predict(pandas.DataFrame({\"smiles\": [\"CCO\"]}))`", ""]
     return "\n".join(lines)
+
+
+def ensemble_card(study: str, summary: dict, per_seed: dict, model_uri: str,
+                  registered: str | None) -> str:
+    """The registered ensemble's card: ``summary`` is ``lipo.inference.bundle.summary``."""
+    seeds = ", ".join(str(s) for s in summary["seeds"])
+    pct = f"{100 * summary['coverage']:g}%"
+    name = f"models:/{registered}@champion" if registered else model_uri
+    lines = [
+        f"# lipo model: {study}, ensemble of seeds {seeds}", "",
+        "Predicts logD at pH 7.4 from a SMILES string. Input: a table with a `smiles` column. "
+        "Output per row: `logd_pred` (mean over the seeds), `logd_std` (their spread), "
+        f"`logd_lo`/`logd_hi` (a {pct} split-conformal interval; param `coverage`), "
+        "`similarity` (largest Tanimoto similarity, Morgan radius 2, 2048 bits, to a training "
+        "molecule) and `error` for rows RDKit cannot parse.", "",
+        f"- Model: `{model_uri}`; members: final runs " +
+        ", ".join(f"`{r}`" for r in summary["run_ids"]),
+        f"- Interval: mean ± {summary['half_width']:.3f} logD, calibrated on "
+        f"{summary['calibration_molecules']} validation molecules (never test). Its coverage "
+        "holds for molecules like the validation ones: check `similarity` (the report gives "
+        "the error by similarity band and the coverage measured on test)",
+        f"- Training set: {summary['training_molecules']} molecules", "",
+        "## Test metrics of the members", "",
+        f"| metric | mean ± std over {len(per_seed)} seeds |", "|---|---|",
+        *[metric_line(m, per_seed, -1).rsplit("|", 2)[0] + "|" for m in METRICS
+          if any(m in v for v in per_seed.values())], "",
+        "## Commands", "", "```bash",
+        f"python launch.py predict --study {study} --final --smiles molecules.csv "
+        "--out ensemble.csv    # the same columns",
+        f"mlflow models serve -m {name} --env-manager local --host 127.0.0.1 --port 5001",
+        "```", "",
+        f"Python: `mlflow.pyfunc.load_model(\"{name}\").predict(pandas.DataFrame("
+        "{\"smiles\": [\"CCO\"]}))`", ""]
+    return "\n".join(lines)

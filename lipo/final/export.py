@@ -1,6 +1,8 @@
 """After the final phase: each final run of the chosen settings gets an MLflow pyfunc model
-(``model/``, its card ``model/README.md`` beside it), and ``--register NAME`` registers the
-best of them, by validation MSE (the test split chooses nothing), in the model registry.
+(``model/``, its card ``model/README.md`` beside it); the final phase's parent run gets the
+seed ensemble (``ensemble/``: every seed, a conformal interval calibrated on validation, the
+similarity to the training set), and ``--register NAME`` registers that ensemble in the model
+registry with the alias ``champion``.
 
 Done once all seeds have finished, so that every card carries the metrics over every seed;
 re-running ``--final`` re-exports them (a seed added later changes every card)."""
@@ -17,6 +19,8 @@ from lipo.tracking.finals import final_query, newest_per_seed
 from lipo.tracking.store import RunRecord, Tracker
 
 MODEL = "model"  # the artifact path of the pyfunc model in each final run
+ENSEMBLE = "ensemble"  # the artifact path of the seeds' ensemble model in the final parent run
+ALIAS = "champion"  # the registry alias --register moves to the new version
 
 
 def command_line(argv) -> str:
@@ -38,7 +42,8 @@ def group_runs(inv, tracker: Tracker, trial_number: int) -> list:
 
 
 def export_models(inv, tracker: Tracker, trial_number: int, argv: list[str],
-                  register: str | None = None) -> None:
+                  register: str | None = None, parent: str | None = None) -> None:
+    """``parent``: the final phase's parent run, which gets the ensemble model."""
     runs = group_runs(inv, tracker, trial_number)
     if not runs:
         return
@@ -47,21 +52,45 @@ def export_models(inv, tracker: Tracker, trial_number: int, argv: list[str],
                                                  if f"test/{m}" in r.metrics} for r in runs}
     train = inv.ws.split.part("train")
     example = [inv.ws.mols.smiles[i] for i in train[:3]]  # any molecules: they show the format
-    cards = {}
     for run in runs:
-        cards[run.run_id] = export_one(inv, tracker, run, per_seed, example, argv)
+        export_one(inv, tracker, run, per_seed, example, argv)
     print(f"{len(runs)} final models logged as MLflow models (runs:/RUN_ID/{MODEL}, "
           f"with a model card)")
+    if parent is None:
+        return
+    card = export_ensemble(inv, tracker, runs, parent, per_seed, register)
+    print(f"the ensemble of the {len(runs)} seeds: runs:/{parent}/{ENSEMBLE}")
     if register:
-        best = min(runs, key=lambda r: min(tracker.metric_history(r.run_id, "val/mse")))
-        version = tracker.register_model(register, best.run_id, MODEL,
-                                         cards[best.run_id])
-        print(f"registered models:/{register}/{version}: seed {best.tags['lipo.seed']}, "
-              f"run {best.run_id} (lowest val/mse of the {len(runs)} seeds)")
+        version = tracker.register_model(register, parent, ENSEMBLE, card, alias=ALIAS)
+        print(f"registered models:/{register}/{version} (models:/{register}@{ALIAS}): the "
+              f"ensemble of seeds {', '.join(r.tags['lipo.seed'] for r in runs)}, "
+              f"run {parent}")
+
+
+def export_ensemble(inv, tracker: Tracker, runs: list, parent: str, per_seed: dict,
+                    register: str | None) -> str:
+    """Logs the seeds' ensemble (``lipo.inference.bundle``) as the parent's ``ensemble/``
+    pyfunc model; its card. The training molecules are the split's train part."""
+    from lipo.inference.bundle import gather_members, summary, write_bundle
+    from lipo.mlflow_model import save_ensemble_pyfunc
+    from lipo.final.card import ensemble_card
+    train = [inv.ws.mols.smiles[i] for i in inv.ws.split.part("train")]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "bundle"
+        members = gather_members(tracker.download, [(int(r.tags["lipo.seed"]), r.run_id)
+                                                    for r in runs], folder)
+        write_bundle(folder, members, train)
+        card = ensemble_card(inv.study, summary(folder), per_seed,
+                             f"runs:/{parent}/{ENSEMBLE}", register)
+        card_path = Path(tmp) / "README.md"
+        card_path.write_text(card, encoding="utf-8")
+        model = save_ensemble_pyfunc(Path(tmp) / ENSEMBLE, folder, train[:3], [card_path])
+        tracker.log_artifacts(parent, model, ENSEMBLE)
+    return card
 
 
 def export_one(inv, tracker: Tracker, run, per_seed: dict, example: list[str],
-               argv: list[str]) -> str:
+               argv: list[str]) -> None:
     from lipo.mlflow_model import save_pyfunc
     run_id = run.run_id
     with tempfile.TemporaryDirectory() as tmp:
@@ -72,7 +101,6 @@ def export_one(inv, tracker: Tracker, run, per_seed: dict, example: list[str],
         folder = save_pyfunc(Path(tmp) / MODEL, checkpoint, example, [card_path])
         tracker.log_artifacts(run_id, folder, MODEL)
     tracker.set_tags(run_id, {"lipo.model": MODEL})
-    return card
 
 
 def facts(inv, tracker: Tracker, run, per_seed: dict, checkpoint: Path,

@@ -65,7 +65,7 @@ def final(inv: Invocation, accelerator: Accelerator, seeds: list[int],
     if main:
         tracker.finish(parent, "FINISHED")
         summarise(inv, tracker, trial_number)
-        export_models(inv, tracker, trial_number, list(argv), register)
+        export_models(inv, tracker, trial_number, list(argv), register, parent)
         print(tracker.runs_view())
 
 

@@ -17,6 +17,11 @@ MC_SEED = 0  # dropout masks are drawn from this seed: the same command gives th
 
 def final_members(uri: str, study: str) -> list[str]:
     """Run ids of the newest final phase of ``study`` (its controls excluded), one per seed."""
+    return [r.run_id for r in final_member_runs(uri, study)]
+
+
+def final_member_runs(uri: str, study: str) -> list:
+    """The ``RunRecord``s of ``final_members``, by seed."""
     from lipo.tracking.finals import final_runs, newest_group
     from lipo.tracking.reader import StoreReader
     runs = [r for r in final_runs(StoreReader(uri).study_runs()) if r.experiment == study
@@ -25,7 +30,7 @@ def final_members(uri: str, study: str) -> list[str]:
         raise ConfigError(f"--study {study} --final: no finished final run of study {study!r} "
                           f"at {uri}; run 'python launch.py --study {study} --final' first")
     group = newest_group(runs)
-    return [r.run_id for r in sorted(group, key=lambda r: int(r.tags.get("lipo.seed", 0)))]
+    return sorted(group, key=lambda r: int(r.tags.get("lipo.seed", 0)))
 
 
 @torch.no_grad()

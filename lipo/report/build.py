@@ -17,6 +17,8 @@ from lipo.errors import LipoError
 from lipo.report.references import references, tree_count
 from lipo.report.calibration import (attach_ensembles, calibration_figures,
                                     final_test_tables)
+from lipo.report.reliability import (BANDS_CSV, attach_reliability, band_figure, band_notes,
+                                    final_val_tables)
 from lipo.report.table import NOT_KNOBS, Row, compare, matches, search_trials, study_rows
 from lipo.strategies import plotted
 from lipo.tracking.schema import DEFAULT_TRACKING_URI
@@ -46,10 +48,16 @@ def report(args) -> None:
     compare(rows)
     tables = final_test_tables(store, rows)
     attach_ensembles(rows, tables)
+    bands = attach_reliability(rows, runs, final_val_tables(store, rows), tables, notes)
+    notes += band_notes(bands)
     frame = report_html.display_frame(rows)
     figures = make_figures(store, rows, runs, curves, best_val, tables)
-    figures += calibration_figures(rows, tables, notes)
+    figures += calibration_figures(rows, tables, notes) + band_figure(bands)
     write(frame, report_html.numeric_frame(rows), figures, notes, f"lipo report ({where})")
+    if bands.empty:
+        (OUT / BANDS_CSV).unlink(missing_ok=True)  # a stale one from an earlier report
+    else:
+        bands.to_csv(OUT / BANDS_CSV, index=False)
     publish(uri)
     print(report_html.terminal(frame))
     for note in notes:
@@ -206,6 +214,7 @@ def publish(uri: str) -> None:
     """The same files as artifacts of a new run "report" (the cache stays local)."""
     tracker = Tracker(uri, "report")
     run_id = tracker.start_run("report", {"lipo.phase": "report"})
-    for name in ("report.md", "report.csv", "report.html"):
-        tracker.log_artifact(run_id, OUT / name)
+    for name in ("report.md", "report.csv", "report.html", BANDS_CSV):
+        if (OUT / name).is_file():
+            tracker.log_artifact(run_id, OUT / name)
     tracker.finish(run_id)

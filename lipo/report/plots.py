@@ -113,3 +113,22 @@ def strategy_output(title: str, table: pd.DataFrame) -> str | None:
         ax.set(xlabel=column, ylabel="molecules")
     ax.set_title(title)
     return png(fig)
+
+
+def bands(table: pd.DataFrame) -> str:
+    """Grouped bars: MAE per similarity band (columns band, molecules, mae), one colour per
+    study (column study)."""
+    studies = list(dict.fromkeys(table["study"]))
+    labels = list(dict.fromkeys(table["band"]))
+    width = 0.8 / len(studies)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for i, study in enumerate(studies):
+        part = table[table["study"] == study].set_index("band").reindex(labels)
+        x = np.arange(len(labels)) + i * width
+        ax.bar(x, part["mae"].fillna(0), width, label=study)
+        for xi, n, mae in zip(x, part["molecules"], part["mae"].fillna(0)):
+            ax.annotate(f"{int(n)}", (xi, mae), ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2, labels)
+    ax.set(xlabel="max Tanimoto similarity to a training molecule", ylabel="test MAE (logD)")
+    ax.legend(fontsize=8)
+    return png(fig)

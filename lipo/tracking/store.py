@@ -229,8 +229,10 @@ class Tracker:
     def download(self, run_id: str, path: str, dst: Path) -> Path:
         return Path(self.client.download_artifacts(run_id, path, str(dst)))
 
-    def register_model(self, name: str, run_id: str, path: str, description: str) -> str:
-        """A new version of registered model ``name`` from a run's logged model; its version."""
+    def register_model(self, name: str, run_id: str, path: str, description: str,
+                       alias: str | None = None) -> str:
+        """A new version of registered model ``name`` from a run's logged model; its version.
+        ``alias`` (e.g. champion) moves to the new version."""
         try:
             self.client.create_registered_model(name)
         except MlflowException as exc:
@@ -238,6 +240,8 @@ class Tracker:
                 raise LipoError(f"--register {name}: {str(exc).splitlines()[0]}") from None
         version = self.client.create_model_version(name, f"runs:/{run_id}/{path}", run_id=run_id,
                                                    description=description)
+        if alias:
+            self.client.set_registered_model_alias(name, alias, version.version)
         return version.version
 
 

@@ -76,7 +76,7 @@ def test_report_is_logged_to_mlflow(store):
     from mlflow import MlflowClient
     client = MlflowClient(f"sqlite:///{cwd}/mlruns/mlflow.db")
     names = {f.path for f in client.list_artifacts(runs[0].info.run_id)}
-    assert names == {"report.md", "report.csv", "report.html"}
+    assert names == {"report.md", "report.csv", "report.html", "similarity_bands.csv"}
 
 
 def test_filters_and_nothing_to_report(store, tmp_path):
@@ -121,3 +121,22 @@ def test_calibration_of_the_seed_ensemble(store):
     assert re.search(line, stdout)
     assert re.search(line, (cwd / "reports" / "report.md").read_text())
     assert "Calibration on test" in (cwd / "reports" / "report.html").read_text()
+
+
+def test_interval_coverage_and_error_by_similarity(store):
+    """The registered model's 90% interval, calibrated on validation, measured on test; and
+    the test error per band of similarity to the training molecules."""
+    cwd, stdout = store
+    row = pd.read_csv(cwd / "reports" / "report.csv").query("study == 'baseline'").iloc[0]
+    assert 0.5 < row.test_interval_coverage <= 1.0  # ~0.9 for exchangeable val and test
+    line = (r"90% conformal interval \(mean ± \d\.\d{3}, calibrated on validation\), "
+            r"baseline · tiny: covers (\d+\.\d)% of (\d+) test molecules")
+    found = re.search(line, stdout)
+    assert found and re.search(line, (cwd / "reports" / "report.md").read_text())
+    assert float(found.group(1)) == pytest.approx(100 * row.test_interval_coverage, abs=0.06)
+    bands = pd.read_csv(cwd / "reports" / "similarity_bands.csv")
+    assert list(bands.band) == ["<0.4", "0.4-0.6", "0.6-0.8", ">=0.8"]
+    assert (bands.study == "baseline · tiny").all()
+    assert bands.molecules.sum() == int(found.group(2))  # every test molecule in one band
+    assert "test error by max Tanimoto similarity to train, baseline · tiny" in stdout
+    assert "by similarity to the training set" in (cwd / "reports" / "report.html").read_text()

@@ -82,3 +82,52 @@ def test_register_needs_final(capsys):
     from lipo.cli import main
     assert main(["--study", "lora", "--register", "logd"]) == 2
     assert "--register logd applies to --final only" in capsys.readouterr().err
+
+
+# A fresh process loads what a served model loads; every third-party import in those lipo
+# modules (function-level ones too) names the distributions the requirements must list.
+SERVING_IMPORTS = """
+import ast, json, sys
+from importlib.metadata import packages_distributions
+import lipo.mlflow_model, lipo.models.checkpoint, lipo.inference.predict, lipo.inference.bundle
+dists = packages_distributions()
+found = set()
+for name, module in list(sys.modules.items()):
+    if name.split(".")[0] != "lipo" or not getattr(module, "__file__", None):
+        continue
+    for node in ast.walk(ast.parse(open(module.__file__).read())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names = [node.module]
+        else:
+            continue
+        for imported in names:
+            found.update(dists.get(imported.split(".")[0], []))
+print(json.dumps(sorted(found)))
+"""
+
+
+def test_requirements_are_what_serving_imports():
+    import json
+    import os
+    import subprocess
+    import sys
+    from lipo.mlflow_model import REQUIREMENTS
+    from tests.conftest import ROOT
+    done = subprocess.run([sys.executable, "-c", SERVING_IMPORTS], capture_output=True,
+                          text=True, cwd=ROOT, timeout=300, check=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    # mlflow's top-level module belongs to mlflow, mlflow-skinny and mlflow-tracing
+    imported = {d.replace("-", "_").lower() for d in json.loads(done.stdout)
+                if d != "lipo" and not d.startswith("mlflow-")}
+    assert imported == {r.replace("-", "_").lower() for r in REQUIREMENTS}
+
+
+def test_pinned_requirements_carry_no_local_labels():
+    from importlib.metadata import version
+    from lipo.mlflow_model import REQUIREMENTS, pinned_requirements
+    pins = pinned_requirements()
+    assert [p.split("==")[0] for p in pins] == list(REQUIREMENTS)  # all installed here
+    assert not any("+" in p for p in pins), pins  # torch 2.13.0+cpu resolves nowhere else
+    assert f"torch=={version('torch').split('+')[0]}" in pins

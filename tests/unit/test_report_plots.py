@@ -43,3 +43,24 @@ def test_parity_and_curves():
                                        "best val/mse", running_best=True)).ndim == 3
     assert decoded(report_plots.mse_vs_params([("a", 1e3, 0.5, 0.01),
                                                ("b", 1e5, 0.4, 0.0)])).ndim == 3
+
+
+def test_error_by_similarity_band_table_and_plot():
+    from lipo.report.reliability import band_notes, band_table, test_frame
+    truth = pd.DataFrame({"row": [0, 1, 2, 3], "smiles": ["CCO", "CCN", "CCC", "CCCl"],
+                          "y_true": [0.0, 0.0, 0.0, 0.0]})
+    frame = test_frame([truth.assign(y_pred=[0.1, -0.3, 0.5, 2.0]),
+                        truth.assign(y_pred=[0.1, -0.1, 0.5, 2.0])], half_width=0.4)
+    assert frame["covered"].tolist() == [True, True, False, False]
+    frame["similarity"] = [0.1, 0.3, 0.7, 0.95]
+    bands = band_table(frame)
+    assert bands["band"].tolist() == ["<0.4", "0.4-0.6", "0.6-0.8", ">=0.8"]
+    assert bands["molecules"].tolist() == [2, 0, 1, 1]
+    np.testing.assert_allclose(bands["mae"], [0.15, np.nan, 0.5, 2.0])
+    np.testing.assert_allclose(bands["coverage"], [1.0, np.nan, 0.0, 0.0])
+    bands = bands.assign(study="lora · mini")
+    assert band_notes(bands) == ["test error by max Tanimoto similarity to train, lora · mini: "
+                                 "<0.4: 2 mol, MAE 0.150, covered 100%; 0.6-0.8: 1 mol, MAE "
+                                 "0.500, covered 0%; >=0.8: 1 mol, MAE 2.000, covered 0%"]
+    two = pd.concat([bands, bands.assign(study="ia3 · mini")])
+    assert decoded(report_plots.bands(two)).shape[2] in (3, 4)
