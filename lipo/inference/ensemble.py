@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
 
 from lipo.errors import ConfigError
+from lipo.models.dropout import mc_dropout as draw_with_dropout
 from lipo.inference.predict import predict_logd
 
 MC_SEED = 0  # dropout masks are drawn from this seed: the same command gives the same spread
@@ -33,20 +33,12 @@ def final_member_runs(uri: str, study: str) -> list:
     return sorted(group, key=lambda r: int(r.tags.get("lipo.seed", 0)))
 
 
-@torch.no_grad()
 def mc_dropout(model, tokenizer, cfg, smiles: list[str], passes: int,
                batch_size: int) -> np.ndarray:
-    """(passes, molecules) predictions with only the ``nn.Dropout`` modules in train mode:
-    ``model.train()`` would change more than dropout (MoLFormer redraws its features)."""
-    dropouts = [m for m in model.modules() if isinstance(m, nn.Dropout)]
+    """(passes, molecules) predictions with only the dropout layers on, from a fixed seed."""
     torch.manual_seed(MC_SEED)
-    try:
-        for module in dropouts:
-            module.train()
-        return np.stack([predict_logd(model, tokenizer, cfg, smiles, batch_size)
-                         for _ in range(passes)])
-    finally:
-        model.eval()
+    return draw_with_dropout(model, lambda: predict_logd(model, tokenizer, cfg, smiles, batch_size),
+                             passes)
 
 
 def combine(member_preds: np.ndarray, mc_draws: list[np.ndarray] | None) -> dict:

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from lipo.errors import ConfigError
+from lipo.models.dropout import mc_dropout
 from lipo.strategies import knobs as strategy_knobs
 from lipo.data.pool import load_pool
 from lipo.strategies.surface import Trial
@@ -92,20 +91,14 @@ def acquire(run, model, pool: np.ndarray, knobs: dict, rng) -> tuple[np.ndarray,
     return pool[idx], spread[idx]
 
 
-@torch.no_grad()
 def mc_dropout_std(run, model, positions: np.ndarray, passes: int) -> np.ndarray:
     """Standard deviation (logD) of ``passes`` predictions with only dropout active."""
     loader = run.accelerator.prepare(run.loader(positions, False))
-    model.eval()
-    dropouts = [m for m in model.modules() if isinstance(m, nn.Dropout)]
-    for module in dropouts:
-        module.train()
-    try:
-        draws = []
-        for _ in range(passes):
-            pred, _, pos = predict(model, loader, run.accelerator, keep_mode=True)
-            draws.append(pred[np.argsort(pos)])
-    finally:
-        model.eval()
+
+    def predict_once() -> np.ndarray:
+        pred, _, pos = predict(model, loader, run.accelerator, keep_mode=True)
+        return pred[np.argsort(pos)]
+
+    draws = mc_dropout(model, predict_once, passes)
     order = np.argsort(np.argsort(positions))  # back from sorted positions to pool order
-    return np.std(np.stack(draws), axis=0)[order]
+    return np.std(draws, axis=0)[order]
