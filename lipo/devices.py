@@ -111,6 +111,35 @@ def placement_table(envs: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
+def inference_device(name: str | None = "auto"):
+    """``--device``: auto (the first visible GPU, else the CPU), cpu, cuda or cuda:N. A GPU
+    asked for and not there is an error, not a silent run on the CPU."""
+    import torch
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"--device {name}: expected auto, cpu, cuda or cuda:N")
+    count = torch.cuda.device_count() if device.type == "cuda" else 0
+    if device.type == "cuda" and (count == 0 or (device.index or 0) >= count):
+        raise ConfigError(f"--device {name}: {count or 'no'} CUDA GPU{'' if count == 1 else 's'} "
+                          "visible here: use --device cpu (or auto)")
+    return device
+
+
+def loader_options(device) -> dict:
+    """DataLoader settings for batches bound for ``device``. On a GPU: pinned host memory (the
+    copy to the GPU runs asynchronously) and two processes padding the next batches while the
+    GPU computes. On the CPU none: the collate would take cores from the model itself."""
+    if getattr(device, "type", device) != "cuda":
+        return {}
+    return {"pin_memory": True, "num_workers": 2}
+
+
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 

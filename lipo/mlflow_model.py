@@ -34,9 +34,14 @@ class LogDModel(mlflow.pyfunc.PythonModel):
     missing ``logd_pred`` and the reason in ``error`` (the other rows are predicted)."""
 
     def load_context(self, context) -> None:
+        """On the GPU when the loading process has one; ``model_config={"device": "cpu"}``
+        (``mlflow.pyfunc.load_model``) chooses, as ``predict --device`` does."""
         from lipo.checkpoint import load_checkpoint
+        from lipo.devices import inference_device
         self.model, self.tokenizer, self.cfg = load_checkpoint(
             Path(context.artifacts["checkpoint"]))
+        config = getattr(context, "model_config", None) or {}
+        self.model.to(inference_device(config.get("device", "auto")))
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         from lipo.errors import DataError

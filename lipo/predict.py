@@ -19,6 +19,7 @@ from lipo.augment import Spellings
 from lipo.batching import EncodedMolecules, make_loader
 from lipo.checkpoint import load_checkpoint
 from lipo.data import SMILES_COLUMNS, canonical, read_table
+from lipo.devices import inference_device, loader_options
 from lipo.errors import ConfigError, DataError
 from lipo.trial_run import MAX_TOKENS
 from lipo.features import compute
@@ -42,6 +43,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="CSV to write (default: standard output)")
     p.add_argument("--tracking-uri", default="sqlite:///mlruns/mlflow.db")
     p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--device", default="auto",
+                   help="auto (default: the GPU when there is one), cpu, cuda or cuda:N")
     return p
 
 
@@ -71,11 +74,16 @@ def predict_logd(model, tokenizer, cfg, smiles: list[str], batch_size: int = 128
             smiles, positions, tta, "tta")
         positions = np.concatenate([positions, data.respell(origin, spell_ids)])
     sums = np.zeros(len(smiles), dtype=np.float64)
+    device = next(model.parameters()).device  # where the model is, the batches go
     for batch in make_loader(data, positions, batch_size, tokenizer.pad_token_id,
-                             shuffle=False):
-        z = model(batch["input_ids"], batch["attention_mask"], batch.get("features"))
-        np.add.at(sums, batch["origin"].numpy(), model.to_logd(z).double().numpy())
+                             shuffle=False, **loader_options(device)):
+        z = model(*(on(batch.get(k), device) for k in ("input_ids", "attention_mask", "features")))
+        np.add.at(sums, batch["origin"].numpy(), model.to_logd(z).double().cpu().numpy())
     return sums / (1 + tta)
+
+
+def on(tensor, device):
+    return None if tensor is None else tensor.to(device, non_blocking=True)
 
 
 def parse(raw: list[str]) -> tuple[list, list[int]]:
@@ -116,6 +124,7 @@ def main(argv: list[str]) -> None:
     from lipo.ensemble import combine, mc_dropout  # it builds on predict_logd, defined here
     args = parser().parse_args(argv)
     check(args)
+    device = inference_device(args.device)  # a GPU that is not there fails before any work
     raw = read_smiles(Path(args.smiles))
     canon, valid = parse(raw)
     smiles = [canon[i] for i in valid]
@@ -123,6 +132,7 @@ def main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for folder in checkpoints(args, Path(tmp)):
             model, tokenizer, cfg = load_checkpoint(folder)
+            model.to(device)
             if smiles:
                 preds.append(predict_logd(model, tokenizer, cfg, smiles, args.batch_size))
                 if args.mc_dropout:
