@@ -11,6 +11,7 @@ from lipo.backbone_names import BACKBONES, DEFAULT_BACKBONE
 from lipo.distributed import close_accelerator, make_accelerator, quieten
 from lipo.errors import ConfigError, LipoError
 from lipo.registry import Registry
+from lipo.runtime import workdir
 from lipo.strategies import STRATEGIES, control_names
 
 # ``launch.py NAME ...`` hands the rest of the command line to the module's ``main(argv)``.
@@ -57,6 +58,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tracking-uri", default=None,
                    help="MLflow tracking URI (default sqlite:///mlruns/mlflow.db), e.g. "
                         "http://127.0.0.1:5000 for a shared server")
+    p.add_argument("--workdir", metavar="DIR",
+                   help="this machine's own folder for resumable training states and caches "
+                        "(default: $LIPO_HOME, else mlruns/state and reports/.cache here); "
+                        "final seeds are claimed in the shared --storage, not here")
     p.add_argument("--workers", type=int, default=None,
                    help="start K worker processes on this machine, sharing the study through "
                         "--storage (default 1); above the GPU count they share the GPUs, "
@@ -239,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser().parse_args(argv)
         args.argv = list(argv)  # --workers starts the same command once per worker
         check(args)
+        workdir.use(args.workdir)
         run(args)
     except LipoError as exc:
         print(f"lipo: error: {exc}", file=sys.stderr)

@@ -16,6 +16,7 @@ import numpy as np
 from accelerate.utils import set_seed
 from transformers import AutoModelForMaskedLM
 
+from lipo.runtime import workdir
 from lipo.backbones import Backbone, from_folder, load_backbone
 from lipo.data import POOL_FILE, data_dir, load_molecules
 from lipo.masked_lm.loop import MLMSettings, train_mlm
@@ -25,7 +26,7 @@ from lipo.molformer import MoLFormerModel
 from lipo.molformer import weights as molformer_weights
 from lipo.train import FitResult
 
-CACHE = Path("mlruns") / "cache" / "mlm"
+CACHE = Path("mlruns") / "cache" / "mlm"  # under --workdir: workdir.cache("mlm", ...)
 KNOBS = {"mlm_epochs": 3, "mask_prob": 0.15, "mlm_lr": 5e-4, "include_pool": False}
 MAX_TOKENS = 512
 
@@ -63,7 +64,7 @@ def cache_key(run, settings: dict) -> str:
 
 def adapted(run) -> Path:
     settings = knobs(run)
-    folder = CACHE / cache_key(run, settings)
+    folder = workdir.cache("mlm", CACHE) / cache_key(run, settings)
     if not (folder / "config.json").is_file():
         adapt(run, settings, folder)
     run.accelerator.wait_for_everyone()

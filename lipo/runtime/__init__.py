@@ -1,0 +1,1 @@
+"""Where and on what a process runs: devices, processes, locks, work folders."""
