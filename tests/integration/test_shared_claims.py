@@ -51,3 +51,32 @@ def test_second_launcher_skips_the_seed_the_first_holds(tmp_path):
     seeds = [r.data.tags["lipo.seed"] for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert seeds == ["0"]  # trained once, by the first launcher
     assert not list((two / "work" / "state").glob("*/final-*"))
+
+
+RACER = """
+import sys
+from lipo.search.claims import SeedClaims
+claims = SeedClaims("race", sys.argv[1])
+print("ready", flush=True)
+sys.stdin.readline()  # all start together
+print("won" if claims.take("final-0-strategy-seed0") else "lost", flush=True)
+"""
+
+
+def test_launchers_racing_for_one_seed_on_postgresql_one_wins(tmp_path):
+    """Four processes, each its own connection, ask for the same seed's claim at once (the
+    claim study created by whichever comes first): exactly one holds it."""
+    from lipo.search.claims import SeedClaims
+    from tests.integration.servers import postgres
+    with postgres(("optuna",)) as urls:
+        SeedClaims("race", urls["optuna"])  # Optuna's tables, made once (the launcher does too)
+        racers = [subprocess.Popen([sys.executable, "-c", RACER, urls["optuna"]], env=env(),
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                  for _ in range(4)]
+        for racer in racers:
+            assert racer.stdout.readline().strip() == "ready"
+        for racer in racers:
+            racer.stdin.write("go\n")
+            racer.stdin.flush()
+        answers = [racer.communicate(timeout=120)[0].strip() for racer in racers]
+    assert sorted(answers) == ["lost", "lost", "lost", "won"], answers
