@@ -12,9 +12,12 @@
 #               is installed with pip --no-index --no-deps --target /tmp/site, for an image
 #               without RDKit, MLflow and Optuna; `.whl/data` becomes LIPO_DATA_DIR if unset
 #   machine     GPU name, bf16 support, versions
+#   imports     every module under lipo/ and every bench/*.py script, found by walking the
+#               folders (a module a restructure moved fails here, on any machine)
+#   backbone    molformer-tiny when the launcher's registry has it, else tiny
 #   tests       pytest -m gpu (tests/gpu: bf16 forward/backward, fit() in bf16 and fp16,
-#               bf16 evaluation against fp32, GPU memory across trials) and the unit tests of
-#               lipo.runtime.devices
+#               bf16 evaluation against fp32, GPU memory across trials), the unit tests of
+#               lipo.runtime.devices, worker placement and the inference device
 #   study       `launch.py --study lora --backbone molformer-tiny --precision bf16` (tiny
 #               when molformer-tiny is not registered), in a scratch folder, timed
 #   throughput  bench/throughput.py in fp32, then its lipo contenders in bf16
@@ -74,7 +77,7 @@ note() {  # the line that says what a step found
   case "$1" in
     tests) grep -E '[0-9]+ (passed|failed|skipped)' "$LOG/tests.log" | tail -n 1 ;;
     study) grep -E '^best val/mse' "$LOG/study.log" | cut -c1-60 ;;
-    throughput*|study_tags) tail -n 1 "$LOG/$1.log" ;;
+    throughput*|study_tags|imports|backbone) tail -n 1 "$LOG/$1.log" ;;
     machine) head -n 1 "$LOG/machine.log" ;;
     *) echo "" ;;
   esac
@@ -123,7 +126,31 @@ for d in ("transformers", "accelerate", "peft", "mlflow-skinny", "optuna", "rdki
         print(f"{d} {md.version(d)}")
     except md.PackageNotFoundError:
         print(f"{d} MISSING")
-import lipo.cli, lipo.tracking.store, lipo.sweep, lipo.data.molecules  # noqa: E401 (fails here, not later)
+PY
+# Every module of the package and every benchmark script, found by walking the folders, not
+# named here: a module that a restructure moved or removed fails this step, not a GPU run.
+step imports 120 python3 - <<'PY'
+import importlib, importlib.util, pkgutil, sys
+from pathlib import Path
+import lipo
+broken, count = [], 0
+for info in pkgutil.walk_packages(lipo.__path__, "lipo."):
+    count += 1
+    try:
+        importlib.import_module(info.name)
+    except Exception as exc:  # noqa: BLE001 (every failure is listed, then the step fails)
+        broken.append(f"{info.name}: {type(exc).__name__}: {exc}")
+sys.path.insert(0, "bench")  # the scripts import their shared bench/common.py
+for script in sorted(Path("bench").glob("*.py")):
+    count += 1
+    spec = importlib.util.spec_from_file_location(f"bench_{script.stem}", script)
+    try:  # their work sits under `if __name__ == "__main__"`: importing runs none of it
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    except Exception as exc:  # noqa: BLE001
+        broken.append(f"{script}: {type(exc).__name__}: {exc}")
+print("\n".join(broken))
+print(f"{count - len(broken)} of {count} modules import" + (f"; broken: {broken[0]}" if broken else ""))
+sys.exit(1 if broken else 0)
 PY
 GPU="$(head -n 1 "$LOG/machine.log" 2>/dev/null | cut -d';' -f1)"
 if [ $DRY -eq 0 ] && [ "$GPU" = "no CUDA GPU" ]; then
@@ -132,13 +159,26 @@ fi
 
 # 3. tests on CUDA
 export LIPO_GPU_FIGURES="$LOG/figures.jsonl"
-step tests 300 python3 -m pytest -q -p no:cacheprovider -m "gpu or not slow" tests/gpu \
-  tests/unit/test_devices.py
+TESTS=(tests/gpu tests/unit/test_devices.py tests/unit/test_placement.py \
+  tests/unit/test_inference_device.py)
+# On a CPU the CUDA tests skip (memory across trials has its CPU test in the suite,
+# tests/integration/test_trial_memory.py); their imports and collection still run.
+step tests 300 python3 -m pytest -q -p no:cacheprovider "${TESTS[@]}"
 
 # 4. a short lora study in bf16 on molformer-tiny (tiny until it is registered)
-BACKBONE=$(python3 -c "from lipo.models.backbones import BACKBONES; print('molformer-tiny' \
-  if 'molformer-tiny' in BACKBONES else 'tiny')" 2>/dev/null || echo tiny)
-if [ $DRY -eq 1 ]; then BUDGET=(--trials 1 --epochs 1); else BUDGET=(--trials 3 --epochs 2); fi
+# Read from the launcher's own registry (lipo.cli imports it wherever it lives); a failure
+# is a failed step, not a silent fall back to another backbone.
+step backbone 60 python3 -c "import lipo.cli as cli; print('molformer-tiny' \
+  if 'molformer-tiny' in cli.BACKBONES else 'tiny')"
+BACKBONE=$(tail -n 1 "$LOG/backbone.log")
+[ "$BACKBONE" = molformer-tiny ] || BACKBONE=tiny
+if [ $DRY -eq 1 ]; then
+  # The dry run checks the code path, not the figures: 400 molecules make it seconds on a CPU.
+  head -n 401 "${LIPO_DATA_DIR:-.}/lipophilicity.csv" >"$LOG/small.csv" 2>/dev/null
+  BUDGET=(--trials 1 --epochs 1 --data "$LOG/small.csv")
+else
+  BUDGET=(--trials 3 --epochs 2)
+fi
 mkdir -p "$LOG/study_dir"
 STEP_DIR="$LOG/study_dir" step study 300 python3 "$ROOT/launch.py" --study lora \
   --backbone "$BACKBONE" --precision bf16 "${BUDGET[@]}"

@@ -11,6 +11,7 @@ from lipo.models.backbone_names import BACKBONES, DEFAULT_BACKBONE
 from lipo.runtime.distributed import close_accelerator, make_accelerator, quieten
 from lipo.errors import ConfigError, LipoError
 from lipo.registry import Registry
+from lipo.runtime import workdir
 from lipo.strategies import STRATEGIES, control_names
 from lipo.tracking.schema import DEFAULT_TRACKING_URI
 
@@ -58,9 +59,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tracking-uri", default=None,
                    help=f"MLflow tracking URI (default {DEFAULT_TRACKING_URI}), e.g. "
                         "http://127.0.0.1:5000 for a shared server")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workdir", metavar="DIR",
+                   help="this machine's own folder for resumable training states and caches "
+                        "(default: $LIPO_HOME, else mlruns/state and reports/.cache here); "
+                        "final seeds are claimed in the shared --storage, not here")
+    p.add_argument("--workers", type=int, default=None,
                    help="start K worker processes on this machine, sharing the study through "
-                        "--storage (default 1)")
+                        "--storage (default 1); above the GPU count they share the GPUs, "
+                        "round robin")
+    p.add_argument("--workers-per-gpu", type=int, default=None, metavar="N",
+                   help="N workers on each GPU (alone: N x GPUs workers; with --workers K: "
+                        "at most N on one GPU)")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
                    help="number format of the forward pass, through Accelerate's mixed "
                         "precision (default: bf16 on a GPU that supports it, else fp32)")
@@ -153,19 +162,21 @@ def check(args) -> None:
         raise ConfigError("--pruner and --warm-start shape a search: drop them with --final")
     if args.final and args.trials is not None:
         raise ConfigError("--trials and --final conflict: --final re-trains the best trial")
-    for flag in ("trials", "epochs", "workers", "heartbeat"):
+    for flag in ("trials", "epochs", "workers", "workers_per_gpu", "heartbeat"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise ConfigError(f"--{flag} must be at least 1, got {value}")
     if args.save_every is not None and args.save_every < 0:
         raise ConfigError(f"--save-every must be 0 or more, got {args.save_every}")
-    if args.workers > 1 and (args.final or args.report or args.list):
+    if args.workers is None and args.workers_per_gpu is None:
+        args.workers = 1
+    if several_workers(args) and (args.final or args.report or args.list):
         raise ConfigError("--workers shares a search between processes: drop --final, "
                           "--report and --list")
-    if args.workers > 1 and (args.storage or "").startswith("sqlite"):
+    if several_workers(args) and (args.storage or "").startswith("sqlite"):
         raise ConfigError(f"--storage {args.storage}: SQLite locks under parallel workers; "
                           "use the journal file (the default) or postgresql://")
-    if args.workers > 1 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if several_workers(args) and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("--workers and torchrun/accelerate launch conflict: start one "
                           "launcher per worker instead")
     if args.report and (args.study or args.final):
@@ -175,6 +186,11 @@ def check(args) -> None:
     if args.final:
         args.seeds = parse_seeds(args.seeds)
     args.objective = parse_objectives(args.objective)
+
+
+def several_workers(args) -> bool:
+    """--workers K above 1, or --workers-per-gpu (K known once the GPUs are counted)."""
+    return args.workers_per_gpu is not None or (args.workers or 1) > 1
 
 
 def run(args) -> None:
@@ -188,7 +204,7 @@ def run(args) -> None:
         report(args)
         return
     from lipo.runtime.devices import machine_precision
-    if args.workers > 1:
+    if several_workers(args):
         # A bad flag fails here, before any worker starts; each worker resolves it again on
         # its own GPU (probing one here would hold a CUDA context on it all along).
         machine_precision(args.precision, probe_gpu=False)
@@ -230,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser().parse_args(argv)
         args.argv = list(argv)  # --workers starts the same command once per worker
         check(args)
+        workdir.use(args.workdir)
         run(args)
     except LipoError as exc:
         print(f"lipo: error: {exc}", file=sys.stderr)

@@ -11,6 +11,7 @@ from lipo.models.backbone_names import DEFAULT_BACKBONE
 from lipo.models.backbones import check_name, trust_folder
 from lipo.config import RunConfig
 from lipo.errors import ConfigError
+from lipo.runtime import workdir
 from lipo.training.trial_run import Workspace
 from lipo.search.book import TrialRecord
 from lipo.search.storage import HEARTBEAT_S
@@ -20,7 +21,6 @@ from lipo.tracking import schema
 
 FULL = "full"
 DEFAULT_SPLIT = "random"
-STATE_ROOT = Path("mlruns") / "state"  # resumable training states of running trials
 
 
 @dataclass
@@ -65,7 +65,7 @@ class Invocation:
     @property
     def state_folder(self) -> Path:
         """This Optuna study's training states, under a name safe on any file system."""
-        return STATE_ROOT / "".join(c if c.isalnum() or c in "-_." else "_"
+        return workdir.state_root() / "".join(c if c.isalnum() or c in "-_." else "_"
                                     for c in self.optuna_name)
 
     def state_root(self, trial: TrialRecord) -> Path:

@@ -50,9 +50,12 @@ class LogDModel(mlflow.pyfunc.PythonModel):
     missing ``logd_pred`` and the reason in ``error`` (the other rows are predicted)."""
 
     def load_context(self, context) -> None:
+        """On the GPU when the loading process has one; ``model_config={"device": "cpu"}``
+        (``mlflow.pyfunc.load_model``) chooses, as ``predict --device`` does."""
         from lipo.models.checkpoint import load_checkpoint
         self.model, self.tokenizer, self.cfg = load_checkpoint(
             Path(context.artifacts["checkpoint"]))
+        self.model.to(device_of(context))
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         from lipo.inference.predict import predictions_table
@@ -68,8 +71,9 @@ class EnsembleModel(mlflow.pyfunc.PythonModel):
     ``similarity`` (largest Tanimoto to a training molecule) and ``error``."""
 
     def load_context(self, context) -> None:
+        """On the GPU when the loading process has one, as ``LogDModel``."""
         from lipo.inference.bundle import Bundle
-        self.bundle = Bundle(Path(context.artifacts["ensemble"]))
+        self.bundle = Bundle(Path(context.artifacts["ensemble"]), device_of(context))
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         from lipo.inference.bundle import COLUMNS
@@ -77,6 +81,14 @@ class EnsembleModel(mlflow.pyfunc.PythonModel):
         table = self.bundle.table(smiles_of(model_input), 128,
                                   coverage=None if coverage is None else float(coverage))
         return table[list(COLUMNS)]
+
+
+def device_of(context):
+    """``model_config={"device": "cpu"}`` (``mlflow.pyfunc.load_model``) chooses, as
+    ``predict --device`` does; by default the GPU when the loading process has one."""
+    from lipo.runtime.devices import inference_device
+    config = getattr(context, "model_config", None) or {}
+    return inference_device(config.get("device", "auto"))
 
 
 def smiles_of(model_input: pd.DataFrame) -> list[str]:

@@ -124,10 +124,12 @@ class Collate:
 
 
 def make_loader(data: EncodedMolecules, positions, batch_size: int, pad_id: int,
-                shuffle: bool, seed: int = 0) -> DataLoader:
+                shuffle: bool, seed: int = 0, **options) -> DataLoader:
+    """``options``: further DataLoader settings (``devices.loader_options``: pinned memory
+    and worker processes for batches bound for a GPU)."""
     lengths = [len(ids) for ids in data.ids]
     sampler = LengthGroupedBatches(lengths, positions, batch_size, shuffle, seed)
     # A private generator: each new iterator draws its base seed from it rather than from the
     # global torch RNG, so a resumed run's dropout masks continue where they stopped.
     return DataLoader(data, batch_sampler=sampler, collate_fn=Collate(data, pad_id),
-                      generator=torch.Generator().manual_seed(seed))
+                      generator=torch.Generator().manual_seed(seed), **options)

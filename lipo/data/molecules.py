@@ -55,8 +55,10 @@ def data_dir() -> Path | None:
 
 
 def cache_dir() -> Path:
+    """The download and descriptor cache: under --workdir / LIPO_HOME when given."""
+    from lipo.runtime.workdir import cache
     root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "lipo"
+    return cache("lipo", Path(root) / "lipo")
 
 
 def locate(data: str | None) -> Path:

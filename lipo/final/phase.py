@@ -5,6 +5,7 @@ seeds, so the report pairs them with the strategy's own final runs."""
 from __future__ import annotations
 
 import statistics
+from contextlib import nullcontext
 
 from accelerate import Accelerator
 from tqdm.auto import tqdm
@@ -12,12 +13,12 @@ from tqdm.auto import tqdm
 from lipo.runtime.devices import release
 from lipo.runtime.distributed import broadcast
 from lipo.errors import ConfigError
-from lipo.runtime.locks import claim
 from lipo.training.trial_run import TrialRun, train_trial
 from lipo.final.export import command_line, export_models, group_runs, same_control
 from lipo.invocation import Invocation
 from lipo.tracking.recorder import EpochReporter, Recorder, describe_error
 from lipo.search.book import TrialBook
+from lipo.search.claims import SeedClaims
 from lipo.tracking.finals import final_query
 from lipo.tracking.store import RunRecord, Tracker
 
@@ -26,9 +27,10 @@ def final(inv: Invocation, accelerator: Accelerator, seeds: list[int],
           argv: list[str] = (), register: str | None = None) -> None:
     """``argv``: the command line, for the model cards; ``register``: a model registry name."""
     main = accelerator.is_main_process
-    chosen = tracker = parent = None
+    chosen = tracker = parent = claims = None
     if main:
         chosen = best_settings(inv)
+        claims = SeedClaims(inv.optuna_name, inv.storage, inv.heartbeat)
     trial_number, overrides = broadcast(accelerator, chosen)
     cfg = inv.base.with_overrides({**overrides, **inv.control_knobs}).replace(phase="final")
     title = f"{inv.study} final" + (f" control={inv.control}" if inv.control else "")
@@ -45,11 +47,11 @@ def final(inv: Invocation, accelerator: Accelerator, seeds: list[int],
                 if main:
                     tqdm.write(f"seed {seed}: already finished for trial {trial_number}, skipped")
                 continue
-            # Two final phases of one study at once (a second terminal, a re-run while the
-            # first still runs) would both train this seed, the later one resuming from the
-            # other's live training state. One trains it; the other moves on.
-            root = inv.final_state_root(trial_number, seed)
-            with claim(root.with_name(root.name + ".claim"), mine=main) as free:
+            # Two final phases of one study at once (a second terminal, a second machine on
+            # the same storage) would both train this seed. The claim is taken in the shared
+            # Optuna storage: one trains it; the others move on.
+            key = inv.final_state_root(trial_number, seed).name
+            with (claims.hold(key) if main else nullcontext(True)) as free:
                 if not broadcast(accelerator, free):
                     if main:
                         tqdm.write(f"seed {seed}: another launch is training it for trial "

@@ -76,12 +76,15 @@ def write_bundle(folder: Path, members: list[Member], train_smiles: list[str],
 class Bundle:
     """A loaded ensemble folder: its members' models, calibration and training set."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, device=None):
+        """``device``: where the members predict (default: where they load, the CPU)."""
         manifest = json.loads((folder / MANIFEST).read_text())
         self.seeds = [m["seed"] for m in manifest["members"]]
         self.run_ids = [m["run_id"] for m in manifest["members"]]
         self.models = [load_checkpoint(folder / m["folder"] / "checkpoint")
                        for m in manifest["members"]]
+        for model, _, _ in self.models if device is not None else ():
+            model.to(device)
         self.coverage = float(manifest["coverage"])
         self.residuals = np.asarray(manifest["calibration"]["abs_residuals"])
         self.train_bits = similarity.load(folder / FINGERPRINTS)

@@ -20,6 +20,7 @@ import numpy as np
 from lipo.models.checkpoint import load_checkpoint
 from lipo.data.molecules import SMILES_COLUMNS, read_table
 from lipo.inference.ensemble import combine, final_member_runs, mc_dropout
+from lipo.runtime.devices import inference_device
 from lipo.errors import ConfigError, DataError
 from lipo.inference.conformal import DEFAULT_COVERAGE, check_coverage
 from lipo.inference.predict import parse, predict_logd, table
@@ -46,6 +47,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="CSV to write (default: standard output)")
     p.add_argument("--tracking-uri", default="sqlite:///mlruns/mlflow.db")
     p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--device", default="auto",
+                   help="auto (default: the GPU when there is one), cpu, cuda or cuda:N")
     return p
 
 
@@ -78,8 +81,10 @@ def check(args) -> None:
 def main(argv: list[str]) -> None:
     args = parser().parse_args(argv)
     check(args)
+    device = inference_device(args.device)  # a GPU that is not there fails before any work
     raw = read_smiles(Path(args.smiles))
-    out = study_ensemble(args, raw) if args.study else runs_ensemble(args, raw)
+    out = (study_ensemble(args, raw, device) if args.study
+           else runs_ensemble(args, raw, device))
     bad = int((out["error"] != "").sum())
     if bad:
         print(f"warning: {bad} of {len(out)} rows could not be parsed; kept with the reason",
@@ -87,13 +92,14 @@ def main(argv: list[str]) -> None:
     out.to_csv(args.out if args.out else sys.stdout, index=False)
 
 
-def runs_ensemble(args, raw: list[str]):
+def runs_ensemble(args, raw: list[str], device):
     canon, valid = parse(raw)
     smiles = [canon[i] for i in valid]
     preds, draws = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for folder in checkpoints(args, Path(tmp)):
             model, tokenizer, cfg = load_checkpoint(folder)
+            model.to(device)
             if smiles:
                 preds.append(predict_logd(model, tokenizer, cfg, smiles, args.batch_size))
                 if args.mc_dropout:
@@ -105,7 +111,7 @@ def runs_ensemble(args, raw: list[str]):
     return table(raw, canon, valid, combine(np.stack(preds), draws if args.mc_dropout else None))
 
 
-def study_ensemble(args, raw: list[str]):
+def study_ensemble(args, raw: list[str], device):
     """The study's final seeds as one ``Bundle``, built here from MLflow the way the final
     phase builds the registered model: calibrated on the runs' validation predictions, the
     training molecules from the runs' data and split (checked against their sha256)."""
@@ -122,7 +128,7 @@ def study_ensemble(args, raw: list[str]):
                                  [(int(r.tags["lipo.seed"]), r.run_id) for r in runs], folder)
         write_bundle(folder, members, [mols.smiles[i] for i in split.part("train")],
                      args.coverage)
-        return Bundle(folder).table(raw, args.batch_size, args.mc_dropout)
+        return Bundle(folder, device).table(raw, args.batch_size, args.mc_dropout)
 
 
 def checkpoints(args, tmp: Path) -> list[Path]:

@@ -14,6 +14,7 @@ from lipo.data.batching import EncodedMolecules, make_loader
 from lipo.data.molecules import canonical
 from lipo.models.tokenizer import MAX_TOKENS
 from lipo.data.features import compute
+from lipo.runtime.devices import loader_options
 
 
 @torch.no_grad()
@@ -30,11 +31,16 @@ def predict_logd(model, tokenizer, cfg, smiles: list[str], batch_size: int = 128
             smiles, positions, tta, "tta")
         positions = np.concatenate([positions, data.respell(origin, spell_ids)])
     sums = np.zeros(len(smiles), dtype=np.float64)
+    device = next(model.parameters()).device  # where the model is, the batches go
     for batch in make_loader(data, positions, batch_size, tokenizer.pad_token_id,
-                             shuffle=False):
-        z = model(batch["input_ids"], batch["attention_mask"], batch.get("features"))
-        np.add.at(sums, batch["origin"].numpy(), model.to_logd(z).double().numpy())
+                             shuffle=False, **loader_options(device)):
+        z = model(*(on(batch.get(k), device) for k in ("input_ids", "attention_mask", "features")))
+        np.add.at(sums, batch["origin"].numpy(), model.to_logd(z).double().cpu().numpy())
     return sums / (1 + tta)
+
+
+def on(tensor, device):
+    return None if tensor is None else tensor.to(device, non_blocking=True)
 
 
 def parse(raw: list[str]) -> tuple[list, list[int]]:

@@ -16,6 +16,7 @@ import numpy as np
 from accelerate.utils import set_seed
 from transformers import AutoModelForMaskedLM
 
+from lipo.runtime import workdir
 from lipo.models.backbones import Backbone, from_folder, load_backbone
 from lipo.data.molecules import POOL_FILE, data_dir, load_molecules
 from lipo.masked_lm.loop import MLMSettings, train_mlm
@@ -28,7 +29,7 @@ from lipo.strategies import knobs as strategy_knobs
 from lipo.strategies.surface import Trial
 from lipo.training.fit import FitResult
 
-CACHE = Path("mlruns") / "cache" / "mlm"
+CACHE = Path("mlruns") / "cache" / "mlm"  # under --workdir: workdir.cache("mlm", ...)
 KNOBS = {"mlm_epochs": 3, "mask_prob": 0.15, "mlm_lr": 5e-4, "include_pool": False}
 
 
@@ -65,7 +66,7 @@ def cache_key(run, settings: dict) -> str:
 
 def adapted(run) -> Path:
     settings = knobs(run)
-    folder = CACHE / cache_key(run, settings)
+    folder = workdir.cache("mlm", CACHE) / cache_key(run, settings)
     if not (folder / "config.json").is_file():
         adapt(run, settings, folder)
     run.accelerator.wait_for_everyone()

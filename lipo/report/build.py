@@ -14,6 +14,7 @@ import pandas as pd
 from lipo.report import html as report_html, plots as report_plots
 from lipo.search.importance import param_importances
 from lipo.errors import LipoError
+from lipo.runtime import workdir
 from lipo.report.references import references, tree_count
 from lipo.report.calibration import (attach_ensembles, calibration_figures,
                                     final_test_tables)
@@ -83,7 +84,7 @@ def reference_rows(rows: list[Row], runs: list, notes: list[str]) -> list[Row]:
         seeds = sorted(set().union(*(r.seeds for r in finals)))
         params = by_id[finals[0].run_ids[0]].params
         try:
-            fitted = references(params, sha, seeds, OUT / ".cache")
+            fitted = references(params, sha, seeds, workdir.cache("reports", OUT / ".cache"))
         except LipoError as exc:
             notes.append(f"references skipped for split {finals[0].split}: {exc}")
             continue

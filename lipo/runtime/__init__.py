@@ -1,1 +1,1 @@
-"""Processes and devices: Accelerate, GPUs, worker processes, file locks, gathering."""
+"""Where and on what a process runs: devices, processes, locks, work folders."""

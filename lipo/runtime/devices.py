@@ -1,4 +1,4 @@
-"""Where a process trains and in what number format: ``--precision``, one GPU per
+"""Where a process trains and in what number format: ``--precision``, the GPU of each
 ``--workers`` process, and what Accelerate holds on to between the trials of one invocation.
 """
 from __future__ import annotations
@@ -55,30 +55,89 @@ def bf16_native() -> bool:
         return torch.cuda.is_bf16_supported()
 
 
-def gpu_per_worker(workers: int, gpus: int, visible: str | None = None) -> list[str | None]:
-    """CUDA_VISIBLE_DEVICES of each ``--workers`` process: one GPU each, in order, taken from
-    the GPUs this process sees (``visible``: its own CUDA_VISIBLE_DEVICES, when set). None:
-    no GPU here, the workers train on the CPU. K processes on one GPU would each hold a model
-    and the CUDA context and compete for it: an error, not a slow surprise."""
+def visible_gpus(gpus: int, visible: str | None) -> list[str]:
+    """The ids of the GPUs this process sees: its own CUDA_VISIBLE_DEVICES (``visible``),
+    when set, else 0 .. gpus-1."""
+    ids = [i.strip() for i in (visible or "").split(",") if i.strip()] or list(map(str, range(gpus)))
+    return ids[:gpus]
+
+
+def worker_count(workers: int | None, per_gpu: int | None, gpus: int) -> int:
+    """K: ``--workers K``, else ``--workers-per-gpu N`` times the GPUs (N workers per GPU)."""
+    if per_gpu is not None and gpus <= 0:
+        raise ConfigError(f"--workers-per-gpu {per_gpu}: no CUDA GPU is visible here; use "
+                          "--workers K to start K workers on the CPU")
+    if workers is None:
+        return per_gpu * gpus if per_gpu is not None else 1
+    return workers
+
+
+def gpu_per_worker(workers: int, gpus: int, visible: str | None = None,
+                   per_gpu: int | None = None) -> list[str | None]:
+    """CUDA_VISIBLE_DEVICES of each ``--workers`` process, round robin over the GPUs this
+    process sees: worker i on GPU i mod G, so K workers above the GPU count share them as
+    evenly as they can (`mini` and `small` use a few percent of an H100: one trial per GPU
+    leaves it idle). Each worker holds its own model and CUDA context (~0.5 GB).
+    ``per_gpu``: at most that many workers on one GPU. None: no GPU here, the workers train
+    on the CPU."""
     if gpus <= 0:
         return [None] * workers
-    ids = [i.strip() for i in (visible or "").split(",") if i.strip()] or list(map(str, range(gpus)))
-    ids = ids[:gpus]
-    if workers > len(ids):
-        raise ConfigError(f"--workers {workers}: this machine has {len(ids)} GPU"
-                          f"{'s' if len(ids) > 1 else ''} and each worker takes one: use "
-                          f"--workers {len(ids)} or fewer (CUDA_VISIBLE_DEVICES= trains on "
-                          "the CPU instead)")
-    return ids[:workers]
+    ids = visible_gpus(gpus, visible)
+    if per_gpu is not None and workers > per_gpu * len(ids):
+        raise ConfigError(f"--workers {workers} with --workers-per-gpu {per_gpu}: this machine "
+                          f"has {len(ids)} GPU{'s' if len(ids) > 1 else ''}, room for "
+                          f"{per_gpu * len(ids)} workers")
+    return [ids[i % len(ids)] for i in range(workers)]
 
 
 def worker_envs(base: dict[str, str], workers: int, gpus: int,
-                cores: int | None = None) -> list[dict[str, str]]:
+                cores: int | None = None, per_gpu: int | None = None) -> list[dict[str, str]]:
     """Each worker's environment: ``base`` with its own CUDA_VISIBLE_DEVICES and its share of
     the CPU cores as its thread count."""
-    assigned = gpu_per_worker(workers, gpus, base.get("CUDA_VISIBLE_DEVICES"))
+    assigned = gpu_per_worker(workers, gpus, base.get("CUDA_VISIBLE_DEVICES"), per_gpu)
     base = {**base, **worker_threads(base, workers, cores)}
     return [base if gpu is None else {**base, "CUDA_VISIBLE_DEVICES": gpu} for gpu in assigned]
+
+
+def placement_table(envs: list[dict[str, str]]) -> str:
+    """What ``--workers`` prints before starting them: each worker's GPU and threads, and how
+    many workers share each GPU."""
+    gpus = [env.get("CUDA_VISIBLE_DEVICES") for env in envs]
+    lines = ["worker  CUDA_VISIBLE_DEVICES  threads  workers on that GPU"]
+    for i, (env, gpu) in enumerate(zip(envs, gpus)):
+        shared = str(gpus.count(gpu)) if gpu is not None else "-"
+        lines.append(f"{i:<7} {gpu if gpu is not None else '(CPU)':<21} "
+                     f"{env.get('OMP_NUM_THREADS', '-'):<8} {shared}")
+    return "\n".join(lines)
+
+
+def inference_device(name: str | None = "auto"):
+    """``--device``: auto (the first visible GPU, else the CPU), cpu, cuda or cuda:N. A GPU
+    asked for and not there is an error, not a silent run on the CPU."""
+    import torch
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"--device {name}: expected auto, cpu, cuda or cuda:N")
+    count = torch.cuda.device_count() if device.type == "cuda" else 0
+    if device.type == "cuda" and (count == 0 or (device.index or 0) >= count):
+        raise ConfigError(f"--device {name}: {count or 'no'} CUDA GPU{'' if count == 1 else 's'} "
+                          "visible here: use --device cpu (or auto)")
+    return device
+
+
+def loader_options(device) -> dict:
+    """DataLoader settings for batches bound for ``device``. On a GPU: pinned host memory (the
+    copy to the GPU runs asynchronously) and two processes padding the next batches while the
+    GPU computes. On the CPU none: the collate would take cores from the model itself."""
+    if getattr(device, "type", device) != "cuda":
+        return {}
+    return {"pin_memory": True, "num_workers": 2}
 
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")

@@ -1,5 +1,5 @@
-"""File locks: around the first opening of a store on this machine's disk, and a final seed's
-claim.
+"""File locks around the first opening of a store on this machine's disk. (A final seed is
+claimed in the shared Optuna storage instead: ``lipo.search.claims``.)
 
 MLflow creates and migrates its SQLite schema when a client first opens the file, and two
 launches started at once both migrate it: one fails with 'table alembic_version already
@@ -48,32 +48,3 @@ def sqlite_file(uri: str) -> Path | None:
     if not uri.startswith("sqlite:///"):
         return None
     return Path(uri.removeprefix("sqlite:///").split("?")[0])
-
-
-@contextlib.contextmanager
-def claim(path: Path, mine: bool = True) -> Iterator[bool]:
-    """Hold ``path`` while the body runs if no other process holds it: yields True; yields
-    False at once when another does. ``mine=False`` (a rank other than the main one) takes
-    nothing and yields True: the main rank's answer is the one that counts."""
-    if not mine:
-        yield True
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(path))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        held = False
-    else:
-        held = True
-    if not held:  # yielded outside the except: an error in the body is not chained to it
-        yield False
-        return
-    try:
-        yield True
-    finally:
-        # The file goes with the claim: a finished seed leaves nothing under the state folder.
-        # A launch that opened the file just before may still lock it and train the seed once
-        # more; the summary, the report and the exported models count each seed once.
-        lock.release()
-        path.unlink(missing_ok=True)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import lipo
-from lipo.runtime.devices import worker_envs
+from lipo.runtime.devices import placement_table, worker_count, worker_envs
 from lipo.errors import LipoError
 
 # A worker is the same command line without --workers: each one a plain launcher.
@@ -23,9 +23,9 @@ def worker_argv(argv: list[str]) -> list[str]:
     for arg in argv:
         if skip:
             skip = False
-        elif arg == "--workers":
+        elif arg in ("--workers", "--workers-per-gpu"):
             skip = True
-        elif not arg.startswith("--workers="):
+        elif not arg.startswith(("--workers=", "--workers-per-gpu=")):
             out.append(arg)
     return out
 
@@ -56,14 +56,13 @@ def prepare(args) -> None:
 def start_workers(args) -> None:
     import torch
     gpus = torch.cuda.device_count()
-    envs = worker_envs(base_env(), args.workers, gpus)  # too few GPUs fail before the study
+    workers = worker_count(args.workers, args.workers_per_gpu, gpus)
+    # Too few GPUs for --workers-per-gpu fail before the study is opened.
+    envs = worker_envs(base_env(), workers, gpus, per_gpu=args.workers_per_gpu)
     prepare(args)
     command = [*WORKER, *worker_argv(args.argv)]
-    print(f"starting {args.workers} workers: {' '.join(worker_argv(args.argv))}", flush=True)
-    if gpus:
-        print("one GPU each: " + ", ".join(f"worker {i} CUDA_VISIBLE_DEVICES="
-                                           f"{env['CUDA_VISIBLE_DEVICES']}"
-                                           for i, env in enumerate(envs)), flush=True)
+    print(f"starting {workers} workers: {' '.join(worker_argv(args.argv))}", flush=True)
+    print(placement_table(envs), flush=True)
     procs = [subprocess.Popen(command, env=env) for env in envs]
     try:
         codes = [p.wait() for p in procs]
@@ -73,6 +72,6 @@ def start_workers(args) -> None:
         raise
     failed = [(i, c) for i, c in enumerate(codes) if c != 0]
     if failed:
-        raise LipoError(f"{len(failed)} of {args.workers} workers failed (exit status "
+        raise LipoError(f"{len(failed)} of {workers} workers failed (exit status "
                         f"{', '.join(str(c) for _, c in failed)}); re-run the same command "
                         "to finish the study")

@@ -20,10 +20,13 @@ MAX_RETRY = 3  # a trial whose worker dies is re-run with the same settings at m
 METRIC_NAMES = {"mse": "val/mse", "params": "trainable_params"}
 
 
-def storage(url: str | None, heartbeat: int = HEARTBEAT_S):
+def storage(url: str | None, heartbeat: int | None = HEARTBEAT_S):
     """A journal file by default (safe for several workers on one machine); RDB URLs
     (postgresql://, mysql://, sqlite://) with a heartbeat per running trial, so that a trial
-    whose worker died on any machine is failed and retried by the next worker that looks."""
+    whose worker died on any machine is failed and retried by the next worker that looks.
+    ``heartbeat=None``: none (a side study that keeps its own lease: ``claims``)."""
+    if url and "://" in url and heartbeat is None:
+        return RDBStorage(url)
     if url and "://" in url:
         return RDBStorage(url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
                           heartbeat_stale_trial_callback=retry_callback())

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lipo.runtime import workdir
 from lipo.errors import ConfigError
 from lipo.strategies import knobs as strategy_knobs
 import logging
@@ -33,7 +34,7 @@ from lipo.tracking.schema import INFLUENCE_HESSIAN
 from lipo.training.fit import FitResult
 
 log = logging.getLogger(__name__)
-CACHE = Path("mlruns") / "cache" / "influence"
+CACHE = Path("mlruns") / "cache" / "influence"  # under --workdir: workdir.cache("influence", ...)
 KNOBS = {"k": 64, "threshold": None, "selection": "influence", "method": "lissa",
          "damping": 0.01, "scale": None, "depth": 500, "repeats": 2, "lissa_batch": 256,
          "tolerance": 1e-6}
@@ -83,7 +84,7 @@ def cache_key(run, pool: pd.DataFrame, knobs: dict) -> str:
 
 
 def cached_scores(run, pool: pd.DataFrame, knobs: dict) -> np.ndarray:
-    path = CACHE / f"{cache_key(run, pool, knobs)}.csv"
+    path = workdir.cache("influence", CACHE) / f"{cache_key(run, pool, knobs)}.csv"
     if path.is_file():
         return pd.read_csv(path)["score"].to_numpy()
     scores = compute_scores(run, pool, knobs)

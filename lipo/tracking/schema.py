@@ -63,7 +63,8 @@ METRICS = EPOCH_METRICS + STEP_METRICS + TEST_METRICS + SIZE_METRICS + TIME_METR
 METRIC_NAMESPACES = {name.split("/")[0] for name in METRICS + STRATEGY_METRICS if "/" in name}
 
 # Optuna user attributes (not MLflow tags), read by lipo/search/ alone
-OPTUNA_ATTRS = ("lipo.origin", "lipo.worker", "lipo.warm_start")
+OPTUNA_ATTRS = ("lipo.origin", "lipo.worker", "lipo.warm_start",
+                "lipo.claim", "lipo.lease_until")  # the last two: final seeds' claims
 
 
 def current_names(tags: dict) -> dict:

@@ -1,10 +1,10 @@
 """End to end through launch.py: MLflow and Optuna are read back as a user would."""
 import pandas as pd
 import pytest
-from filelock import FileLock
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
+from lipo.search.claims import SeedClaims
 from tests.integration.helpers import (launch, metric_history, mlflow_runs, optuna_trials,
                                        trial_runs)
 
@@ -63,10 +63,13 @@ def test_search_resume_and_final(tmp_path):
     assert "already finished" in again.stdout + again.stderr
     assert len(trial_runs(tmp_path, "baseline", phase="final")) == 2
 
-    # a seed another launch is training (it holds the seed's claim) is left to that launch
-    [state] = (tmp_path / "mlruns" / "state").iterdir()
+    # a seed another launch is training (it holds the seed's claim in the shared Optuna
+    # storage) is left to that launch
     best = finals[0].data.tags["lipo.best_trial"]
-    with FileLock(str(state / f"final-{best}-strategy-seed2.claim")):
+    claims = SeedClaims(finals[0].data.tags["lipo.optuna_study"],
+                        str(tmp_path / "mlruns" / "optuna.journal"))
+    with claims.hold(f"final-{best}-strategy-seed2") as held:
+        assert held
         busy = launch(tmp_path, *TINY, "--final", "--seeds", "2")
     assert "another launch is training it" in busy.stdout + busy.stderr
     assert len(trial_runs(tmp_path, "baseline", phase="final")) == 2

@@ -7,6 +7,7 @@ import yaml
 from accelerate.commands.config.config_args import ClusterConfig
 
 from tests.conftest import ROOT
+from tests.unit.test_deploy_recipes import launcher_args
 
 DOCKER = ROOT / "docker"
 
@@ -26,13 +27,41 @@ def test_compose_topology_matches_the_native_test(services):
     assert re.search(r"--backend-store-uri=postgresql://lipo:[^@]+@postgres:5432/mlflow", mlflow)
     assert "--serve-artifacts" in mlflow and "--artifacts-destination=/app/mlruns" in mlflow
     worker = services["worker"]
-    assert worker["entrypoint"][:2] == ["accelerate", "launch"]
-    assert worker["entrypoint"][-1] == "launch.py"
-    command = " ".join(worker["command"])
-    assert "--study=" in command and "--tracking-uri=http://mlflow:5000" in command
-    assert re.search(r"--storage=postgresql://lipo:[^@]+@postgres:5432/optuna", command)
+    assert worker["entrypoint"] == ["python", "launch.py"]
+    args = launcher_args([compose_substitute(a) for a in worker["command"]])
+    assert args.study == "baseline" and args.tracking_uri == "http://mlflow:5000"
+    assert re.fullmatch(r"postgresql://lipo:[^@]+@postgres:5432/optuna", args.storage)
     assert worker["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
     assert {"hf-cache:/cache/huggingface", "mlruns:/app/mlruns"} <= set(worker["volumes"])
+
+
+def compose_substitute(text: str) -> str:
+    """Compose's ${VAR:-default} and ${VAR:?message}, with no variable set but the password."""
+    def value(match):
+        name, kind, rest = match.groups()
+        if name == "LIPO_DB_PASSWORD":
+            return "pw"
+        assert kind == ":-", f"${{{name}}} must be set: {rest}"
+        return rest
+    return re.sub(r"\$\{(\w+)(:[-?])([^}]*)\}", value, text)
+
+
+def test_docker_stop_reaches_the_launcher_itself(services):
+    """SIGTERM must reach the launcher (which re-queues its trial), not a parent that dies
+    first: an init as PID 1 and the launcher as its only child, with time to re-queue."""
+    worker = services["worker"]
+    assert worker["init"] is True and worker["entrypoint"][0] == "python"
+    assert worker["stop_grace_period"] in ("2m", "120s")
+
+
+def test_mlflow_server_runs_a_small_image_not_the_gpu_one(services):
+    mlflow = services["mlflow"]
+    assert mlflow["image"] != services["worker"]["image"]
+    dockerfile = (ROOT / mlflow["build"]["dockerfile"]).read_text()
+    assert re.search(r"^FROM python:[\d.]+-slim$", dockerfile, re.M)
+    assert re.search(r'pip install "mlflow==[\d.]+" "psycopg\[binary\]', dockerfile)
+    users = re.findall(r"^USER (\S+)$", dockerfile, re.M)
+    assert users and users[-1] not in ("root", "0")
 
 
 def test_published_ports_bind_to_localhost(services):
