@@ -39,76 +39,96 @@ def parser() -> argparse.ArgumentParser:
                                             "on lipophilicity, tracked in MLflow.\nOther "
                                             f"commands: {', '.join(SUBCOMMANDS.names())} "
                                             "(launch.py COMMAND --help).")
-    p.add_argument("--study", help="study to run (file name in sweeps/); see --list")
-    p.add_argument("--list", action="store_true", help="list the studies and exit")
-    p.add_argument("--trials", type=int, help="total trials of the study (re-running continues)")
-    p.add_argument("--epochs", type=int, help="maximum epochs per trial")
+    study_flags(p.add_argument_group('what to run: the study, its budget, its data'))
+    store_flags(p.add_argument_group("where results go: the Optuna and MLflow stores, this machine's work folder"))
+    runtime_flags(p.add_argument_group('how it runs: processes, devices, number format, saving'))
+    search_flags(p.add_argument_group('how the search looks'))
+    final_flags(p.add_argument_group('after the search: the final phase, the registry, the report'))
+    return p
+
+
+def study_flags(g) -> None:
+    g.add_argument("--study", help="study to run (file name in sweeps/); see --list")
+    g.add_argument("--list", action="store_true", help="list the studies and exit")
+    g.add_argument("--trials", type=int, help="total trials of the study (re-running continues)")
+    g.add_argument("--epochs", type=int, help="maximum epochs per trial")
     # No argparse default: with --report, a given --backbone or --split is a filter.
-    p.add_argument("--backbone", help=backbone_help())
-    p.add_argument("--data", help="CSV with SMILES and label columns (default: LIPO_DATA_DIR "
+    g.add_argument("--backbone", help=backbone_help())
+    g.add_argument("--data", help="CSV with SMILES and label columns (default: LIPO_DATA_DIR "
                                   "or a checked download)")
-    p.add_argument("--split", help="random (default) | scaffold | FILE.json")
-    p.add_argument("--seed", type=int, default=0, help="seeds the split and the search")
-    p.add_argument("--strict", action="store_true", help="reject a data file with invalid rows")
-    p.add_argument("--head-features", choices=["rdkit", "rdkit2d"], default=None,
+    g.add_argument("--split", help="random (default) | scaffold | FILE.json")
+    g.add_argument("--seed", type=int, default=0, help="seeds the split and the search")
+    g.add_argument("--strict", action="store_true", help="reject a data file with invalid rows")
+    g.add_argument("--head-features", choices=["rdkit", "rdkit2d"], default=None,
                    help="concatenate RDKit descriptors with the pooled embedding before the "
                         "head: rdkit (8: Crippen logP, TPSA, ...) or rdkit2d (RDKit's whole "
-                        "2D set, ~210, cached under ~/.cache/lipo/data/features)")
-    p.add_argument("--storage", help="Optuna storage: a journal file path or an RDB URL "
+                        "2D set, ~210, cached under ~/.cache/lipo/features)")
+    g.add_argument("--adapter", choices=ADAPTERS.names(), default=None,
+                   help=adapter_help())
+    g.add_argument("--pool", help="external pool CSV for the influence study (default: "
+                                  "$LIPO_DATA_DIR/External-Dataset_for_Task2.csv)")
+
+
+def store_flags(g) -> None:
+    g.add_argument("--storage", help="Optuna storage: a journal file path or an RDB URL "
                                      "(default mlruns/optuna.journal)")
-    p.add_argument("--tracking-uri", default=None,
+    g.add_argument("--tracking-uri", default=None,
                    help=f"MLflow tracking URI (default {DEFAULT_TRACKING_URI}), e.g. "
                         "http://127.0.0.1:5000 for a shared server")
-    p.add_argument("--workdir", metavar="DIR",
+    g.add_argument("--workdir", metavar="DIR",
                    help="this machine's own folder for resumable training states and caches "
                         "(default: $LIPO_HOME, else mlruns/state and reports/.cache here); "
                         "final seeds are claimed in the shared --storage, not here")
-    p.add_argument("--workers", type=int, default=None,
+
+
+def runtime_flags(g) -> None:
+    g.add_argument("--workers", type=int, default=None,
                    help="start K worker processes on this machine, sharing the study through "
                         "--storage (default 1); above the GPU count they share the GPUs, "
                         "round robin")
-    p.add_argument("--workers-per-gpu", type=int, default=None, metavar="N",
+    g.add_argument("--workers-per-gpu", type=int, default=None, metavar="N",
                    help="N workers on each GPU (alone: N x GPUs workers; with --workers K: "
                         "at most N on one GPU)")
-    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
+    g.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
                    help="number format of the forward pass, through Accelerate's mixed "
                         "precision (default: bf16 on a GPU that supports it, else fp32)")
-    p.add_argument("--heartbeat", type=int, default=None,
+    g.add_argument("--heartbeat", type=int, default=None,
                    help="seconds between a running trial's heartbeats in an RDB storage; a "
                         "trial silent for twice as long is failed and retried (default 60)")
-    p.add_argument("--save-every", type=int, default=None,
+    g.add_argument("--save-every", type=int, default=None,
                    help="optimiser steps between resumable training states (default 100; "
                         "0: at epoch ends only)")
-    p.add_argument("--trust-remote-code", action="store_true",
+    g.add_argument("--trust-remote-code", action="store_true",
                    help="let --backbone PATH run the model code its folder ships "
                         "(MoLFormer folders need none: lipo runs its own implementation)")
-    p.add_argument("--adapter", choices=ADAPTERS.names(), default=None,
-                   help=adapter_help())
-    p.add_argument("--pool", help="external pool CSV for the influence study (default: "
-                                  "$LIPO_DATA_DIR/External-Dataset_for_Task2.csv)")
-    p.add_argument("--objective", default="mse",
+
+
+def search_flags(g) -> None:
+    g.add_argument("--objective", default="mse",
                    help="mse (default) or mse,params: also minimise trainable parameters "
                         "(multi-objective, keeps the Pareto front, no pruning)")
-    p.add_argument("--pruner", choices=["median", "hyperband", "none"], default=None,
+    g.add_argument("--pruner", choices=["median", "hyperband", "none"], default=None,
                    help="how the search stops unpromising trials early: median (default: "
                         "behind the median of earlier trials at the same epoch), hyperband "
                         "(successive halving in brackets) or none")
-    p.add_argument("--warm-start", metavar="STUDY",
+    g.add_argument("--warm-start", metavar="STUDY",
                    help="queue the best settings of STUDY (finished on the same backbone, "
                         "split and data) as this search's first trial, on the knobs the two "
                         "studies share")
-    p.add_argument("--final", action="store_true",
+
+
+def final_flags(g) -> None:
+    g.add_argument("--final", action="store_true",
                    help="re-train the best settings per seed and evaluate the test split")
-    p.add_argument("--seeds", help="comma-separated seeds for --final (default 0,1,2)")
-    p.add_argument("--control", help=control_help())
-    p.add_argument("--register", metavar="NAME",
+    g.add_argument("--seeds", help="comma-separated seeds for --final (default 0,1,2)")
+    g.add_argument("--control", help=control_help())
+    g.add_argument("--register", metavar="NAME",
                    help="with --final: register the seeds' ensemble (mean, spread, 90%% "
                         "conformal interval, similarity to train) in the MLflow model "
                         "registry as NAME, alias champion (models:/NAME@champion)")
-    p.add_argument("--report", action="store_true",
+    g.add_argument("--report", action="store_true",
                    help="build the comparison table and plots under reports/ from MLflow "
                         "(--split NAME and --backbone NAME filter the runs)")
-    return p
 
 
 def backbone_help() -> str:

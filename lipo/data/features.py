@@ -10,7 +10,7 @@ reaches 7e30), so they are centred on the training median, scaled by the spread 
 values winsorised at their 0.5th and 99.5th percentiles, and in the model an undefined value
 becomes 0 (the training median) and every value is clipped to +-CLIP. 4,200 molecules take
 about 90 s on one core, so the matrix is cached on disk per SMILES list
-(``~/.cache/lipo/data/features/``)."""
+(``~/.cache/lipo/features/``)."""
 from __future__ import annotations
 
 import hashlib
