@@ -17,6 +17,7 @@ from lipo.strategies import STRATEGIES, control_names
 SUBCOMMANDS = Registry("command", "lipo")
 SUBCOMMANDS.register("predict", ".predict")
 SUBCOMMANDS.register("pretrain", ".masked_lm.pretrain")
+SUBCOMMANDS.register("campaign", ".campaign.run")
 
 EPILOG = """examples:
   python launch.py --list
@@ -25,6 +26,8 @@ EPILOG = """examples:
   python launch.py --study baseline --final --seeds 0,1,2
   python launch.py --study influence --final --control random-k
   python launch.py --report                               # table and plots under reports/
+  python launch.py campaign --dry-run                     # the whole comparison: plan, cost
+  python launch.py campaign                               # ... run it (re-run to continue)
   torchrun --nproc_per_node 2 launch.py --study baseline
   python launch.py --study baseline --workers 3           # 3 processes share the study
 results: mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db"""
