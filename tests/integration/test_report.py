@@ -72,7 +72,7 @@ def test_reference_rows_use_the_same_split_and_seeds(store):
     else:
         fitted = refs
     assert (fitted.seeds == "0 1").all() and fitted.test_mse_mean.between(0.1, 2.0).all()
-    assert (fitted.wall_time_s > 0).all() and fitted.vs_baseline.str.endswith(", 2 seeds").all()
+    assert (fitted.wall_time_s > 0).all() and fitted.vs_baseline.str.contains(", 2 seeds").all()
     assert set(fitted.verdict_vs_baseline) <= {"helps", "within noise", "hurts"}
     cached = sorted((cwd / "reports" / ".cache").glob("references_*.json"))
     assert len(cached) == len(fitted)  # one file per model fitted

@@ -172,3 +172,26 @@ def test_terminal_table_names_the_split_when_rows_span_several():
     two = terminal(display_frame([row("random_seed0"), row("scaffold")]))
     assert "split" not in one.splitlines()[0]
     assert "split" in two.splitlines()[0] and "scaffold" in two
+
+
+def test_a_reference_that_cannot_run_here_says_why_and_is_not_judged(monkeypatch):
+    monkeypatch.delenv("LIPO_REPORT_TREES", raising=False)
+    from lipo.report.build import reference_row
+    from lipo.report.html import display_frame, numeric_frame
+    from lipo.report.table import Row
+    missing = reference_row({"model": "chemprop_dmpnn", "split": "scaffold",
+                             "missing": 'not installed (pip install -e ".[chemprop]")'}, "abc")
+    fitted = reference_row({"model": "lightgbm", "split": "scaffold", "fit_time_s": 2.0,
+                            "per_seed": {"0": {"mse": 0.40}, "1": {"mse": 0.45}}}, "abc")
+    base = Row("baseline", "final", backbone="tiny", split="scaffold", split_sha256="abc",
+               per_seed={0: {"mse": 0.50}, 1: {"mse": 0.60}})
+    compare([base, missing, fitted])
+    assert missing.baseline_verdict is None and fitted.baseline_verdict.seeds == 2
+    assert fitted.knobs == {"trees": 1000} and missing.knobs == {"epochs": 50}
+    shown = display_frame([base, missing, fitted]).set_index("study")
+    assert shown.loc["chemprop_dmpnn (reference)", "vs baseline (test MSE)"].startswith(
+        "not installed")
+    assert shown.loc["lightgbm (reference)", "vs baseline (test MSE)"].endswith(
+        ", 2 seeds vs baseline on tiny")
+    numbers = numeric_frame([base, missing, fitted]).set_index("study")
+    assert numbers.loc["lightgbm (reference)", "ci95_low_vs_baseline"] < -0.1
