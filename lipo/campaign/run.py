@@ -102,10 +102,11 @@ def run_all(campaign: Campaign, pieces: list[Piece], states: list[Left], history
         for i, piece in enumerate(pieces):
             # finished stays finished; anything else: other processes may have moved it on
             state = states[i] if states[i].done or i == 0 else left(campaign, piece)
-            bar.set_postfix_str(f"est. left ~{duration(estimate_left(pieces[i:], states[i:], history))}")
+            bar.set_postfix_str(time_left(pieces[i:], states[i:], history))
             if not state.done:
                 error = run_piece(campaign, piece, state)
                 ran += 1
+                history = history_for(campaign, CACHE)  # this piece's runs inform the rest
                 if error:
                     failed.append(f"{piece.label}: {error}")
                     bar.write(f"piece failed: {piece.label}: {error}")
@@ -120,8 +121,13 @@ def run_all(campaign: Campaign, pieces: list[Piece], states: list[Left], history
                         + "\n  ".join(failed))
 
 
-def estimate_left(pieces: list[Piece], states: list[Left], history) -> float:
-    return sum(history.seconds(p, s)[0] or 0.0 for p, s in zip(pieces, states))
+def time_left(pieces: list[Piece], states: list[Left], history) -> str:
+    """The history's estimate of what is left (the bar's own ETA assumes equal pieces)."""
+    costs = [history.seconds(p, s)[0] for p, s in zip(pieces, states)]
+    unknown = sum(c is None for c in costs)
+    known = sum(c for c in costs if c is not None)
+    return f"history: ~{duration(known)} left" + (f" + {unknown} pieces without history"
+                                                  if unknown else "")
 
 
 def run_piece(campaign: Campaign, piece: Piece, state: Left) -> str:
