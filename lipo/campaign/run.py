@@ -154,7 +154,7 @@ def wait_for_search(campaign: Campaign, piece: Piece, state: Left) -> Left:
     phase waits for it. A search with no completed trial and nothing running: give up."""
     if state.why == "after its search":  # the search piece before it ran: look again
         state = left(campaign, piece)
-    while not state.ready and "running" in state.why:
+    while not state.ready and "still running" in state.why:
         print(f"{piece.label}: {state.why}; looking again in {POLL_S} s", flush=True)
         time.sleep(POLL_S)
         state = left(campaign, piece)

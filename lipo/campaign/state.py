@@ -37,7 +37,8 @@ def left(campaign: Campaign, piece: Piece) -> Left:
     if piece.kind == "search":
         return search_left(invocation(campaign, piece))
     if piece.kind == "final":
-        return final_left(invocation(campaign, piece), piece.seeds)
+        inv = invocation(campaign, piece)
+        return final_left(inv, piece.seeds, campaign.trials_of(piece.study) or inv.trials)
     if piece.kind == "references":
         from lipo.campaign.references import cached
         return Left(0 if cached(campaign, piece) else 1, 1)
@@ -57,21 +58,23 @@ def search_left(inv) -> Left:
     return Left(units, inv.trials)
 
 
-def final_left(inv, seeds: tuple) -> Left:
+def final_left(inv, seeds: tuple, trials: int) -> Left:
+    """``trials``: the search's total (the campaign's, else the study's own)."""
     from lipo.final import finished
     from lipo.search.book import TrialBook
     from lipo.tracking import Tracker
     book = TrialBook.load(inv.optuna_name, inv.storage)
-    best = book.best() if book is not None else None
-    running = book is not None and RUNNING in book.states()
     if book is None:
         return Left(len(seeds), len(seeds), ready=False, why="after its search")
-    if best is None and not running:
-        return Left(len(seeds), len(seeds), ready=False, why="its search has no completed trial")
-    if best is None or book.counted() < inv.trials or running:
+    if RUNNING in book.states():
         # the best trial may still change: a final phase now could re-train the wrong one
         return Left(len(seeds), len(seeds), ready=False,
                     why="its search is still running (here or in another process)")
+    best, counted = book.best(), book.counted()
+    if best is None or counted < trials:
+        return Left(len(seeds), len(seeds), ready=False,
+                    why=f"its search has {counted} of {trials} trials"
+                        + ("" if best else ", none completed"))
     tracker = Tracker(inv.tracking_uri, inv.study)
     todo = [s for s in seeds if not finished(tracker, inv, best.number, s)]
     return Left(len(todo), len(seeds))
