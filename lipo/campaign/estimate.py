@@ -14,17 +14,16 @@ from lipo.campaign.state import Left
 class History:
     def __init__(self, uri: str, backbone: str, cache: Path):
         self.walls: dict[tuple[str, str], list[float]] = {}
-        self.fits: list[float] = []
+        self.fits: dict[str, list[float]] = {}  # model -> seconds per seed, per cached split
         for run in finished_runs(uri):
             tag = run.tags.get("lipo.backbone", "")
             if backbone not in (tag, Path(tag).name) or "wall_time_s" not in run.metrics:
                 continue
             key = (run.tags.get("lipo.study", ""), run.tags.get("lipo.phase", ""))
             self.walls.setdefault(key, []).append(run.metrics["wall_time_s"])
-        for path in sorted(cache.glob("references_*.json")):
-            # seconds per split: every model, every seed
-            self.fits.append(sum(m["fit_time_s"] * len(m["per_seed"])
-                                 for m in json.loads(path.read_text())))
+        for path in sorted(cache.glob("references_*.json")):  # one model on one split each
+            fitted = json.loads(path.read_text())
+            self.fits.setdefault(fitted["model"], []).append(fitted["fit_time_s"])
 
     def seconds(self, piece: Piece, left: Left) -> tuple[float | None, str]:
         """(estimated seconds, where it comes from); None with 'no history'."""
@@ -33,7 +32,9 @@ class History:
         if piece.kind == "references":
             if not self.fits:
                 return None, "no history"
-            return statistics.mean(self.fits), f"fit times of {len(self.fits)} cached splits"
+            per_seed = sum(statistics.mean(times) for times in self.fits.values())
+            return (per_seed * len(piece.seeds),
+                    f"{len(piece.seeds)} seeds x {duration(per_seed)} ({', '.join(self.fits)})")
         if piece.kind == "report":
             return None, "no history"
         walls = self.walls.get((piece.study, piece.kind))
