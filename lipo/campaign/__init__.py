@@ -1,1 +1,1 @@
-"""A campaign: studies x splits x seeds, their controls, the references and the report, in one command."""
+"""A campaign: studies x splits x seeds with their controls, references and report, in one go."""
