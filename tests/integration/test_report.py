@@ -52,7 +52,7 @@ def test_table_holds_the_final_runs_metrics(store):
     # convex), and less unless they predict alike
     assert 0 < row.test_ensemble_mse <= row.test_mse_mean
     mean = statistics.mean(r.data.metrics["test/mse"] for r in finals)
-    assert re.search(rf"baseline\s+final\s+tiny\s+2\s+{mean:.3f} ±", stdout), stdout
+    assert re.search(rf"baseline\s+final\s+tiny\s+2\s+initialisation\s+{mean:.3f} ±", stdout), stdout
     assert (cwd / "reports" / "report.md").read_text().count("| baseline |") == 1
 
 
