@@ -18,3 +18,6 @@ SEEDS = (0, 1, 2, 3, 4)
 BACKBONE = None  # the launcher's default backbone
 TRIALS = None  # each study's own TRIALS (an int, or a dict study -> trials)
 EPOCHS = None  # each study's own EPOCHS
+# True: final seed S trains and is tested on random_seed<S> (the searches keep SPLITS), so the
+# ± includes the split's variance; each split in SPLITS then repeats the same final phases
+SPLIT_PER_SEED = False

@@ -94,6 +94,10 @@ def parser() -> argparse.ArgumentParser:
                    help="re-train the best settings per seed and evaluate the test split")
     p.add_argument("--seeds", help="comma-separated seeds for --final (default 0,1,2)")
     p.add_argument("--control", help=control_help())
+    p.add_argument("--split-per-seed", action="store_true",
+                   help="with --final: seed S trains and is tested on the random split of seed "
+                        "S (random_seed<S>), so that the ± over seeds includes the split's "
+                        "variance; the settings still come from the search on --split")
     p.add_argument("--register", metavar="NAME",
                    help="with --final: register the best final model (lowest val/mse over "
                         "the seeds) in the MLflow model registry as NAME")
@@ -147,6 +151,8 @@ def check(args) -> None:
     if args.control and not args.final:
         raise ConfigError(f"--control {args.control} applies to --final only: a control "
                           "re-trains the search's best settings")
+    if args.split_per_seed and not args.final:
+        raise ConfigError("--split-per-seed applies to --final only: the search keeps --split")
     if args.register and not args.final:
         raise ConfigError(f"--register {args.register} applies to --final only: it registers "
                           "a final model")

@@ -31,6 +31,7 @@ def final(inv: Invocation, accelerator: Accelerator, seeds: list[int],
     trial_number, overrides = broadcast(accelerator, chosen)
     cfg = inv.base.with_overrides({**overrides, **inv.control_knobs}).replace(phase="final")
     title = f"{inv.study} final" + (f" control={inv.control}" if inv.control else "")
+    title += " split per seed" if inv.split_per_seed else ""
     if main:
         tracker = Tracker(inv.tracking_uri, inv.study)
         parent = tracker.start_run(title, inv.tags(cfg),
@@ -54,8 +55,9 @@ def final(inv: Invocation, accelerator: Accelerator, seeds: list[int],
                         tqdm.write(f"seed {seed}: another launch is training it for trial "
                                    f"{trial_number}, skipped (re-run once it ends)")
                     continue
-                one_seed(inv, accelerator, cfg.replace(seed=seed), tracker, parent,
-                         trial_number)
+                seed_cfg = cfg.replace(seed=seed, **({"split": "random", "split_seed": seed}
+                                                     if inv.split_per_seed else {}))
+                one_seed(inv, accelerator, seed_cfg, tracker, parent, trial_number)
             release(accelerator)  # this seed's model and optimiser, before the next seed
     except KeyboardInterrupt:
         if main:
@@ -86,21 +88,26 @@ def finished(tracker: Tracker, inv: Invocation, trial_number: int, seed: int) ->
 
 
 def same_control(inv: Invocation, runs: list[RunRecord]) -> list[RunRecord]:
-    """The runs of this control (none: the strategy itself). MLflow's filter cannot ask for
-    a missing tag, so it is done here."""
-    return [r for r in runs if r.tags.get("lipo.control", "") == inv.control]
+    """The runs of this control (none: the strategy itself), on the search's split or on a
+    split per seed as this phase. MLflow's filter cannot ask for a missing tag, so it is done
+    here."""
+    per_seed = "1" if inv.split_per_seed else ""
+    return [r for r in runs if r.tags.get("lipo.control", "") == inv.control
+            and r.tags.get("lipo.split_per_seed", "") == per_seed]
 
 
 def one_seed(inv, accelerator, cfg, tracker, parent, trial_number) -> None:
     main = accelerator.is_main_process
     recorder = None
+    ws = inv.seed_workspace(cfg.seed)  # every rank reads the same split
     if main:
         recorder = Recorder(inv, tracker, parent, cfg, f"final seed {cfg.seed}",
-                            {"lipo.best_trial": trial_number, "optuna.trial_number": trial_number})
+                            {"lipo.best_trial": trial_number, "optuna.trial_number": trial_number,
+                             **inv.seed_tags(ws)})
     state_root = broadcast(accelerator, inv.final_state_root(trial_number, cfg.seed)
                                  if main else None)
     reporter = EpochReporter(accelerator, None, recorder.log if main else None)
-    run = TrialRun(cfg, inv.ws, accelerator, reporter, recorder.log if main else None,
+    run = TrialRun(cfg, ws, accelerator, reporter, recorder.log if main else None,
                    state_root=state_root, save_every=inv.save_every)
     try:
         result = train_trial(run)

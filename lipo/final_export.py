@@ -77,7 +77,7 @@ def facts(inv, tracker: Tracker, run, per_seed: dict, checkpoint: Path,
           argv: list[str]) -> CardFacts:
     tags, params = run.tags, run.params
     backbone = json.loads((checkpoint / "backbone.json").read_text())
-    split = inv.ws.split
+    split = inv.seed_workspace(int(tags["lipo.seed"])).split  # --split-per-seed: the seed's
     return CardFacts(
         study=inv.study, run_id=run.run_id, seed=int(tags["lipo.seed"]),
         optuna_study=inv.optuna_name, best_trial=tags.get("lipo.best_trial", ""),

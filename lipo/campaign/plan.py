@@ -29,6 +29,7 @@ class Campaign:
     trials: int | dict | None = None
     epochs: int | None = None
     backbone: str | None = None
+    split_per_seed: bool = False  # final seed S on random_seed<S> (launcher --split-per-seed)
     # the stores and how many processes share a search: from the command line
     data: str | None = None
     storage: str | None = None
@@ -91,7 +92,8 @@ def load_campaign(name_or_file: str | None) -> Campaign:
     return Campaign(path.stem, path, {s: tuple(c) for s, c in studies.items()},
                     [resolve_split(s, path) for s in module.SPLITS], seeds,
                     trials=getattr(module, "TRIALS", None), epochs=getattr(module, "EPOCHS", None),
-                    backbone=getattr(module, "BACKBONE", None))
+                    backbone=getattr(module, "BACKBONE", None),
+                    split_per_seed=bool(getattr(module, "SPLIT_PER_SEED", False)))
 
 
 def resolve_split(spec: str, campaign: Path) -> str:
@@ -147,4 +149,5 @@ def launcher_argv(campaign: Campaign, piece: Piece) -> list[str]:
         argv += ["--trials", str(trials)] if trials else []
         return argv + (["--workers", str(campaign.workers)] if campaign.workers > 1 else [])
     argv += ["--final", "--seeds", ",".join(map(str, piece.seeds))]
+    argv += ["--split-per-seed"] if campaign.split_per_seed else []
     return argv + (["--control", piece.control] if piece.control else [])

@@ -71,6 +71,10 @@ def reference_rows(rows: list[Row], runs: list, notes: list[str]) -> list[Row]:
     found = []
     for sha in sorted({r.split_sha256 for r in rows if r.kind == "final"}):
         finals = [r for r in rows if r.kind == "final" and r.split_sha256 == sha]
+        if sha.startswith("per-seed:"):
+            notes.append("references are not fitted for the rows with a split per seed "
+                         "(each reference is fitted on one split)")
+            continue
         seeds = sorted(set().union(*(r.seeds for r in finals)))
         params = by_id[finals[0].run_ids[0]].params
         try:

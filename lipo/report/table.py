@@ -142,9 +142,16 @@ def final_row(study: str, group: list, trials: list) -> Row:
                 {m: r.metrics[f"test/{m}"] for m in METRICS if f"test/{m}" in r.metrics}
                 for r in group}
     walls = [r.metrics["wall_time_s"] for r in group if "wall_time_s" in r.metrics]
+    split, split_sha = first.tags.get("lipo.split", ""), first.tags.get("lipo.split_sha256", "")
+    if first.tags.get("lipo.split_per_seed"):
+        # seed S on random_seed<S>: rows like this pair seed by seed, on the same data, when
+        # their settings were searched on the same split
+        searched = (first.tags.get("lipo.optuna_study", "").split(":") + ["", "", ""])[2]
+        split = f"random per seed (searched on {searched})"
+        split_sha = f"per-seed:{first.params.get('data', '')}:{searched}"
     return Row(study, "final", variant(first), control=control,
-               backbone=first.tags.get("lipo.backbone", ""), split=first.tags.get("lipo.split", ""),
-               split_sha256=first.tags.get("lipo.split_sha256", ""),
+               backbone=first.tags.get("lipo.backbone", ""), split=split,
+               split_sha256=split_sha,
                optuna_study=first.tags.get("lipo.optuna_study", ""),
                best_trial=first.tags["lipo.best_trial"], per_seed=per_seed,
                trainable_params=first.metrics.get("trainable_params"),
@@ -183,9 +190,10 @@ def study_rows(runs: list, best_val: dict) -> list[Row]:
     for (study, _), study_runs in sorted(by_study.items()):
         finals, trials = final_runs(study_runs), search_trials(study_runs)
         trials = [t for t in trials if t.run_id in best_val]
-        controls: dict[str, list] = {}
+        controls: dict[tuple, list] = {}  # (control, split per seed) -> its final runs
         for run in finals:
-            controls.setdefault(run.tags.get("lipo.control", ""), []).append(run)
+            controls.setdefault((run.tags.get("lipo.control", ""),
+                                 run.tags.get("lipo.split_per_seed", "")), []).append(run)
         for _, group in sorted(controls.items()):
             rows.append(final_row(study, newest_group(group), trials))
         if trials and not finals:
@@ -202,7 +210,8 @@ def compare(rows: list[Row]) -> None:
         if row.kind == "not final" or row.missing:
             continue
         controls = [c for c in rows if c.kind == "final" and c.control and not row.control
-                    and c.optuna_study == row.optuna_study]
+                    and c.optuna_study == row.optuna_study
+                    and c.split_sha256 == row.split_sha256]
         row.control_verdicts = [judge(mse_of(row), mse_of(c), c.control) for c in controls]
         same_split = [b for b in bases if b.split_sha256 == row.split_sha256]
         base = min(same_split, key=lambda b: (b.backbone != row.backbone, b.variant != ""),

@@ -43,6 +43,9 @@ def test_pieces_are_launcher_command_lines(tmp_path):
     assert launcher_argv(campaign, final) == [*common, "--final", "--seeds", "3,4"]
     assert launcher_argv(campaign, control) == [*common, "--final", "--seeds", "3,4",
                                                 "--control", "no-curriculum"]
+    campaign.split_per_seed = True
+    assert launcher_argv(campaign, final)[-1] == "--split-per-seed"
+    assert "--split-per-seed" not in launcher_argv(campaign, search)
 
 
 def test_a_wrong_control_or_split_is_named_before_anything_runs(tmp_path):
