@@ -19,6 +19,7 @@ from lipo.tracking.schema import DEFAULT_TRACKING_URI
 SUBCOMMANDS = Registry("command", "lipo", group="lipo.commands")
 SUBCOMMANDS.register("predict", ".inference.command")
 SUBCOMMANDS.register("pretrain", ".masked_lm.pretrain")
+SUBCOMMANDS.register("campaign", ".campaign.run")
 
 EPILOG = """examples:
   python launch.py --list
@@ -27,6 +28,8 @@ EPILOG = """examples:
   python launch.py --study baseline --final --seeds 0,1,2
   python launch.py --study influence --final --control random-k
   python launch.py --report                               # table and plots under reports/
+  python launch.py campaign --dry-run                     # the whole comparison: plan, cost
+  python launch.py campaign                               # ... run it (re-run to continue)
   torchrun --nproc_per_node 2 launch.py --study baseline
   python launch.py --study baseline --workers 3           # 3 processes share the study
 results: mlflow ui --backend-store-uri {uri}""".format(uri=DEFAULT_TRACKING_URI)
@@ -122,6 +125,10 @@ def final_flags(g) -> None:
                    help="re-train the best settings per seed and evaluate the test split")
     g.add_argument("--seeds", help="comma-separated seeds for --final (default 0,1,2)")
     g.add_argument("--control", help=control_help())
+    g.add_argument("--split-per-seed", action="store_true",
+                   help="with --final: seed S trains and is tested on the random split of seed "
+                        "S (random_seed<S>), so that the ± over seeds includes the split's "
+                        "variance; the settings still come from the search on --split")
     g.add_argument("--register", metavar="NAME",
                    help="with --final: register the seeds' ensemble (mean, spread, 90%% "
                         "conformal interval, similarity to train) in the MLflow model "
@@ -175,6 +182,8 @@ def check(args) -> None:
     if args.control and not args.final:
         raise ConfigError(f"--control {args.control} applies to --final only: a control "
                           "re-trains the search's best settings")
+    if args.split_per_seed and not args.final:
+        raise ConfigError("--split-per-seed applies to --final only: the search keeps --split")
     if args.register and not args.final:
         raise ConfigError(f"--register {args.register} applies to --final only: it registers "
                           "a final model")

@@ -41,6 +41,7 @@ class Invocation:
     precision: str = "fp32"  # --precision as resolved for this machine (lipo.runtime.devices)
     pruner: str = "median"  # --pruner: median, hyperband or none (search.storage.make_pruner)
     warm_start: str = ""  # --warm-start STUDY: queue that study's best settings first
+    split_per_seed: bool = False  # --final --split-per-seed: seed S on split random_seed<S>
 
     def optuna_name_of(self, study: str) -> str:
         """The Optuna study of ``study`` on this backbone, split, data and head features."""
@@ -76,7 +77,23 @@ class Invocation:
     def final_state_root(self, trial_number: int, seed: int) -> Path:
         """Where a final seed's training state lives, so that a final phase stopped mid-seed
         resumes that seed instead of re-training it from its first batch."""
-        return self.state_folder / f"final-{trial_number}-{self.control or 'strategy'}-seed{seed}"
+        splits = "-splits" if self.split_per_seed else ""
+        return (self.state_folder
+                / f"final-{trial_number}-{self.control or 'strategy'}{splits}-seed{seed}")
+
+    def seed_workspace(self, seed: int) -> Workspace:
+        """The molecules and split a final seed trains on: the search's, or with
+        ``split_per_seed`` the random split of that seed (the recipe of random_seed<S>.json)."""
+        if not self.split_per_seed:
+            return self.ws
+        return Workspace.load(self.base.data, "random", seed, self.base.strict)
+
+    def seed_tags(self, ws: Workspace) -> dict[str, str]:
+        """A final run's own split where it is not the search's."""
+        if not self.split_per_seed:
+            return {}
+        return {"lipo.split": ws.split.name, "lipo.split_sha256": ws.split.sha256,
+                "lipo.split_per_seed": "1"}
 
     def tags(self, cfg: RunConfig) -> dict[str, str]:
         tags = {schema.STUDY: self.study, schema.STRATEGY: cfg.strategy,
@@ -121,7 +138,8 @@ def build(args) -> Invocation:
                       save_every=(100 if getattr(args, "save_every", None) is None
                                   else args.save_every),
                       pruner=getattr(args, "pruner", None) or "median",
-                      warm_start=getattr(args, "warm_start", None) or "")
+                      warm_start=getattr(args, "warm_start", None) or "",
+                      split_per_seed=bool(getattr(args, "split_per_seed", False)))
 
 
 def check_names(definition) -> None:

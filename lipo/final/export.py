@@ -30,9 +30,12 @@ def command_line(argv) -> str:
 
 
 def same_control(inv, runs: list[RunRecord]) -> list[RunRecord]:
-    """The runs of this control (none: the strategy itself). MLflow's filter cannot ask for
-    a missing tag, so it is done here."""
-    return [r for r in runs if r.tags.get("lipo.control", "") == inv.control]
+    """The runs of this control (none: the strategy itself), on the search's split or on a
+    split per seed as this phase. MLflow's filter cannot ask for a missing tag, so it is done
+    here."""
+    per_seed = "1" if inv.split_per_seed else ""
+    return [r for r in runs if r.tags.get("lipo.control", "") == inv.control
+            and r.tags.get("lipo.split_per_seed", "") == per_seed]
 
 
 def group_runs(inv, tracker: Tracker, trial_number: int) -> list:
@@ -107,7 +110,7 @@ def facts(inv, tracker: Tracker, run, per_seed: dict, checkpoint: Path,
           argv: list[str]) -> CardFacts:
     tags, params = run.tags, run.params
     backbone = json.loads((checkpoint / "backbone.json").read_text())
-    split = inv.ws.split
+    split = inv.seed_workspace(int(tags["lipo.seed"])).split  # --split-per-seed: the seed's
     return CardFacts(
         study=inv.study, run_id=run.run_id, seed=int(tags["lipo.seed"]),
         optuna_study=inv.optuna_name, best_trial=tags.get("lipo.best_trial", ""),

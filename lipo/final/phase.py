@@ -34,6 +34,7 @@ def final(inv: Invocation, accelerator: Accelerator, seeds: list[int],
     trial_number, overrides = broadcast(accelerator, chosen)
     cfg = inv.base.with_overrides({**overrides, **inv.control_knobs}).replace(phase="final")
     title = f"{inv.study} final" + (f" control={inv.control}" if inv.control else "")
+    title += " split per seed" if inv.split_per_seed else ""
     if main:
         tracker = Tracker(inv.tracking_uri, inv.study)
         parent = tracker.start_run(title, inv.tags(cfg),
@@ -57,8 +58,9 @@ def final(inv: Invocation, accelerator: Accelerator, seeds: list[int],
                         tqdm.write(f"seed {seed}: another launch is training it for trial "
                                    f"{trial_number}, skipped (re-run once it ends)")
                     continue
-                one_seed(inv, accelerator, cfg.replace(seed=seed), tracker, parent,
-                         trial_number)
+                seed_cfg = cfg.replace(seed=seed, **({"split": "random", "split_seed": seed}
+                                                     if inv.split_per_seed else {}))
+                one_seed(inv, accelerator, seed_cfg, tracker, parent, trial_number)
             release(accelerator)  # this seed's model and optimiser, before the next seed
     except KeyboardInterrupt:
         if main:
@@ -90,13 +92,15 @@ def finished(tracker: Tracker, inv: Invocation, trial_number: int, seed: int) ->
 def one_seed(inv, accelerator, cfg, tracker, parent, trial_number) -> None:
     main = accelerator.is_main_process
     recorder = None
+    ws = inv.seed_workspace(cfg.seed)  # every rank reads the same split
     if main:
         recorder = Recorder(inv, tracker, parent, cfg, f"final seed {cfg.seed}",
-                            {"lipo.best_trial": trial_number, "optuna.trial_number": trial_number})
+                            {"lipo.best_trial": trial_number, "optuna.trial_number": trial_number,
+                             **inv.seed_tags(ws)})
     state_root = broadcast(accelerator, inv.final_state_root(trial_number, cfg.seed)
                                  if main else None)
     reporter = EpochReporter(accelerator, None, recorder.log if main else None)
-    run = TrialRun(cfg, inv.ws, accelerator, reporter, recorder.log if main else None,
+    run = TrialRun(cfg, ws, accelerator, reporter, recorder.log if main else None,
                    state_root=state_root, save_every=inv.save_every)
     try:
         result = train_trial(run)

@@ -76,11 +76,16 @@ def ordered(rows: list[Row]) -> list[Row]:
 
 
 def reference_rows(rows: list[Row], runs: list, notes: list[str]) -> list[Row]:
-    """Both reference models on each split the final rows used, over the union of their seeds."""
+    """The reference models on each split the final rows used, over the union of their seeds;
+    a model that cannot run here gets a row that says why."""
     by_id = {r.run_id: r for r in runs}
     found = []
     for sha in sorted({r.split_sha256 for r in rows if r.kind == "final"}):
         finals = [r for r in rows if r.kind == "final" and r.split_sha256 == sha]
+        if sha.startswith("per-seed:"):
+            notes.append("references are not fitted for the rows with a split per seed "
+                         "(each reference is fitted on one split)")
+            continue
         seeds = sorted(set().union(*(r.seeds for r in finals)))
         params = by_id[finals[0].run_ids[0]].params
         try:
@@ -88,13 +93,18 @@ def reference_rows(rows: list[Row], runs: list, notes: list[str]) -> list[Row]:
         except LipoError as exc:
             notes.append(f"references skipped for split {finals[0].split}: {exc}")
             continue
-        for ref in fitted:
-            found.append(Row(f"{ref['model']} (reference)", "reference",
-                             backbone="Morgan+RDKit2D", split=ref["split"],
-                             split_sha256=sha,
-                             per_seed={int(s): m for s, m in ref["per_seed"].items()},
-                             wall_time_s=ref["fit_time_s"], knobs={"trees": tree_count()}))
+        found += [reference_row(ref, sha) for ref in fitted]
     return found
+
+
+def reference_row(ref: dict, sha: str) -> Row:
+    graph = ref["model"] == "chemprop_dmpnn"  # learns from the graph, not the fingerprints
+    rounds = {"epochs" if graph else "trees": tree_count(ref["model"])}
+    return Row(f"{ref['model']} (reference)", "reference",
+               backbone="molecular graph" if graph else "Morgan+RDKit2D", split=ref["split"],
+               split_sha256=sha, per_seed={int(s): m for s, m in ref.get("per_seed", {}).items()},
+               wall_time_s=ref.get("fit_time_s"), knobs=rounds, split_shas={sha},
+               missing=ref.get("missing", ""))
 
 
 def name(row: Row) -> str:

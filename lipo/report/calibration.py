@@ -49,7 +49,9 @@ def final_test_tables(store, rows: list) -> dict[tuple, list[pd.DataFrame]]:
 
 def attach_ensembles(rows: list, tables: dict) -> None:
     """Sets ``ensemble_mse`` on each final row of two or more seeds, all with predictions."""
-    for row in (r for r in rows if r.kind == "final" and len(r.run_ids) > 1):
+    # seeds on their own splits share few test molecules: no ensemble to score
+    for row in (r for r in rows if r.kind == "final" and len(r.run_ids) > 1
+                and len(r.split_shas) <= 1):
         mine = tables.get(tuple(row.run_ids), [])
         if len(mine) == len(row.run_ids):
             row.ensemble_mse = ensemble_mse(mine)
@@ -64,7 +66,9 @@ def calibration_figures(rows: list, tables: dict, notes: list[str]) -> list[tupl
     """One panel per final row with two or more seeds; Spearman per row also in ``notes``.
     ``tables``: ``final_test_tables``."""
     panels = []
-    for row in (r for r in rows if r.kind == "final" and len(r.run_ids) > 1):
+    # seeds on their own splits share few test molecules: no ensemble to score
+    for row in (r for r in rows if r.kind == "final" and len(r.run_ids) > 1
+                and len(r.split_shas) <= 1):
         mine = tables.get(tuple(row.run_ids), [])
         if len(mine) < 2:
             continue

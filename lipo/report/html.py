@@ -13,8 +13,12 @@ NOTE = ("Final rows: mean ± std over seeds of the best configuration's final ru
         "runs that saw the test split). 'not final': no final phase yet, best val/mse of the "
         "search shown. References are fitted by the report on the same split and seeds (their "
         "wall s/run is the fit time). "
-        "vs baseline: paired t-test on per-seed test MSE (same seeds, same split); p ≥ 0.05 "
-        "or fewer than 2 paired seeds is within noise. The original study's numbers are one "
+        "vs baseline, vs control: test MSE of this row minus the other's, paired over the seeds "
+        "both have on the same split: mean difference, its 95% t-interval, the paired t-test's "
+        "p and a verdict (helps: lower MSE at p < 0.05; hurts: higher; within noise: p ≥ 0.05 "
+        "or fewer than 2 paired seeds). A strategy is judged against the plain baseline and "
+        "against its own control; a control against the baseline. 'seeds vary': what the ± "
+        "spans (initialisation only when every seed shares one split). The original study's numbers are one "
         "run of MoLFormer-XL on one random split (standard error of an MSE ~0.02). "
         "90% interval test coverage: the share of test molecules inside the seeds' mean ± the "
         "split-conformal half-width calibrated on validation (the registered model's interval).")
@@ -53,11 +57,11 @@ def reported_text(row: Row) -> str:
 
 
 def baseline_text(row: Row) -> str:
+    if row.missing:
+        return row.missing
     if not row.vs_baseline:
         return "(baseline)" if row.study == "baseline" and row.kind == "final" else ""
-    delta = f"{row.delta_mse:+.3f} " if row.delta_mse is not None else ""
-    p = f"p={row.p_value:.2g} " if row.p_value is not None else ""
-    return f"{delta}{p}{row.vs_baseline}"
+    return row.vs_baseline
 
 
 def stat_text(row: Row, metric: str) -> str:
@@ -73,7 +77,8 @@ def display_frame(rows: list[Row]) -> pd.DataFrame:
     records = []
     for row in rows:
         record = {"study": row.label, "status": row.kind, "backbone": row.backbone,
-                  "split": row.split, "seeds": len(row.seeds) or ""}
+                  "split": row.split, "seeds": len(row.seeds) or "",
+                  "seeds vary": row.seeds_vary}
         for metric in METRICS:
             record[f"test {metric.upper() if metric != 'r2' else 'R²'}"] = stat_text(row, metric)
         record.update({"ensemble test MSE": fmt(row.ensemble_mse),
@@ -81,6 +86,7 @@ def display_frame(rows: list[Row]) -> pd.DataFrame:
                        "best val MSE": fmt(row.best_val_mse), "trainable params":
                        params_text(row), "wall s/run": fmt(row.wall_time_s, 1),
                        "vs baseline (test MSE)": baseline_text(row),
+                       "vs control (test MSE)": row.vs_controls,
                        REPORTED_COLUMN: reported_text(row), "knobs": knob_text(row.knobs)})
         records.append(record)
     return pd.DataFrame(records)
@@ -94,7 +100,8 @@ def numeric_frame(rows: list[Row]) -> pd.DataFrame:
                   "status": row.kind,
                   "backbone": row.backbone, "split": row.split, "split_sha256": row.split_sha256,
                   "optuna_study": row.optuna_study, "best_trial": row.best_trial,
-                  "seeds": " ".join(map(str, row.seeds)), "n_seeds": len(row.seeds)}
+                  "seeds": " ".join(map(str, row.seeds)), "n_seeds": len(row.seeds),
+                  "seeds_vary": row.seeds_vary}
         for metric in METRICS:
             stat = row.stat(metric) or (None, None)
             record[f"test_{metric}_mean"], record[f"test_{metric}_std"] = stat
@@ -103,12 +110,22 @@ def numeric_frame(rows: list[Row]) -> pd.DataFrame:
                        "best_val_mse": row.best_val_mse,
                        "trainable_params": row.trainable_params,
                        "total_params": row.total_params, "wall_time_s": row.wall_time_s,
-                       "delta_test_mse_vs_baseline": row.delta_mse, "p_value": row.p_value,
-                       "vs_baseline": row.vs_baseline,
+                       **verdict_columns(row),
                        "reported_mse": reported[0], "reported_r2": reported[1],
                        "knobs": knob_text(row.knobs)})
         records.append(record)
     return pd.DataFrame(records)
+
+
+def verdict_columns(row: Row) -> dict:
+    """Against the baseline: the difference, its interval, p, and the verdict's word; against
+    the controls: the text (a strategy may have several)."""
+    verdict = row.baseline_verdict
+    return {"delta_test_mse_vs_baseline": row.delta_mse,
+            "ci95_low_vs_baseline": verdict.low if verdict else None,
+            "ci95_high_vs_baseline": verdict.high if verdict else None,
+            "p_value": row.p_value, "verdict_vs_baseline": verdict.word if verdict else "",
+            "vs_baseline": row.missing or row.vs_baseline, "vs_control": row.vs_controls}
 
 
 def markdown(frame: pd.DataFrame, title: str) -> str:

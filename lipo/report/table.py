@@ -2,18 +2,16 @@
 a study without a final phase, its best validation score. Pure functions over ``RunRecord``s."""
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scipy.stats import ttest_rel
+from lipo.report.verdicts import Verdict, judge
 
 from lipo.tracking.finals import final_runs, newest_group
 
 BASELINE = "baseline"
 METRICS = ("mse", "rmse", "mae", "r2")
-NOISE_P = 0.05
 # Settings that differ between runs by construction, never knobs of the search.
 NOT_KNOBS = {"seed", "phase", "study", "data", "split", "split_seed", "strict", "backbone",
              "strategy", "adapter", "head_features"}
@@ -43,9 +41,38 @@ class Row:
     interval_coverage: float | None = None  # test share inside its 90% conformal interval
     knobs: dict = field(default_factory=dict)
     run_ids: list = field(default_factory=list)
-    vs_baseline: str = ""  # filled by compare()
-    delta_mse: float | None = None
-    p_value: float | None = None
+    split_shas: set = field(default_factory=set)  # one: seeds vary the initialisation only
+    missing: str = ""  # a reference that cannot run here: why (chemprop not installed)
+    # filled by compare(): against the baseline, and a strategy against each of its controls
+    baseline_verdict: Verdict | None = None
+    control_verdicts: list = field(default_factory=list)
+    compare_note: str = ""  # why there is no baseline verdict: no baseline, other split
+
+    @property
+    def vs_baseline(self) -> str:
+        if self.baseline_verdict is None:
+            return self.compare_note
+        return self.baseline_verdict.text() + self.compare_note
+
+    @property
+    def vs_controls(self) -> str:
+        return "; ".join(f"vs {v.against}: {v.text()}" for v in self.control_verdicts)
+
+    @property
+    def delta_mse(self) -> float | None:
+        return self.baseline_verdict.delta if self.baseline_verdict else None
+
+    @property
+    def p_value(self) -> float | None:
+        return self.baseline_verdict.p if self.baseline_verdict else None
+
+    @property
+    def seeds_vary(self) -> str:
+        """What the ± spans: seeds on one split vary the initialisation (and the order of the
+        batches); seeds each on their own split vary the split as well."""
+        if not self.per_seed:
+            return ""
+        return "initialisation + split" if len(self.split_shas) > 1 else "initialisation"
 
     @property
     def seeds(self) -> list[int]:
@@ -99,15 +126,23 @@ def final_row(study: str, group: list, trials: list) -> Row:
                 {m: r.metrics[f"test/{m}"] for m in METRICS if f"test/{m}" in r.metrics}
                 for r in group}
     walls = [r.metrics["wall_time_s"] for r in group if "wall_time_s" in r.metrics]
+    split, split_sha = first.tags.get("lipo.split", ""), first.tags.get("lipo.split_sha256", "")
+    if first.tags.get("lipo.split_per_seed"):
+        # seed S on random_seed<S>: rows like this pair seed by seed, on the same data, when
+        # their settings were searched on the same split
+        searched = (first.tags.get("lipo.optuna_study", "").split(":") + ["", "", ""])[2]
+        split = f"random per seed (searched on {searched})"
+        split_sha = f"per-seed:{first.params.get('data', '')}:{searched}"
     return Row(study, "final", variant(first), control=control,
-               backbone=first.tags.get("lipo.backbone", ""), split=first.tags.get("lipo.split", ""),
-               split_sha256=first.tags.get("lipo.split_sha256", ""),
+               backbone=first.tags.get("lipo.backbone", ""), split=split,
+               split_sha256=split_sha,
                optuna_study=first.tags.get("lipo.optuna_study", ""),
                best_trial=first.tags["lipo.best_trial"], per_seed=per_seed,
                trainable_params=first.metrics.get("trainable_params"),
                total_params=first.metrics.get("total_params"),
                wall_time_s=statistics.mean(walls) if walls else None,
-               knobs=knob_values(first.params, same_study), run_ids=[r.run_id for r in group])
+               knobs=knob_values(first.params, same_study), run_ids=[r.run_id for r in group],
+               split_shas={r.tags.get("lipo.split_sha256", "") for r in group})
 
 
 def search_row(study: str, trials: list, best_val: dict) -> Row:
@@ -139,9 +174,10 @@ def study_rows(runs: list, best_val: dict) -> list[Row]:
     for (study, _), study_runs in sorted(by_study.items()):
         finals, trials = final_runs(study_runs), search_trials(study_runs)
         trials = [t for t in trials if t.run_id in best_val]
-        controls: dict[str, list] = {}
+        controls: dict[tuple, list] = {}  # (control, split per seed) -> its final runs
         for run in finals:
-            controls.setdefault(run.tags.get("lipo.control", ""), []).append(run)
+            controls.setdefault((run.tags.get("lipo.control", ""),
+                                 run.tags.get("lipo.split_per_seed", "")), []).append(run)
         for _, group in sorted(controls.items()):
             rows.append(final_row(study, newest_group(group), trials))
         if trials and not finals:
@@ -150,46 +186,30 @@ def study_rows(runs: list, best_val: dict) -> list[Row]:
 
 
 def compare(rows: list[Row]) -> None:
-    """Paired test of each row's per-seed test MSE against the baseline study's on the same
-    split: the plain baseline (no variant) of the same backbone where there is one. A control
-    is compared with its own strategy's final runs instead: the question it answers."""
-    bases = [r for r in rows if r.study == BASELINE and r.kind == "final"]
+    """Paired verdicts on per-seed test MSE, on the same split: every final and reference row
+    against the plain baseline of the same backbone where there is one (else another
+    backbone's, said in the cell); each strategy row against each of its controls."""
+    bases = [r for r in rows if r.study == BASELINE and r.kind == "final" and not r.control]
     for row in rows:
-        if row.kind == "not final":
+        if row.kind == "not final" or row.missing:
             continue
-        strategy = next((r for r in rows if r.kind == "final" and not r.control
-                         and r.optuna_study == row.optuna_study), None) if row.control else None
-        if strategy is not None:
-            paired(row, strategy)
-            row.vs_baseline += f" vs {strategy.label}"
-            continue
+        controls = [c for c in rows if c.kind == "final" and c.control and not row.control
+                    and c.optuna_study == row.optuna_study
+                    and c.split_sha256 == row.split_sha256]
+        row.control_verdicts = [judge(mse_of(row), mse_of(c), c.control) for c in controls]
         same_split = [b for b in bases if b.split_sha256 == row.split_sha256]
         base = min(same_split, key=lambda b: (b.backbone != row.backbone, b.variant != ""),
                    default=None)
         if row is base:
             continue
         if base is None:
-            row.vs_baseline = ("not comparable (different split)" if bases
-                               else "no baseline final runs")
-        else:
-            paired(row, base)
-            if base.backbone != row.backbone or base.variant:
-                row.vs_baseline += f" vs {base.label} on {base.backbone}"
+            row.compare_note = ("not comparable (different split)" if bases
+                                else "no baseline final runs")
+            continue
+        row.baseline_verdict = judge(mse_of(row), mse_of(base), base.label)
+        if base.backbone != row.backbone or base.variant:
+            row.compare_note = f" vs {base.label} on {base.backbone}"
 
 
-def paired(row: Row, base: Row) -> None:
-    common = sorted(set(row.per_seed) & set(base.per_seed))
-    ours = [row.per_seed[s]["mse"] for s in common]
-    theirs = [base.per_seed[s]["mse"] for s in common]
-    if common:
-        row.delta_mse = statistics.mean(a - b for a, b in zip(ours, theirs))
-    if len(common) < 2:
-        row.vs_baseline = f"within noise ({len(common)} paired seed{'s' * (len(common) != 1)})"
-        return
-    p = float(ttest_rel(ours, theirs).pvalue)
-    row.p_value = None if math.isnan(p) else p
-    if math.isnan(p) or p >= NOISE_P:
-        row.vs_baseline = f"within noise ({len(common)} paired seeds)"
-    else:
-        row.vs_baseline = "better" if row.delta_mse < 0 else "worse"
-        row.vs_baseline += f" ({len(common)} paired seeds)"
+def mse_of(row: Row) -> dict:
+    return {seed: m["mse"] for seed, m in row.per_seed.items() if "mse" in m}

@@ -26,7 +26,8 @@ RUN_TAGS = (STUDY, STRATEGY, ADAPTER, BACKBONE, PHASE, SEED, SPLIT, SPLIT_SHA256
 CONTROL = "lipo.control"  # the control's name, on a control's final runs only
 BEST_TRIAL = "lipo.best_trial"
 MODEL = "lipo.model"  # the artifact path of the run's pyfunc model
-FINAL_TAGS = (CONTROL, BEST_TRIAL, MODEL)
+SPLIT_PER_SEED = "lipo.split_per_seed"  # "1" on --split-per-seed runs (their own random split)
+FINAL_TAGS = (CONTROL, BEST_TRIAL, MODEL, SPLIT_PER_SEED)
 
 # How a run ended
 STATE = "lipo.state"  # COMPLETE | PRUNED | FAIL

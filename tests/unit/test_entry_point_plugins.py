@@ -13,6 +13,8 @@ from lipo.registry import Entry, Registry, installed_entry_points
 from tests import plugins
 from tests.conftest import ROOT
 
+BUILT_IN_COMMANDS = ("predict", "pretrain", "campaign")  # lipo/cli.py registers them
+
 ENTRY_POINTS = """[lipo.adapters]
 head_norms = plugin_head_norms
 
@@ -73,7 +75,7 @@ def test_an_installed_plugin_is_in_every_registry_of_a_new_process(tmp_path):
     assert found["adapters"][-1] == "head_norms" and found["adapters"][0] == "full"
     assert found["strategies"][-1] == "short_half"
     assert found["backbones"][-1] == "tiny-again"
-    assert found["commands"] == ["predict", "pretrain", "hello"]
+    assert found["commands"] == [*BUILT_IN_COMMANDS, "hello"]
     assert found["adapter_file"] == str(tmp_path / "plugin_head_norms.py")
     assert found["strategy_trains"] and found["backbone_is_factory"]
     assert found["from"] == "lipo-demo-plugin" and found["parsed"] == "head_norms"

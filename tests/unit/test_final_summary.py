@@ -7,7 +7,8 @@ from lipo.tracking.store import Tracker
 
 def test_a_seed_finished_twice_counts_once(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # the experiment's artifact folder lands here
-    inv = SimpleNamespace(study="baseline", control="", optuna_name="baseline:tiny:split:data")
+    inv = SimpleNamespace(study="baseline", control="", optuna_name="baseline:tiny:split:data",
+                          split_per_seed=False)
     tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "baseline")
     parent = tracker.start_run("final", {"lipo.study": "baseline", "lipo.phase": "final"})
     # seed 0 finished by two launches (the same MSE twice), seed 1 once

@@ -42,7 +42,7 @@ def test_cli_choices_and_help_come_from_the_registries():
          "molformer-tiny", "small", "small-scratch", "PATH"])
     assert ("(curriculum: no-curriculum; active: random-acquisition, one-shot; influence: "
             "random-k)") in option("--control").help
-    assert "Other commands: predict, pretrain" in help_text()
+    assert "Other commands: predict, pretrain, campaign" in help_text()
 
 
 def test_registered_controls_are_the_modules_controls():

@@ -1,8 +1,9 @@
 """The report's table logic on synthetic runs in a real SQLite MLflow store."""
+import math
 import statistics
 
 import pytest
-from scipy.stats import ttest_rel
+from scipy.stats import t, ttest_rel
 
 from lipo.report.table import compare, matches, search_trials, study_rows
 from lipo.tracking.reader import StoreReader
@@ -103,7 +104,14 @@ def test_paired_test_against_baseline(store):
     ours, theirs = [0.70, 0.76, 0.74], [0.50, 0.54, 0.52]
     assert lora.delta_mse == pytest.approx(statistics.mean(a - b for a, b in zip(ours, theirs)))
     assert lora.p_value == pytest.approx(ttest_rel(ours, theirs).pvalue)
-    assert lora.p_value < 0.05 and lora.vs_baseline == "worse (3 paired seeds)"
+    assert lora.p_value < 0.05 and lora.baseline_verdict.word == "hurts"
+    diffs = [a - b for a, b in zip(ours, theirs)]
+    half = t.ppf(0.975, 2) * statistics.stdev(diffs) / math.sqrt(3)
+    verdict = lora.baseline_verdict
+    assert (verdict.low, verdict.high) == pytest.approx((statistics.mean(diffs) - half,
+                                                         statistics.mean(diffs) + half))
+    assert verdict.low > 0 and verdict.seeds == 3
+    assert lora.vs_baseline.startswith("hurts +0.213 [") and lora.vs_baseline.endswith(", 3 seeds")
     assert rows["baseline"].vs_baseline == ""
 
 
@@ -128,7 +136,7 @@ def test_a_variant_gets_its_own_row_compared_with_the_plain_baseline(store):
     assert rdkit.kind == "final" and rdkit.variant == "+rdkit" and rdkit.seeds == [0]
     assert rdkit.stat("mse") == (pytest.approx(0.45), None)  # one seed: no spread
     assert rdkit.delta_mse == pytest.approx(0.45 - 0.50)
-    assert rdkit.vs_baseline == "within noise (1 paired seed)"
+    assert rdkit.vs_baseline == "within noise -0.050, 1 seed"  # one seed: no interval, no test
 
 
 def test_a_control_is_its_own_row_compared_with_its_strategy(store):
@@ -141,9 +149,17 @@ def test_a_control_is_its_own_row_compared_with_its_strategy(store):
         statistics.mean(a - b for a, b in zip(mine, baseline)))
     assert control.control == "random-k" and control.seeds == [0, 1, 2]
     ours, theirs = [0.60, 0.67, 0.66], mine
-    assert control.delta_mse == pytest.approx(statistics.mean(a - b for a, b in zip(ours, theirs)))
-    assert control.p_value == pytest.approx(ttest_rel(ours, theirs).pvalue)
-    assert control.vs_baseline.endswith("vs influence")
+    # the strategy against its control: the comparison it must win
+    (verdict,) = strategy.control_verdicts
+    assert verdict.against == "random-k" and verdict.seeds == 3
+    assert verdict.delta == pytest.approx(statistics.mean(a - b for a, b in zip(theirs, ours)))
+    assert verdict.p == pytest.approx(ttest_rel(theirs, ours).pvalue)
+    assert verdict.word == ("helps" if verdict.p < 0.05 else "within noise")
+    assert strategy.vs_controls.startswith(f"vs random-k: {verdict.word} -0.")
+    # the control itself is judged against the baseline, and has no control of its own
+    assert control.delta_mse == pytest.approx(
+        statistics.mean(a - b for a, b in zip(ours, baseline)))
+    assert control.control_verdicts == [] and control.seeds_vary == "initialisation"
 
 
 def test_terminal_table_names_the_split_when_rows_span_several():
@@ -157,3 +173,26 @@ def test_terminal_table_names_the_split_when_rows_span_several():
     two = terminal(display_frame([row("random_seed0"), row("scaffold")]))
     assert "split" not in one.splitlines()[0]
     assert "split" in two.splitlines()[0] and "scaffold" in two
+
+
+def test_a_reference_that_cannot_run_here_says_why_and_is_not_judged(monkeypatch):
+    monkeypatch.delenv("LIPO_REPORT_TREES", raising=False)
+    from lipo.report.build import reference_row
+    from lipo.report.html import display_frame, numeric_frame
+    from lipo.report.table import Row
+    missing = reference_row({"model": "chemprop_dmpnn", "split": "scaffold",
+                             "missing": 'not installed (pip install -e ".[chemprop]")'}, "abc")
+    fitted = reference_row({"model": "lightgbm", "split": "scaffold", "fit_time_s": 2.0,
+                            "per_seed": {"0": {"mse": 0.40}, "1": {"mse": 0.45}}}, "abc")
+    base = Row("baseline", "final", backbone="tiny", split="scaffold", split_sha256="abc",
+               per_seed={0: {"mse": 0.50}, 1: {"mse": 0.60}})
+    compare([base, missing, fitted])
+    assert missing.baseline_verdict is None and fitted.baseline_verdict.seeds == 2
+    assert fitted.knobs == {"trees": 1000} and missing.knobs == {"epochs": 50}
+    shown = display_frame([base, missing, fitted]).set_index("study")
+    assert shown.loc["chemprop_dmpnn (reference)", "vs baseline (test MSE)"].startswith(
+        "not installed")
+    assert shown.loc["lightgbm (reference)", "vs baseline (test MSE)"].endswith(
+        ", 2 seeds vs baseline on tiny")
+    numbers = numeric_frame([base, missing, fitted]).set_index("study")
+    assert numbers.loc["lightgbm (reference)", "ci95_low_vs_baseline"] < -0.1
