@@ -5,6 +5,7 @@ Benchmarks run on shared, noisy machines: each one measures its baseline in the 
 interleaved in rounds where it can, and reports ratios. Absolute times mean something only on
 a GPU or an otherwise idle machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,19 +26,27 @@ import torch  # noqa: E402
 from accelerate import Accelerator  # noqa: E402
 
 from lipo.config import RunConfig  # noqa: E402
-from lipo.training.trial_run import TrialRun, Workspace  # noqa: E402
 from lipo.training import fit as train  # noqa: E402
 from lipo.training.resume import Progress  # noqa: E402
 from lipo.training.steps import Steps  # noqa: E402
+from lipo.training.trial_run import TrialRun, Workspace  # noqa: E402
 
 
 def parser(doc: str) -> argparse.ArgumentParser:
     """The flags every benchmark takes; ``doc`` is its module docstring."""
     p = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
-    p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")),
-                   help="torch CPU threads (default OMP_NUM_THREADS, else 1)")
-    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
-                   help="Accelerate's mixed precision for lipo's own steps (default fp32)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("OMP_NUM_THREADS", "1")),
+        help="torch CPU threads (default OMP_NUM_THREADS, else 1)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "fp16"],
+        default="fp32",
+        help="Accelerate's mixed precision for lipo's own steps (default fp32)",
+    )
     return p
 
 
@@ -46,6 +55,7 @@ PRECISION = ["fp32"]  # set by setup(); every accelerator() of the benchmark use
 
 def setup(threads: int, precision: str = "fp32") -> None:
     from lipo.runtime.distributed import quieten
+
     torch.set_num_threads(threads)
     PRECISION[0] = precision
     quieten(True)  # the launcher's own log settings: warnings only
@@ -54,8 +64,10 @@ def setup(threads: int, precision: str = "fp32") -> None:
 def machine() -> str:
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
     now = datetime.datetime.now(datetime.timezone.utc)
-    return (f"machine: {os.cpu_count()} CPUs, {device}, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads; {now:%Y-%m-%d %H:%M} UTC")
+    return (
+        f"machine: {os.cpu_count()} CPUs, {device}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; {now:%Y-%m-%d %H:%M} UTC"
+    )
 
 
 def headline(name: str, value: float) -> None:
@@ -69,8 +81,8 @@ def workspace(split: str = "random", seed: int = 0) -> Workspace:
 
 def accelerator() -> Accelerator:
     from lipo.runtime.devices import PRECISIONS
-    return Accelerator(cpu=not torch.cuda.is_available(),
-                       mixed_precision=PRECISIONS[PRECISION[0]])
+
+    return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=PRECISIONS[PRECISION[0]])
 
 
 def trial_run(cfg: RunConfig, ws: Workspace, on_epoch=None) -> TrialRun:
@@ -79,8 +91,8 @@ def trial_run(cfg: RunConfig, ws: Workspace, on_epoch=None) -> TrialRun:
 
 
 class StepTimer:
-    """Times lipo's training step (``lipo.training.steps.Steps.train_epoch`` on fine-tuning's loss) on
-    any iterable of batches."""
+    """Times lipo's training step (``lipo.training.steps.Steps.train_epoch`` on fine-tuning's
+    loss) on any iterable of batches."""
 
     def __init__(self, model, cfg: RunConfig, acc: Accelerator):
         params = [p for p in model.parameters() if p.requires_grad]
@@ -139,18 +151,26 @@ def interleaved(contenders: dict[str, Callable[[], float]], rounds: int) -> dict
     return spent
 
 
-def timed_launch(args: list[str], folder: Path, threads: int | None,
-                 env: dict | None = None) -> tuple[float, float]:
+def timed_launch(
+    args: list[str], folder: Path, threads: int | None, env: dict | None = None
+) -> tuple[float, float]:
     """(wall-clock start, seconds to exit) of ``launch.py ARGS`` as a fresh process in
     ``folder``. ``threads``: its OMP/MKL threads; None leaves them unset (``--workers`` then
     divides the cores). ``env``: more variables. Stops the benchmark if the launch fails."""
-    env = {**{k: v for k, v in os.environ.items()
-              if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}, **(env or {})}
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")},
+        **(env or {}),
+    }
     if threads:
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     wall, started = time.time(), time.perf_counter()
-    done = subprocess.run([sys.executable, str(ROOT / "launch.py"), *args], cwd=folder, env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "launch.py"), *args],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         sys.exit(f"launch.py {' '.join(args)} failed:\n{done.stderr[-3000:]}")
     return wall, time.perf_counter() - started

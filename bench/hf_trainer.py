@@ -1,5 +1,6 @@
 """A plain Hugging Face ``Trainer`` on lipo's model, grouped by length, timed per step: the
 reference loop that lipo's own training step must not be slower than."""
+
 from __future__ import annotations
 
 import tempfile
@@ -8,8 +9,13 @@ import time
 import torch
 from torch import nn
 from torch.nn.functional import mse_loss
-from transformers import (DataCollatorWithPadding, PrinterCallback, Trainer, TrainerCallback,
-                          TrainingArguments)
+from transformers import (
+    DataCollatorWithPadding,
+    PrinterCallback,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
 
 
 class LossOutput(nn.Module):
@@ -53,20 +59,35 @@ class TrainerEpochs:
     def arguments(self) -> TrainingArguments:
         # The same optimiser as lipo (torch AdamW, not the fused kernel) and batch size.
         return TrainingArguments(
-            output_dir=self.folder, num_train_epochs=1,
+            output_dir=self.folder,
+            num_train_epochs=1,
             per_device_train_batch_size=self.cfg.batch_size,
-            learning_rate=self.cfg.lr, weight_decay=self.cfg.weight_decay, optim="adamw_torch",
-            lr_scheduler_type="constant", max_grad_norm=self.cfg.grad_clip,
-            train_sampling_strategy="group_by_length", save_strategy="no", logging_strategy="no",
-            report_to="none", disable_tqdm=True, remove_unused_columns=False,
-            dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(), seed=self.cfg.seed)
+            learning_rate=self.cfg.lr,
+            weight_decay=self.cfg.weight_decay,
+            optim="adamw_torch",
+            lr_scheduler_type="constant",
+            max_grad_norm=self.cfg.grad_clip,
+            train_sampling_strategy="group_by_length",
+            save_strategy="no",
+            logging_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+            remove_unused_columns=False,
+            dataloader_num_workers=0,
+            use_cpu=not torch.cuda.is_available(),
+            seed=self.cfg.seed,
+        )
 
     def seconds(self) -> float:
         clock = StepClock()
-        trainer = Trainer(model=self.model, args=self.arguments(),
-                          train_dataset=self.examples, processing_class=self.tokenizer,
-                          data_collator=DataCollatorWithPadding(self.tokenizer),
-                          callbacks=[clock])
+        trainer = Trainer(
+            model=self.model,
+            args=self.arguments(),
+            train_dataset=self.examples,
+            processing_class=self.tokenizer,
+            data_collator=DataCollatorWithPadding(self.tokenizer),
+            callbacks=[clock],
+        )
         trainer.remove_callback(PrinterCallback)  # its end-of-run summary would mix with ours
         trainer.train()
         return clock.stamps[-1] - clock.stamps[0]

@@ -14,6 +14,7 @@ open); shutdown: the last trial's end to exit. The last line is ``overhead_fract
 trials' overhead over their spans, summed over the study's trials (start-up excluded).
 ``--quick``: the ``tiny`` encoder, 2 trials of one epoch.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -24,13 +25,30 @@ from pathlib import Path
 from common import headline, machine, parser, setup, timed_launch
 
 
-def launch(folder: Path, backbone: str, trials: int, epochs: int,
-           threads: int) -> tuple[float, float]:
+def launch(
+    folder: Path, backbone: str, trials: int, epochs: int, threads: int
+) -> tuple[float, float]:
     """(wall-clock start, seconds to exit) of the study's process."""
-    return timed_launch(["--study", "baseline", "--trials", str(trials), "--epochs", str(epochs),
-                         "--backbone", backbone, "--pruner", "none",
-                         "--storage", str(folder / "optuna.journal"),
-                         "--tracking-uri", tracking_uri(folder)], folder, threads)
+    return timed_launch(
+        [
+            "--study",
+            "baseline",
+            "--trials",
+            str(trials),
+            "--epochs",
+            str(epochs),
+            "--backbone",
+            backbone,
+            "--pruner",
+            "none",
+            "--storage",
+            str(folder / "optuna.journal"),
+            "--tracking-uri",
+            tracking_uri(folder),
+        ],
+        folder,
+        threads,
+    )
 
 
 def tracking_uri(folder: Path) -> str:
@@ -40,12 +58,14 @@ def tracking_uri(folder: Path) -> str:
 def runs(folder: Path) -> tuple[object, list]:
     """(the search's parent run, its trial runs in order of their start)."""
     from mlflow.tracking import MlflowClient
+
     client = MlflowClient(tracking_uri(folder))
     (experiment,) = [e for e in client.search_experiments() if e.name != "Default"]
     found = client.search_runs([experiment.experiment_id], max_results=1000)
     parent = next(r for r in found if "mlflow.parentRunId" not in r.data.tags)
-    trials = sorted((r for r in found if "mlflow.parentRunId" in r.data.tags),
-                    key=lambda r: r.info.start_time)
+    trials = sorted(
+        (r for r in found if "mlflow.parentRunId" in r.data.tags), key=lambda r: r.info.start_time
+    )
     return parent, trials
 
 
@@ -57,23 +77,32 @@ def per_trial(parent, trials) -> list[dict[str, float]]:
             sys.exit(f"trial run {run.info.run_name} ended {run.info.status}")
         m = run.data.metrics
         span = (run.info.end_time - previous_end) / 1000
-        rows.append({"span": span, "train": m["time/train_s"], "eval": m["time/eval_s"],
-                     "save": m["time/save_s"],
-                     "before": (run.info.start_time - previous_end) / 1000,
-                     "after": (run.info.end_time - run.info.start_time) / 1000
-                     - m["wall_time_s"],
-                     "overhead": span - m["time/train_s"] - m["time/eval_s"]})
+        rows.append(
+            {
+                "span": span,
+                "train": m["time/train_s"],
+                "eval": m["time/eval_s"],
+                "save": m["time/save_s"],
+                "before": (run.info.start_time - previous_end) / 1000,
+                "after": (run.info.end_time - run.info.start_time) / 1000 - m["wall_time_s"],
+                "overhead": span - m["time/train_s"] - m["time/eval_s"],
+            }
+        )
         previous_end = run.info.end_time
     return rows
 
 
 def print_table(rows: list[dict[str, float]]) -> None:
-    print("trial   span s  train s  eval s  overhead s (of which: before run, states, "
-          "after training)  overhead %")
+    print(
+        "trial   span s  train s  eval s  overhead s (of which: before run, states, "
+        "after training)  overhead %"
+    )
     for n, r in enumerate(rows):
-        print(f"{n:5d}  {r['span']:7.1f}  {r['train']:7.1f}  {r['eval']:6.1f}  "
-              f"{r['overhead']:10.1f}  ({r['before']:.1f}, {r['save']:.1f}, {r['after']:.1f})"
-              f"  {100 * r['overhead'] / r['span']:10.1f}")
+        print(
+            f"{n:5d}  {r['span']:7.1f}  {r['train']:7.1f}  {r['eval']:6.1f}  "
+            f"{r['overhead']:10.1f}  ({r['before']:.1f}, {r['save']:.1f}, {r['after']:.1f})"
+            f"  {100 * r['overhead'] / r['span']:10.1f}"
+        )
 
 
 def main() -> None:
@@ -93,15 +122,16 @@ def main() -> None:
         started, total = launch(folder, backbone, trials, epochs, args.threads)
         parent, trial_runs = runs(folder)
     rows = per_trial(parent, trial_runs)
-    print(f"{backbone}, {trials} trials of {epochs} epoch(s), no pruning: process "
-          f"{total:.1f} s")
+    print(f"{backbone}, {trials} trials of {epochs} epoch(s), no pruning: process {total:.1f} s")
     print_table(rows)
     startup = parent.info.start_time / 1000 - started
     shutdown = total - startup - sum(r["span"] for r in rows)
     overhead = [r["overhead"] for r in rows]
-    print(f"per trial: overhead {statistics.mean(overhead):.1f} s (mean), "
-          f"{statistics.median(overhead):.1f} s (median); start-up {startup:.1f} s "
-          f"(imports, data, stores), shutdown {shutdown:.1f} s")
+    print(
+        f"per trial: overhead {statistics.mean(overhead):.1f} s (mean), "
+        f"{statistics.median(overhead):.1f} s (median); start-up {startup:.1f} s "
+        f"(imports, data, stores), shutdown {shutdown:.1f} s"
+    )
     headline("overhead_fraction", sum(overhead) / sum(r["span"] for r in rows))
 
 

@@ -11,6 +11,7 @@ processes (one GPU holds them all; on a CPU run one at a time with ``--parallel 
 Selection between variants is by validation MSE; test MSE is shown beside it, never used.
 Last line: ``descriptor_gain_val=X`` (val MSE without descriptors / with, new mix).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,12 @@ def parse() -> argparse.Namespace:
     p.add_argument("--head-features", default="")
     p.add_argument("--parallel", type=int, default=4)
     p.add_argument("--threads", type=int, default=2, help="CPU threads per fine-tuning process")
-    p.add_argument("--max-minutes", type=float, default=0,
-                   help="wall-time safety per pre-training (its card says the steps it took)")
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=0,
+        help="wall-time safety per pre-training (its card says the steps it took)",
+    )
     p.add_argument("--skip-pretrain", action="store_true")
     p.add_argument("--pretrain-only", action="store_true")
     p.add_argument("--limit", type=int, help="first N SMILES of each corpus (a quick check)")
@@ -60,10 +65,30 @@ def pretrain(name: str, args) -> Path:
     out = args.out / name
     data = os.environ["LIPO_DATA_DIR"]
     flags = [f.format(data=data) for f in VARIANTS[name]]
-    cmd = [sys.executable, str(ROOT / "launch.py"), "pretrain", "--size", args.size,
-           "--epochs", "100", "--max-steps", str(args.steps), "--batch-size", str(args.batch_size),
-           "--lr", str(args.lr), "--save-every", "1000", "--tracking-uri", "none",
-           "--max-minutes", str(args.max_minutes), "--out", str(out), *flags] + (["--limit", str(args.limit)] if args.limit else [])
+    cmd = [
+        sys.executable,
+        str(ROOT / "launch.py"),
+        "pretrain",
+        "--size",
+        args.size,
+        "--epochs",
+        "100",
+        "--max-steps",
+        str(args.steps),
+        "--batch-size",
+        str(args.batch_size),
+        "--lr",
+        str(args.lr),
+        "--save-every",
+        "1000",
+        "--tracking-uri",
+        "none",
+        "--max-minutes",
+        str(args.max_minutes),
+        "--out",
+        str(out),
+        *flags,
+    ] + (["--limit", str(args.limit)] if args.limit else [])
     with open(args.out / f"{name}.log", "w") as log:
         subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, cwd=args.out)
     return out
@@ -73,21 +98,36 @@ def finetune(job: tuple[str, str, int, dict]) -> dict:
     name, backbone, seed, opts = job
     sys.path.insert(0, str(ROOT))
     import torch
-    from lipo.runtime.distributed import make_accelerator
+
     from lipo.config import RunConfig
     from lipo.runtime.devices import machine_precision
+    from lipo.runtime.distributed import make_accelerator
     from lipo.training.trial_run import TrialRun, Workspace, train_trial
+
     torch.set_num_threads(opts["threads"])
     split = str(Path(os.environ["LIPO_DATA_DIR"]) / opts["split"])
-    cfg = RunConfig(backbone=backbone, split=split, seed=seed, epochs=opts["epochs"], patience=5,
-                    lr=opts["lr"], phase="final", head_features=opts["head_features"])
+    cfg = RunConfig(
+        backbone=backbone,
+        split=split,
+        seed=seed,
+        epochs=opts["epochs"],
+        patience=5,
+        lr=opts["lr"],
+        phase="final",
+        head_features=opts["head_features"],
+    )
     ws = Workspace.load(None, split, 0, strict=False)
     run = TrialRun(cfg, ws, make_accelerator(machine_precision(None)))
     result = train_trial(run)
     val, _ = run.evaluate(result.model, "val")
     test, _ = run.evaluate(result.model, "test")
-    return {"variant": name, "seed": seed, "val_mse": val["val/mse"], "test_mse": test["test/mse"],
-            "best_epoch": result.best_epoch}
+    return {
+        "variant": name,
+        "seed": seed,
+        "val_mse": val["val/mse"],
+        "test_mse": test["test/mse"],
+        "best_epoch": result.best_epoch,
+    }
 
 
 def table(rows: list[dict]) -> str:
@@ -96,9 +136,11 @@ def table(rows: list[dict]) -> str:
         mine = [r for r in rows if r["variant"] == name]
         val = np.array([r["val_mse"] for r in mine])
         test = np.array([r["test_mse"] for r in mine])
-        lines.append(f"| {name} | {val.mean():.3f} ± {val.std(ddof=1) if len(val) > 1 else 0:.3f}"
-                     f" | {test.mean():.3f} ± {test.std(ddof=1) if len(test) > 1 else 0:.3f}"
-                     f" | {len(mine)} |")
+        lines.append(
+            f"| {name} | {val.mean():.3f} ± {val.std(ddof=1) if len(val) > 1 else 0:.3f}"
+            f" | {test.mean():.3f} ± {test.std(ddof=1) if len(test) > 1 else 0:.3f}"
+            f" | {len(mine)} |"
+        )
     return "\n".join(lines)
 
 
@@ -116,8 +158,13 @@ def main() -> None:
         return
     backbones = {n: str(f) for n, f in folders.items()}
     backbones.update(dict(r.split("=", 1) for r in args.reference))
-    opts = {"split": args.split, "epochs": args.epochs, "lr": args.lr_finetune,
-            "head_features": args.head_features, "threads": args.threads}
+    opts = {
+        "split": args.split,
+        "epochs": args.epochs,
+        "lr": args.lr_finetune,
+        "head_features": args.head_features,
+        "threads": args.threads,
+    }
     jobs = [(n, b, int(s), opts) for n, b in backbones.items() for s in args.seeds.split(",")]
     rows = []
     with ProcessPoolExecutor(args.parallel) as pool:
@@ -128,6 +175,7 @@ def main() -> None:
     by = {n: np.mean([r["val_mse"] for r in rows if r["variant"] == n]) for n in backbones}
     if "mix" in by and "mix+desc" in by:
         from common import headline
+
         headline("descriptor_gain_val", by["mix"] / by["mix+desc"])
 
 

@@ -12,12 +12,14 @@ randomised SMILES averaged in. Never touches the test split. One
 seed on ~420 validation molecules: differences under ~0.03 are noise. Last line:
 ``val_mse_recipe_minus_plain=X`` (augment and tta on, minus both off).
 """
+
 from __future__ import annotations
 
 import os
 import time
 
 from common import headline, machine, parser, setup, trial_run, workspace
+
 from lipo.config import RunConfig
 
 
@@ -33,8 +35,10 @@ def main() -> None:
     p.add_argument("--tta", type=int, default=4)
     p.add_argument("--plain-epochs", type=int, default=None)
     p.add_argument("--head-lr-mult", type=float, default=1.0)
-    p.add_argument("--split", default=os.path.join(os.environ.get("LIPO_DATA_DIR", "."),
-                                                   "splits", "random_seed0.json"))
+    p.add_argument(
+        "--split",
+        default=os.path.join(os.environ.get("LIPO_DATA_DIR", "."), "splits", "random_seed0.json"),
+    )
     args = p.parse_args()
     setup(args.threads)
     print(machine())
@@ -42,8 +46,13 @@ def main() -> None:
     scores = {}
     for augment in (0, args.augment):
         epochs = args.plain_epochs or args.epochs if augment == 0 else args.epochs
-        cfg = RunConfig(backbone=args.backbone, epochs=epochs, augment=augment, split=args.split,
-                        head_lr_mult=args.head_lr_mult)
+        cfg = RunConfig(
+            backbone=args.backbone,
+            epochs=epochs,
+            augment=augment,
+            split=args.split,
+            head_lr_mult=args.head_lr_mult,
+        )
         run = trial_run(cfg, ws)
         started, before = time.perf_counter(), load()
         result = run.fit(run.new_model(), run.split.train)
@@ -51,9 +60,12 @@ def main() -> None:
         for tta in (0, args.tta):
             run.cfg = cfg.replace(tta=tta)
             scores[augment, tta] = run.evaluate(result.model, "val")[0]["val/mse"]
-            print(f"augment={augment} tta={tta} epochs={epochs}: val/mse "
-                  f"{scores[augment, tta]:.4f} (best epoch {result.best_epoch}; fit "
-                  f"{seconds:.0f} s, load average {before} -> {load()})", flush=True)
+            print(
+                f"augment={augment} tta={tta} epochs={epochs}: val/mse "
+                f"{scores[augment, tta]:.4f} (best epoch {result.best_epoch}; fit "
+                f"{seconds:.0f} s, load average {before} -> {load()})",
+                flush=True,
+            )
     headline("val_mse_recipe_minus_plain", scores[args.augment, args.tta] - scores[0, 0])
 
 

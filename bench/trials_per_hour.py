@@ -11,6 +11,7 @@ trials into its own MLflow store and Optuna journal, timed from start to exit, i
 included. The last line is ``workers_vs_one=X``: K workers' trials per hour over one
 worker's. ``--quick``: ``tiny``, 2 trials of one epoch.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,9 +38,18 @@ def space(trial) -> dict:
 def timed_study(folder: Path, backbone: str, workers: int, threads: int | None) -> float:
     """Seconds from start to exit of one launch; ``threads`` None leaves the split of the
     cores to ``--workers``."""
-    args = ["--study", "fixedcost", "--backbone", backbone, "--pruner", "none",
-            "--storage", str(folder / f"w{workers}.journal"),
-            "--tracking-uri", f"sqlite:///{folder / f'w{workers}.db'}"]
+    args = [
+        "--study",
+        "fixedcost",
+        "--backbone",
+        backbone,
+        "--pruner",
+        "none",
+        "--storage",
+        str(folder / f"w{workers}.journal"),
+        "--tracking-uri",
+        f"sqlite:///{folder / f'w{workers}.db'}",
+    ]
     if workers > 1:
         args += ["--workers", str(workers)]
     return timed_launch(args, folder, threads, {"LIPO_STUDIES": str(folder)})[1]
@@ -51,8 +61,9 @@ def main() -> None:
     p.add_argument("--backbone", help="default mini (quick: tiny)")
     p.add_argument("--trials", type=int, help="default 4 (quick: 2)")
     p.add_argument("--epochs", type=int, help="default 2 (quick: 1)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 2,
-                   help="K (default: the CPU count)")
+    p.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 2, help="K (default: the CPU count)"
+    )
     args = p.parse_args()
     backbone = args.backbone or ("tiny" if args.quick else "mini")
     trials = args.trials or (2 if args.quick else 4)
@@ -68,8 +79,11 @@ def main() -> None:
             seconds = timed_study(folder, backbone, workers, threads)
             rates[workers] = 3600 * trials / seconds
             each = threads or max(1, cores // workers)
-            print(f"{workers} worker(s) x {each} thread(s): {seconds:.1f} s, "
-                  f"{rates[workers]:.1f} trials/hour", flush=True)
+            print(
+                f"{workers} worker(s) x {each} thread(s): {seconds:.1f} s, "
+                f"{rates[workers]:.1f} trials/hour",
+                flush=True,
+            )
     headline("workers_vs_one", rates[args.workers] / rates[1])
 
 

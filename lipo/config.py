@@ -1,4 +1,5 @@
 """One frozen ``RunConfig`` per trial; flattened into MLflow params as it is."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -41,15 +42,19 @@ class RunConfig:
     def __post_init__(self):
         for knob in ("augment", "tta"):  # randomised SMILES per molecule
             if not isinstance(getattr(self, knob), int) or getattr(self, knob) < 0:
-                raise ConfigError(f"{knob} must be a whole number >= 0, got "
-                                  f"{getattr(self, knob)!r}")
+                raise ConfigError(
+                    f"{knob} must be a whole number >= 0, got {getattr(self, knob)!r}"
+                )
 
     def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)
 
     def with_overrides(self, overrides: dict[str, Any]) -> "RunConfig":
         """Apply a search space's values: plain field names, or 'adapter.r', 'strategy.k'."""
-        plain, nested = {}, {"adapter": dict(self.adapter_args), "strategy": dict(self.strategy_args)}
+        plain, nested = (
+            {},
+            {"adapter": dict(self.adapter_args), "strategy": dict(self.strategy_args)},
+        )
         names = {f.name for f in dataclasses.fields(self)}
         for key, value in overrides.items():
             group, _, knob = key.partition(".")
@@ -61,13 +66,17 @@ class RunConfig:
                 plain[key] = value
             else:
                 raise ConfigError(f"unknown setting {key!r} in a search space")
-        return self.replace(**plain, adapter_args=nested["adapter"],
-                            strategy_args=nested["strategy"])
+        return self.replace(
+            **plain, adapter_args=nested["adapter"], strategy_args=nested["strategy"]
+        )
 
     def flat(self) -> dict[str, Any]:
         """MLflow params: one key per knob, 'adapter.r' style for nested ones."""
-        out = {k: v for k, v in dataclasses.asdict(self).items()
-               if k not in ("adapter_args", "strategy_args")}
+        out = {
+            k: v
+            for k, v in dataclasses.asdict(self).items()
+            if k not in ("adapter_args", "strategy_args")
+        }
         out.update({f"adapter.{k}": v for k, v in self.adapter_args.items()})
         out.update({f"strategy.{k}": v for k, v in self.strategy_args.items()})
         return out

@@ -1,5 +1,6 @@
 """What one command line asks for, resolved: ``Invocation`` (study, base config, data, split,
 stores) and ``build``, which makes it from the parsed flags."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,17 +8,17 @@ from pathlib import Path
 from types import ModuleType
 
 from lipo.adapters import ADAPTERS
-from lipo.models.backbone_names import DEFAULT_BACKBONE
-from lipo.models.backbones import check_name, trust_folder
 from lipo.config import RunConfig
 from lipo.errors import ConfigError
+from lipo.models.backbone_names import DEFAULT_BACKBONE
+from lipo.models.backbones import check_name, trust_folder
 from lipo.runtime import workdir
-from lipo.training.trial_run import Workspace
 from lipo.search.book import TrialRecord
 from lipo.search.storage import HEARTBEAT_S
 from lipo.strategies import STRATEGIES, check_knobs, control_knobs
 from lipo.study_files import load_study
 from lipo.tracking import schema
+from lipo.training.trial_run import Workspace
 
 FULL = "full"
 DEFAULT_SPLIT = "random"
@@ -66,8 +67,9 @@ class Invocation:
     @property
     def state_folder(self) -> Path:
         """This Optuna study's training states, under a name safe on any file system."""
-        return workdir.state_root() / "".join(c if c.isalnum() or c in "-_." else "_"
-                                    for c in self.optuna_name)
+        return workdir.state_root() / "".join(
+            c if c.isalnum() or c in "-_." else "_" for c in self.optuna_name
+        )
 
     def state_root(self, trial: TrialRecord) -> Path:
         """Where a trial's training state lives; keyed by the trial's origin, so that its
@@ -78,8 +80,10 @@ class Invocation:
         """Where a final seed's training state lives, so that a final phase stopped mid-seed
         resumes that seed instead of re-training it from its first batch."""
         splits = "-splits" if self.split_per_seed else ""
-        return (self.state_folder
-                / f"final-{trial_number}-{self.control or 'strategy'}{splits}-seed{seed}")
+        return (
+            self.state_folder
+            / f"final-{trial_number}-{self.control or 'strategy'}{splits}-seed{seed}"
+        )
 
     def seed_workspace(self, seed: int) -> Workspace:
         """The molecules and split a final seed trains on: the search's, or with
@@ -92,16 +96,26 @@ class Invocation:
         """A final run's own split where it is not the search's."""
         if not self.split_per_seed:
             return {}
-        return {"lipo.split": ws.split.name, "lipo.split_sha256": ws.split.sha256,
-                "lipo.split_per_seed": "1"}
+        return {
+            "lipo.split": ws.split.name,
+            "lipo.split_sha256": ws.split.sha256,
+            "lipo.split_per_seed": "1",
+        }
 
     def tags(self, cfg: RunConfig) -> dict[str, str]:
-        tags = {schema.STUDY: self.study, schema.STRATEGY: cfg.strategy,
-                schema.ADAPTER: cfg.adapter, schema.BACKBONE: cfg.backbone,
-                schema.PHASE: cfg.phase, schema.SEED: cfg.seed, schema.SPLIT: self.ws.split.name,
-                schema.SPLIT_SHA256: self.ws.split.sha256, schema.OPTUNA_STUDY: self.optuna_name,
-                schema.PRECISION: self.precision,
-                **getattr(STRATEGIES.get(cfg.strategy), "TAGS", {})}  # what a strategy states
+        tags = {
+            schema.STUDY: self.study,
+            schema.STRATEGY: cfg.strategy,
+            schema.ADAPTER: cfg.adapter,
+            schema.BACKBONE: cfg.backbone,
+            schema.PHASE: cfg.phase,
+            schema.SEED: cfg.seed,
+            schema.SPLIT: self.ws.split.name,
+            schema.SPLIT_SHA256: self.ws.split.sha256,
+            schema.OPTUNA_STUDY: self.optuna_name,
+            schema.PRECISION: self.precision,
+            **getattr(STRATEGIES.get(cfg.strategy), "TAGS", {}),
+        }  # what a strategy states
         return {**tags, schema.CONTROL: self.control} if self.control else tags
 
 
@@ -121,25 +135,38 @@ def build(args) -> Invocation:
     if control:  # a bad name fails here, before any data is read
         control_knobs(definition.STRATEGY, control)
     ws = Workspace.load(args.data, args.split, args.seed, args.strict)
-    base = RunConfig(study=args.study, strategy=definition.STRATEGY,
-                     adapter=adapter_name,
-                     backbone=args.backbone, data=ws.mols.source, split=args.split,
-                     split_seed=args.seed, seed=args.seed, strict=args.strict,
-                     epochs=args.epochs or definition.EPOCHS,
-                     head_features=args.head_features or "",
-                     strategy_args={"pool": args.pool} if args.pool else {})
+    base = RunConfig(
+        study=args.study,
+        strategy=definition.STRATEGY,
+        adapter=adapter_name,
+        backbone=args.backbone,
+        data=ws.mols.source,
+        split=args.split,
+        split_seed=args.seed,
+        seed=args.seed,
+        strict=args.strict,
+        epochs=args.epochs or definition.EPOCHS,
+        head_features=args.head_features or "",
+        strategy_args={"pool": args.pool} if args.pool else {},
+    )
     check_knobs(base.with_overrides(getattr(definition, "DEFAULTS", {})))  # a typo fails here
-    return Invocation(study=args.study, definition=definition, base=base,
-                      trials=args.trials or definition.TRIALS, storage=args.storage,
-                      tracking_uri=args.tracking_uri or schema.DEFAULT_TRACKING_URI, ws=ws,
-                      objectives=args.objective, control=control,
-                      precision=getattr(args, "precision", None) or "fp32",
-                      heartbeat=getattr(args, "heartbeat", None) or HEARTBEAT_S,
-                      save_every=(100 if getattr(args, "save_every", None) is None
-                                  else args.save_every),
-                      pruner=getattr(args, "pruner", None) or "median",
-                      warm_start=getattr(args, "warm_start", None) or "",
-                      split_per_seed=bool(getattr(args, "split_per_seed", False)))
+    return Invocation(
+        study=args.study,
+        definition=definition,
+        base=base,
+        trials=args.trials or definition.TRIALS,
+        storage=args.storage,
+        tracking_uri=args.tracking_uri or schema.DEFAULT_TRACKING_URI,
+        ws=ws,
+        objectives=args.objective,
+        control=control,
+        precision=getattr(args, "precision", None) or "fp32",
+        heartbeat=getattr(args, "heartbeat", None) or HEARTBEAT_S,
+        save_every=(100 if getattr(args, "save_every", None) is None else args.save_every),
+        pruner=getattr(args, "pruner", None) or "median",
+        warm_start=getattr(args, "warm_start", None) or "",
+        split_per_seed=bool(getattr(args, "split_per_seed", False)),
+    )
 
 
 def check_names(definition) -> None:
@@ -157,7 +184,9 @@ def adapter(args, definition) -> str:
     if chosen is None or chosen == definition.ADAPTER:
         return definition.ADAPTER
     if definition.ADAPTER != FULL:
-        raise ConfigError(f"--adapter {chosen}: study {args.study!r} tunes its own adapter "
-                          f"({definition.ADAPTER}); --adapter applies to studies that "
-                          "fine-tune every weight")
+        raise ConfigError(
+            f"--adapter {chosen}: study {args.study!r} tunes its own adapter "
+            f"({definition.ADAPTER}); --adapter applies to studies that "
+            "fine-tune every weight"
+        )
     return chosen

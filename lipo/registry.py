@@ -6,11 +6,12 @@ choices and help) imports no torch. Metadata given at registration (a strategy's
 plots) is readable without the import too.
 
 An installed distribution registers the same way through Python entry points, one group per
-registry (``lipo.strategies``, ``lipo.adapters``, ``lipo.models.backbones``, ``lipo.commands``;
+registry (``lipo.strategies``, ``lipo.adapters``, ``lipo.backbones``, ``lipo.commands``;
 ``name = module:attribute``, no metadata): read when the registry is first read, so every
 process that imports lipo (a ``--workers`` worker, a ``torchrun`` rank, another machine) sees
 a plugin that is merely installed.
 """
+
 from __future__ import annotations
 
 import functools
@@ -51,8 +52,7 @@ class Registry:
         if name in self.entries:
             held = self.entries[name]
             where = f" by the distribution {held.distribution}" if held.distribution else ""
-            raise ConfigError(f"{self.kind} {name!r} is already registered{where} "
-                              f"({held.target})")
+            raise ConfigError(f"{self.kind} {name!r} is already registered{where} ({held.target})")
         self.entries[name] = entry
 
     def read_plugins(self) -> None:
@@ -66,8 +66,10 @@ class Registry:
             try:
                 self.add(point.name, Entry(point.value, {}, dist))
             except ConfigError as exc:
-                raise ConfigError(f"entry point {point.name!r} in group {self.group} of the "
-                                  f"installed distribution {dist}: {exc}") from None
+                raise ConfigError(
+                    f"entry point {point.name!r} in group {self.group} of the "
+                    f"installed distribution {dist}: {exc}"
+                ) from None
 
     def names(self) -> list[str]:
         self.read_plugins()
@@ -83,8 +85,9 @@ class Registry:
     def entry(self, name: str) -> Entry:
         self.read_plugins()
         if name not in self.entries:
-            raise ConfigError(f"unknown {self.kind} {name!r}: expected one of "
-                              f"{', '.join(sorted(self.entries))}")
+            raise ConfigError(
+                f"unknown {self.kind} {name!r}: expected one of {', '.join(sorted(self.entries))}"
+            )
         return self.entries[name]
 
     def having(self, key: str) -> list[str]:
@@ -113,10 +116,16 @@ def is_builtin(target: str) -> bool:
 def plugin_registrations() -> str:
     """The registrations made from outside lipo in this process, as JSON: a process started
     anew (a ``--workers`` worker) registers them again with ``register_handed_on``."""
-    return json.dumps({kind: {name: {"target": entry.target, "about": entry.about}
-                              for name, entry in registry.entries.items()
-                              if not is_builtin(entry.target)}
-                       for kind, registry in REGISTRIES.items()})
+    return json.dumps(
+        {
+            kind: {
+                name: {"target": entry.target, "about": entry.about}
+                for name, entry in registry.entries.items()
+                if not is_builtin(entry.target)
+            }
+            for kind, registry in REGISTRIES.items()
+        }
+    )
 
 
 def register_handed_on(text: str | None) -> None:

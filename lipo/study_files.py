@@ -1,5 +1,6 @@
 """Find and load study definitions: ``sweeps/<name>.py``, plus any folders listed in
 ``LIPO_STUDIES`` (os.pathsep-separated) for studies kept outside the package."""
+
 from __future__ import annotations
 
 import importlib.util

@@ -14,7 +14,8 @@ def space(trial) -> dict:
         "strategy.pacing": trial.suggest_categorical("strategy.pacing", ["linear", "root", "step"]),
         "strategy.frac": trial.suggest_float("strategy.frac", 0.2, 0.8),
         "strategy.start": trial.suggest_float("strategy.start", 0.1, 0.5),
-        "strategy.difficulty": trial.suggest_categorical("strategy.difficulty",
-                                                         ["tokens", "heavy_atoms"]),
+        "strategy.difficulty": trial.suggest_categorical(
+            "strategy.difficulty", ["tokens", "heavy_atoms"]
+        ),
         "lr": trial.suggest_float("lr", 1e-4, 3e-3, log=True),
     }

@@ -15,7 +15,9 @@ def space(trial) -> dict:
         "adapter.r": r,
         "adapter.alpha": r * trial.suggest_categorical("alpha_over_r", [0.5, 1, 2, 4]),
         "adapter.dropout": trial.suggest_float("adapter.dropout", 0.0, 0.2),
-        "adapter.targets": trial.suggest_categorical("adapter.targets", ["qkv", "attention", "all"]),
+        "adapter.targets": trial.suggest_categorical(
+            "adapter.targets", ["qkv", "attention", "all"]
+        ),
         "adapter.use_dora": trial.suggest_categorical("adapter.use_dora", [False, True]),
         "adapter.use_rslora": trial.suggest_categorical("adapter.use_rslora", [False, True]),
         "lr": trial.suggest_float("lr", 3e-4, 1e-2, log=True),

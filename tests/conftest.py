@@ -1,4 +1,5 @@
 """Shared fixtures. Tests read the real data folder (``LIPO_DATA_DIR``, default ../shared/data)."""
+
 from __future__ import annotations
 
 import os
@@ -29,6 +30,7 @@ def lipo_csv(data_dir) -> Path:
 @pytest.fixture(scope="session")
 def molecules(lipo_csv):
     from lipo.data.molecules import load_molecules
+
     return load_molecules(lipo_csv)
 
 

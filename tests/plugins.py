@@ -1,28 +1,29 @@
 """A backbone, an adapter, a strategy and a command written outside lipo, each one file plus
 one registration line: what tests/unit/test_registries.py and
 tests/integration/test_plugins.py add in a temporary folder."""
+
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
 from lipo.adapters import ADAPTERS
-from lipo.models.backbone_names import BACKBONES
 from lipo.cli import SUBCOMMANDS
+from lipo.models.backbone_names import BACKBONES
 from lipo.strategies import STRATEGIES
 
 # Trains the regression head and the LayerNorms (scale and shift of every layer), nothing
 # else: the adapter contract of lipo/adapters/__init__.py.
-HEAD_NORMS = '''
+HEAD_NORMS = """
 def apply(model):
     for name, param in model.named_parameters():
         param.requires_grad_(name.startswith("head.") or ".LayerNorm." in name)
     return model
-'''
+"""
 
 # The shorter half of the training set, every epoch: the strategy contract of
 # lipo/strategies/__init__.py, with a logged metric and a table as the built-in ones have.
-SHORT_HALF = '''
+SHORT_HALF = """
 import numpy as np
 import pandas as pd
 
@@ -39,24 +40,28 @@ def train(run):
     run.log({"short_half/kept": len(kept)}, 1)
     run.save_table("short_half_kept", pd.DataFrame({"position": kept}))
     return run.fit(model, kept)
-'''
+"""
 
 # Our tiny encoder under another name: a backbone factory takes the training SMILES.
-TINY_AGAIN = '''
+TINY_AGAIN = """
 from lipo.models.backbones import scratch
 
 
 def tiny_again(corpus):
     return scratch("tiny", corpus)
-'''
+"""
 
-HELLO = '''
+HELLO = """
 def main(argv):
     print("hello", *argv)
-'''
+"""
 
-SOURCES = {"plugin_head_norms": HEAD_NORMS, "plugin_short_half": SHORT_HALF,
-           "plugin_tiny_again": TINY_AGAIN, "plugin_hello": HELLO}
+SOURCES = {
+    "plugin_head_norms": HEAD_NORMS,
+    "plugin_short_half": SHORT_HALF,
+    "plugin_tiny_again": TINY_AGAIN,
+    "plugin_hello": HELLO,
+}
 
 
 def install(folder: Path, monkeypatch) -> None:

@@ -2,6 +2,7 @@
 must not train and wraps what must (the regression head always trains and is always saved).
 Adding one: a module with ``apply`` and one ``ADAPTERS.register`` line (here, or in code of
 your own that runs before the CLI parses); ``--adapter`` offers every registered name."""
+
 import inspect
 
 from lipo.errors import ConfigError
@@ -23,5 +24,7 @@ def check_knobs(name: str, args: dict) -> None:
     unknown = sorted(set(args) - set(list(params)[1:]))
     if unknown:
         have = ", ".join(f"adapter.{k}" for k in list(params)[1:]) or "none"
-        raise ConfigError(f"adapter {name!r} has no knob "
-                          f"{', '.join('adapter.' + k for k in unknown)} (its knobs: {have})")
+        raise ConfigError(
+            f"adapter {name!r} has no knob "
+            f"{', '.join('adapter.' + k for k in unknown)} (its knobs: {have})"
+        )

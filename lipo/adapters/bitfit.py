@@ -3,6 +3,7 @@
 PEFT has no BitFit, so it is written here; freezing is by name, which is what makes the
 trainable-parameter count exact.
 """
+
 from torch import nn
 
 

@@ -1,4 +1,5 @@
 """Full fine-tuning: every weight of the encoder and the head trains."""
+
 from torch import nn
 
 

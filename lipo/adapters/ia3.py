@@ -3,6 +3,7 @@
 Unlike the original study (one scaling vector on the pooled output), this is the method of the
 (IA)^3 paper, applied in every layer through PEFT; the head trains and is saved alongside.
 """
+
 from peft import IA3Config, get_peft_model
 from torch import nn
 
@@ -10,6 +11,9 @@ from lipo.adapters.targets import FFN_OUT, IA3_KV, regex
 
 
 def apply(model: nn.Module) -> nn.Module:
-    config = IA3Config(target_modules=regex([IA3_KV, FFN_OUT]), feedforward_modules=FFN_OUT,
-                       modules_to_save=["head"])
+    config = IA3Config(
+        target_modules=regex([IA3_KV, FFN_OUT]),
+        feedforward_modules=FFN_OUT,
+        modules_to_save=["head"],
+    )
     return get_peft_model(model, config)

@@ -5,6 +5,7 @@
 ``encoder.layer.N.intermediate.dense`` and ``encoder.layer.N.output.dense`` (feed-forward out).
 Patterns are regular expressions over the full module name (PEFT matches them with fullmatch).
 """
+
 from __future__ import annotations
 
 from lipo.errors import ConfigError
@@ -31,6 +32,7 @@ def regex(patterns: list[str]) -> str:
 
 def lora_targets(name: str) -> str:
     if name not in LORA_TARGETS:
-        raise ConfigError(f"unknown LoRA targets {name!r}: expected one of "
-                          f"{', '.join(LORA_TARGETS)}")
+        raise ConfigError(
+            f"unknown LoRA targets {name!r}: expected one of {', '.join(LORA_TARGETS)}"
+        )
     return regex(LORA_TARGETS[name])

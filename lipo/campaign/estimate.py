@@ -1,6 +1,7 @@
 """Each piece's cost from the platform's own timing history: the ``wall_time_s`` that earlier
 finished runs of the same study on the same backbone logged in MLflow (a search trial for a
 search, a final seed for a final phase), and the references' fit times the report cached."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,10 @@ class History:
             if not self.fits:
                 return None, "no history"
             per_seed = sum(statistics.mean(times) for times in self.fits.values())
-            return (per_seed * len(piece.seeds),
-                    f"{len(piece.seeds)} seeds x {duration(per_seed)} ({', '.join(self.fits)})")
+            return (
+                per_seed * len(piece.seeds),
+                f"{len(piece.seeds)} seeds x {duration(per_seed)} ({', '.join(self.fits)})",
+            )
         if piece.kind == "report":
             return None, "no history"
         walls = self.walls.get((piece.study, piece.kind))
@@ -42,12 +45,15 @@ class History:
             return None, "no history"
         per_unit = statistics.mean(walls)
         unit = "trial" if piece.kind == "search" else "seed"
-        return (per_unit * left.units,
-                f"{left.units} {unit}s x {duration(per_unit)} (mean of {len(walls)} runs)")
+        return (
+            per_unit * left.units,
+            f"{left.units} {unit}s x {duration(per_unit)} (mean of {len(walls)} runs)",
+        )
 
 
 def finished_runs(uri: str) -> list:
     from lipo.tracking.store import StoreReader
+
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         return []
     return [r for r in StoreReader(uri).study_runs() if r.status == "FINISHED"]
@@ -66,6 +72,8 @@ def duration(seconds: float | None) -> str:
 def history_for(campaign: Campaign, cache: Path) -> History:
     from lipo.models.backbone_names import DEFAULT_BACKBONE
     from lipo.tracking.store import DEFAULT_TRACKING_URI
+
     backbone = campaign.backbone or DEFAULT_BACKBONE
-    return History(campaign.tracking_uri or DEFAULT_TRACKING_URI, Path(backbone).name or backbone,
-                   cache)
+    return History(
+        campaign.tracking_uri or DEFAULT_TRACKING_URI, Path(backbone).name or backbone, cache
+    )

@@ -4,6 +4,7 @@ Per split, per study: the search, its final phase, each control's final phase; t
 reference models and the report. Each piece is one launcher command line, so running it goes
 through the launcher's own resume paths (a search continues to its total, a final phase skips
 finished seeds)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -54,8 +55,9 @@ class Piece:
     def label(self) -> str:
         split = Path(self.split).stem if self.split else ""
         if self.kind in ("search", "final"):
-            what = f"{self.study} {self.kind}" + (f" control={self.control}" if self.control
-                                                  else "")
+            what = f"{self.study} {self.kind}" + (
+                f" control={self.control}" if self.control else ""
+            )
             return f"{what} on {split}"
         return f"{self.kind} on {split}" if split else self.kind
 
@@ -70,8 +72,10 @@ def campaign_file(name_or_file: str | None) -> Path:
     path = FOLDER / f"{given}.py"
     if not path.is_file():
         known = sorted(p.stem for p in FOLDER.glob("*.py") if not p.name.startswith("_"))
-        raise ConfigError(f"unknown campaign {given!r}: expected a .py file or one of "
-                          f"{', '.join(known)} (in {FOLDER})")
+        raise ConfigError(
+            f"unknown campaign {given!r}: expected a .py file or one of "
+            f"{', '.join(known)} (in {FOLDER})"
+        )
     return path
 
 
@@ -89,11 +93,17 @@ def load_campaign(name_or_file: str | None) -> Campaign:
     seeds = [int(s) for s in module.SEEDS]
     if not seeds:
         raise ConfigError(f"campaign file {path}: SEEDS is empty")
-    return Campaign(path.stem, path, {s: tuple(c) for s, c in studies.items()},
-                    [resolve_split(s, path) for s in module.SPLITS], seeds,
-                    trials=getattr(module, "TRIALS", None), epochs=getattr(module, "EPOCHS", None),
-                    backbone=getattr(module, "BACKBONE", None),
-                    split_per_seed=bool(getattr(module, "SPLIT_PER_SEED", False)))
+    return Campaign(
+        path.stem,
+        path,
+        {s: tuple(c) for s, c in studies.items()},
+        [resolve_split(s, path) for s in module.SPLITS],
+        seeds,
+        trials=getattr(module, "TRIALS", None),
+        epochs=getattr(module, "EPOCHS", None),
+        backbone=getattr(module, "BACKBONE", None),
+        split_per_seed=bool(getattr(module, "SPLIT_PER_SEED", False)),
+    )
 
 
 def resolve_split(spec: str, campaign: Path) -> str:
@@ -102,26 +112,34 @@ def resolve_split(spec: str, campaign: Path) -> str:
     if spec in BUILT_IN_SPLITS:
         return spec
     folder = data_dir()
-    for candidate in (Path(spec).expanduser(), campaign.parent / spec,
-                      *([folder / "splits" / spec] if folder else [])):
+    for candidate in (
+        Path(spec).expanduser(),
+        campaign.parent / spec,
+        *([folder / "splits" / spec] if folder else []),
+    ):
         if candidate.is_file():
             return str(candidate.resolve())
-    raise ConfigError(f"campaign file {campaign}: split {spec!r} is neither random, scaffold, a "
-                      f"file, nor a file in $LIPO_DATA_DIR/splits ({folder})")
+    raise ConfigError(
+        f"campaign file {campaign}: split {spec!r} is neither random, scaffold, a "
+        f"file, nor a file in $LIPO_DATA_DIR/splits ({folder})"
+    )
 
 
 def check(campaign: Campaign) -> None:
     """Unknown studies or controls fail before anything trains (no torch imported)."""
     from lipo.strategies import control_names
     from lipo.study_files import load_study
+
     for study, controls in campaign.studies.items():
         definition = load_study(study)
         known = control_names(definition.STRATEGY)
         for control in controls:
             if control not in known:
-                raise ConfigError(f"campaign file {campaign.path}: study {study} (strategy "
-                                  f"{definition.STRATEGY}) has no control {control!r}; it has "
-                                  f"{', '.join(known) or 'none'}")
+                raise ConfigError(
+                    f"campaign file {campaign.path}: study {study} (strategy "
+                    f"{definition.STRATEGY}) has no control {control!r}; it has "
+                    f"{', '.join(known) or 'none'}"
+                )
 
 
 def plan(campaign: Campaign) -> list[Piece]:
@@ -139,9 +157,13 @@ def plan(campaign: Campaign) -> list[Piece]:
 def launcher_argv(campaign: Campaign, piece: Piece) -> list[str]:
     """The launcher command line that runs ``piece`` (search and final pieces)."""
     argv = ["--study", piece.study, "--split", piece.split]
-    for flag, value in (("--backbone", campaign.backbone), ("--epochs", campaign.epochs),
-                        ("--data", campaign.data), ("--storage", campaign.storage),
-                        ("--tracking-uri", campaign.tracking_uri)):
+    for flag, value in (
+        ("--backbone", campaign.backbone),
+        ("--epochs", campaign.epochs),
+        ("--data", campaign.data),
+        ("--storage", campaign.storage),
+        ("--tracking-uri", campaign.tracking_uri),
+    ):
         if value is not None:
             argv += [flag, str(value)]
     if piece.kind == "search":

@@ -3,6 +3,7 @@ the stores say is finished. Interrupt it anywhere and run it again: a search con
 total, a final phase skips its finished seeds and resumes a stopped one, a finished piece is not
 run at all. Several campaign processes on one shared storage share the work through the
 launcher's own mechanisms (a search's trials add up to its total; a final seed is claimed)."""
+
 from __future__ import annotations
 
 import argparse
@@ -29,15 +30,30 @@ STOP_AFTER = "LIPO_CAMPAIGN_STOP_AFTER"
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="launch.py campaign", description=(
-        "Run a campaign: per split and study the search, its final phase and each control's, "
-        "then the reference models and the report. Re-running continues it."))
-    p.add_argument("campaign", nargs="?", default=None,
-                   help="a name in campaigns/ (default: default) or a campaign file (.py)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="print the plan, one line per piece with its state and estimated cost")
-    p.add_argument("--workers", type=int, default=1,
-                   help="K processes share each search on this machine (default 1)")
+    p = argparse.ArgumentParser(
+        prog="launch.py campaign",
+        description=(
+            "Run a campaign: per split and study the search, its final phase and each control's, "
+            "then the reference models and the report. Re-running continues it."
+        ),
+    )
+    p.add_argument(
+        "campaign",
+        nargs="?",
+        default=None,
+        help="a name in campaigns/ (default: default) or a campaign file (.py)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan, one line per piece with its state and estimated cost",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="K processes share each search on this machine (default 1)",
+    )
     p.add_argument("--backbone", help="in place of the campaign file's BACKBONE")
     p.add_argument("--data", help="CSV in place of LIPO_DATA_DIR's lipophilicity.csv")
     p.add_argument("--storage", help="Optuna storage (shared by several campaign processes)")
@@ -49,9 +65,11 @@ def configure(args) -> Campaign:
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise ConfigError("campaign under torchrun/accelerate launch is not supported: run "
-                          "'launch.py campaign --workers K', or one campaign process per "
-                          "machine on a shared --storage and --tracking-uri")
+        raise ConfigError(
+            "campaign under torchrun/accelerate launch is not supported: run "
+            "'launch.py campaign --workers K', or one campaign process per "
+            "machine on a shared --storage and --tracking-uri"
+        )
     campaign = load_campaign(args.campaign)
     campaign.backbone = args.backbone or campaign.backbone
     campaign.data, campaign.storage = args.data, args.storage
@@ -79,10 +97,14 @@ def print_plan(campaign: Campaign, pieces: list[Piece], states: list[Left], hist
         seconds, source = history.seconds(piece, state)
         total += seconds or 0.0
         unknown += seconds is None
-        print(f"{i:3d}. {piece.label:52s} {state_text(piece, state):40s} "
-              f"{'~' + duration(seconds) if seconds else '':>8s}  {source}")
-    print(f"estimated: ~{duration(total)} for the pieces with history"
-          + (f"; {unknown} without history" if unknown else ""))
+        print(
+            f"{i:3d}. {piece.label:52s} {state_text(piece, state):40s} "
+            f"{'~' + duration(seconds) if seconds else '':>8s}  {source}"
+        )
+    print(
+        f"estimated: ~{duration(total)} for the pieces with history"
+        + (f"; {unknown} without history" if unknown else "")
+    )
 
 
 def state_text(piece: Piece, state: Left) -> str:
@@ -95,10 +117,10 @@ def state_text(piece: Piece, state: Left) -> str:
 
 def run_all(campaign: Campaign, pieces: list[Piece], states: list[Left], history) -> None:
     from tqdm.auto import tqdm
+
     failed, ran = [], 0
     stop_after = int(os.environ.get(STOP_AFTER, "0"))
-    with tqdm(total=len(pieces), desc=f"campaign {campaign.name}", unit="piece",
-              position=0) as bar:
+    with tqdm(total=len(pieces), desc=f"campaign {campaign.name}", unit="piece", position=0) as bar:
         for i, piece in enumerate(pieces):
             # finished stays finished; anything else: other processes may have moved it on
             state = states[i] if states[i].done or i == 0 else left(campaign, piece)
@@ -111,14 +133,17 @@ def run_all(campaign: Campaign, pieces: list[Piece], states: list[Left], history
                     failed.append(f"{piece.label}: {error}")
                     bar.write(f"piece failed: {piece.label}: {error}")
             bar.update(1)
-            print(f"piece {i + 1}/{len(pieces)} {'ran' if not state.done else 'done'}: "
-                  f"{piece.label}", flush=True)
+            print(
+                f"piece {i + 1}/{len(pieces)} {'ran' if not state.done else 'done'}: {piece.label}",
+                flush=True,
+            )
             if stop_after and ran >= stop_after:
                 os.kill(os.getpid(), signal.SIGINT)
                 time.sleep(5)  # the interrupt lands here
     if failed:
-        raise LipoError(f"{len(failed)} pieces failed (re-run to retry them):\n  "
-                        + "\n  ".join(failed))
+        raise LipoError(
+            f"{len(failed)} pieces failed (re-run to retry them):\n  " + "\n  ".join(failed)
+        )
 
 
 def time_left(pieces: list[Piece], states: list[Left], history) -> str:
@@ -126,8 +151,9 @@ def time_left(pieces: list[Piece], states: list[Left], history) -> str:
     costs = [history.seconds(p, s)[0] for p, s in zip(pieces, states)]
     unknown = sum(c is None for c in costs)
     known = sum(c for c in costs if c is not None)
-    return f"history: ~{duration(known)} left" + (f" + {unknown} pieces without history"
-                                                  if unknown else "")
+    return f"history: ~{duration(known)} left" + (
+        f" + {unknown} pieces without history" if unknown else ""
+    )
 
 
 def run_piece(campaign: Campaign, piece: Piece, state: Left) -> str:
@@ -141,6 +167,7 @@ def run_piece(campaign: Campaign, piece: Piece, state: Left) -> str:
             launch(launcher_argv(campaign, piece))
         elif piece.kind == "references":
             from lipo.campaign.references import fit
+
             fit(campaign, piece)
         else:
             report(campaign)
@@ -166,6 +193,7 @@ def launch(argv: list[str]) -> None:
     from lipo.cli import check as check_flags
     from lipo.cli import parser as launcher_parser
     from lipo.cli import run
+
     args = launcher_parser().parse_args(argv)
     args.argv = list(argv)  # --workers starts this command once per worker
     check_flags(args)
@@ -174,6 +202,7 @@ def launch(argv: list[str]) -> None:
 
 def report(campaign: Campaign) -> None:
     from lipo.models.backbone_names import DEFAULT_BACKBONE
+
     argv = ["--report", "--backbone", campaign.backbone or DEFAULT_BACKBONE]
     if campaign.tracking_uri:
         argv += ["--tracking-uri", campaign.tracking_uri]

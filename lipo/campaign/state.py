@@ -2,6 +2,7 @@
 campaign's own): Optuna's trial counts for a search, MLflow's finished final runs per seed for
 a final phase, the report's cache for the references. So a campaign stopped anywhere, or run
 by several processes at once, always sees the same truth."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ def invocation(campaign: Campaign, piece: Piece):
     """The launcher's own resolution of the piece's command line (study, split, stores)."""
     from lipo.cli import check, parser
     from lipo.invocation import build
+
     args = parser().parse_args(launcher_argv(campaign, piece))
     args.workers = 1  # resolving only: --workers' checks belong to the run
     check(args)
@@ -41,12 +43,14 @@ def left(campaign: Campaign, piece: Piece) -> Left:
         return final_left(inv, piece.seeds, campaign.trials_of(piece.study) or inv.trials)
     if piece.kind == "references":
         from lipo.campaign.references import cached
+
         return Left(0 if cached(campaign, piece) else 1, 1)
     return Left(1, 1)  # the report: rebuilt each time, from whatever the stores hold
 
 
 def search_left(inv) -> Left:
     from lipo.search.book import TrialBook
+
     book = TrialBook.load(inv.optuna_name, inv.storage)
     if book is None:
         return Left(inv.trials, inv.trials)
@@ -63,18 +67,27 @@ def final_left(inv, seeds: tuple, trials: int) -> Left:
     from lipo.final.phase import finished
     from lipo.search.book import TrialBook
     from lipo.tracking.store import Tracker
+
     book = TrialBook.load(inv.optuna_name, inv.storage)
     if book is None:
         return Left(len(seeds), len(seeds), ready=False, why="after its search")
     if RUNNING in book.states():
         # the best trial may still change: a final phase now could re-train the wrong one
-        return Left(len(seeds), len(seeds), ready=False,
-                    why="its search is still running (here or in another process)")
+        return Left(
+            len(seeds),
+            len(seeds),
+            ready=False,
+            why="its search is still running (here or in another process)",
+        )
     best, counted = book.best(), book.counted()
     if best is None or counted < trials:
-        return Left(len(seeds), len(seeds), ready=False,
-                    why=f"its search has {counted} of {trials} trials"
-                        + ("" if best else ", none completed"))
+        return Left(
+            len(seeds),
+            len(seeds),
+            ready=False,
+            why=f"its search has {counted} of {trials} trials"
+            + ("" if best else ", none completed"),
+        )
     tracker = Tracker(inv.tracking_uri, inv.study)
     todo = [s for s in seeds if not finished(tracker, inv, best.number, s)]
     return Left(len(todo), len(seeds))

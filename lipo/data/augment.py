@@ -14,6 +14,7 @@ tokenised once per trial and cached; extra spellings become extra rows of the ta
 (``EncodedMolecules.origin`` names the molecule each row spells), so batching, length
 grouping and gathering treat them like any other row.
 """
+
 from __future__ import annotations
 
 import functools
@@ -66,8 +67,10 @@ class Spellings:
             texts = [t for s in todo for t in randomised(s, n, self.seed, purpose, parsed(s))]
             flat = self.tokenizer(texts)["input_ids"]
             for k, s in enumerate(todo):
-                self._cache[purpose, n, s] = [g if len(g) <= self.max_tokens else self.canonical(s)
-                                              for g in flat[k * n:(k + 1) * n]]
+                self._cache[purpose, n, s] = [
+                    g if len(g) <= self.max_tokens else self.canonical(s)
+                    for g in flat[k * n : (k + 1) * n]
+                ]
         return [self._cache[purpose, n, s] for s in smiles]
 
     def canonical(self, smiles: str) -> list[int]:
@@ -82,8 +85,7 @@ class Spellings:
         return ids, origin
 
 
-def average_by_molecule(positions: np.ndarray, origin: np.ndarray, pred: np.ndarray,
-                        y: np.ndarray):
+def average_by_molecule(positions: np.ndarray, origin: np.ndarray, pred: np.ndarray, y: np.ndarray):
     """One prediction per molecule: the mean over the rows that spell it (canonical and
     randomised), each row counted once (a row gathered twice, as padding, counts once), in
     order of each molecule's first row. Returns (pred, y, molecule positions); with one row

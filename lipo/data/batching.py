@@ -4,6 +4,7 @@ SMILES in Lipophilicity average ~47 tokens (max 207): padding every batch to 300
 original study did, spends ~85% of the compute on padding. Sorting within shuffled chunks
 keeps batches random between epochs while their lengths stay close.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
@@ -21,8 +22,9 @@ class EncodedMolecules(Dataset):
     A row may spell a molecule another row already holds (a randomised SMILES): ``origin[i]``
     is the position of the molecule row i spells (i itself for a molecule's own row)."""
 
-    def __init__(self, ids: list[list[int]], targets: np.ndarray, extra=None,
-                 smiles: list[str] | None = None):
+    def __init__(
+        self, ids: list[list[int]], targets: np.ndarray, extra=None, smiles: list[str] | None = None
+    ):
         self.ids = ids
         self.targets = torch.as_tensor(targets, dtype=torch.float32)
         self.extra = extra  # optional per-molecule feature matrix (float32)
@@ -32,8 +34,9 @@ class EncodedMolecules(Dataset):
     def __len__(self) -> int:
         return len(self.ids)
 
-    def append(self, ids: list[list[int]], targets, extra=None, smiles=None,
-               origin=None) -> np.ndarray:
+    def append(
+        self, ids: list[list[int]], targets, extra=None, smiles=None, origin=None
+    ) -> np.ndarray:
         """Add rows (new molecules, or with ``origin`` new spellings of rows already here);
         returns their positions."""
         start = len(self.ids)
@@ -73,8 +76,9 @@ class LengthGroupedBatches(Sampler[list[int]]):
     ``positions`` can be replaced between epochs (curriculum, active learning).
     """
 
-    def __init__(self, lengths: Sequence[int], positions, batch_size: int, shuffle: bool,
-                 seed: int = 0):
+    def __init__(
+        self, lengths: Sequence[int], positions, batch_size: int, shuffle: bool, seed: int = 0
+    ):
         self.lengths = np.asarray(lengths)
         self.positions = np.asarray(positions)
         self.batch_size = batch_size
@@ -92,10 +96,11 @@ class LengthGroupedBatches(Sampler[list[int]]):
         chunk = self.batch_size * CHUNK_BATCHES
         batches = []
         for start in range(0, len(order), chunk):
-            part = order[start:start + chunk]
+            part = order[start : start + chunk]
             part = part[np.argsort(self.lengths[part], kind="stable")]
-            batches += [part[i:i + self.batch_size].tolist()
-                        for i in range(0, len(part), self.batch_size)]
+            batches += [
+                part[i : i + self.batch_size].tolist() for i in range(0, len(part), self.batch_size)
+            ]
         if self.shuffle:
             batches = [batches[i] for i in rng.permutation(len(batches))]
         return iter(batches)
@@ -112,24 +117,40 @@ class Collate:
         input_ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(seqs), width), dtype=torch.long)
         for row, seq in enumerate(seqs):
-            input_ids[row, :len(seq)] = torch.as_tensor(seq)
-            mask[row, :len(seq)] = 1
+            input_ids[row, : len(seq)] = torch.as_tensor(seq)
+            mask[row, : len(seq)] = 1
         index = torch.as_tensor(positions)
-        batch = {"input_ids": input_ids, "attention_mask": mask,
-                 "labels": self.data.targets[index], "positions": index,
-                 "origin": torch.as_tensor(self.data.origin[positions])}
+        batch = {
+            "input_ids": input_ids,
+            "attention_mask": mask,
+            "labels": self.data.targets[index],
+            "positions": index,
+            "origin": torch.as_tensor(self.data.origin[positions]),
+        }
         if self.data.extra is not None:
             batch["features"] = torch.as_tensor(self.data.extra[index.numpy()])
         return batch
 
 
-def make_loader(data: EncodedMolecules, positions, batch_size: int, pad_id: int,
-                shuffle: bool, seed: int = 0, **options) -> DataLoader:
+def make_loader(
+    data: EncodedMolecules,
+    positions,
+    batch_size: int,
+    pad_id: int,
+    shuffle: bool,
+    seed: int = 0,
+    **options,
+) -> DataLoader:
     """``options``: further DataLoader settings (``devices.loader_options``: pinned memory
     and worker processes for batches bound for a GPU)."""
     lengths = [len(ids) for ids in data.ids]
     sampler = LengthGroupedBatches(lengths, positions, batch_size, shuffle, seed)
     # A private generator: each new iterator draws its base seed from it rather than from the
     # global torch RNG, so a resumed run's dropout masks continue where they stopped.
-    return DataLoader(data, batch_sampler=sampler, collate_fn=Collate(data, pad_id),
-                      generator=torch.Generator().manual_seed(seed), **options)
+    return DataLoader(
+        data,
+        batch_sampler=sampler,
+        collate_fn=Collate(data, pad_id),
+        generator=torch.Generator().manual_seed(seed),
+        **options,
+    )

@@ -11,6 +11,7 @@ values winsorised at their 0.5th and 99.5th percentiles, and in the model an und
 becomes 0 (the training median) and every value is clipped to +-CLIP. 4,200 molecules take
 about 90 s on one core, so the matrix is cached on disk per SMILES list
 (``~/.cache/lipo/features/``)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -98,8 +99,10 @@ def descriptor(function, mol) -> float:
 
 def disk_cache_path(kind: str, names: list[str], smiles: list[str]):
     from lipo.data.molecules import cache_dir
-    digest = hashlib.sha256("\n".join([kind, rdkit.__version__, ",".join(names), *smiles])
-                            .encode()).hexdigest()
+
+    digest = hashlib.sha256(
+        "\n".join([kind, rdkit.__version__, ",".join(names), *smiles]).encode()
+    ).hexdigest()
     return cache_dir() / "features" / f"{digest}.npy"
 
 
@@ -114,8 +117,9 @@ def save_atomically(path, matrix: np.ndarray) -> None:
         pass
 
 
-def standardisation(features: np.ndarray, train: np.ndarray,
-                    kind: str = "rdkit") -> tuple[np.ndarray, np.ndarray]:
+def standardisation(
+    features: np.ndarray, train: np.ndarray, kind: str = "rdkit"
+) -> tuple[np.ndarray, np.ndarray]:
     """Centre and spread over the training split only; a constant column gets spread 1.
     Mean and std, or for ``rdkit2d`` (NaN, heavy tails) the median and the std of the
     values winsorised at their 0.5th and 99.5th percentiles."""

@@ -4,6 +4,7 @@ Every row is parsed and canonicalised by RDKit; rows that cannot be used are dro
 warning naming them (or rejected under ``strict``), and the original row numbers are kept so
 that split files, which index rows of the file, still line up.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -57,6 +58,7 @@ def data_dir() -> Path | None:
 def cache_dir() -> Path:
     """The download and descriptor cache: under --workdir / LIPO_HOME when given."""
     from lipo.runtime.workdir import cache
+
     root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return cache("lipo", Path(root) / "lipo")
 
@@ -72,7 +74,9 @@ def locate(data: str | None) -> Path:
     if folder is not None:
         path = folder / LIPO_FILE
         if not path.is_file():
-            raise DataError(f"{path}: no such file (LIPO_DATA_DIR={folder} should hold {LIPO_FILE})")
+            raise DataError(
+                f"{path}: no such file (LIPO_DATA_DIR={folder} should hold {LIPO_FILE})"
+            )
         return path
     cached = cache_dir() / LIPO_FILE
     if not cached.is_file():
@@ -100,8 +104,10 @@ def download(url: str, target: Path) -> None:
 def check_lipophilicity(path: Path) -> None:
     frame = read_table(path)
     if tuple(frame.columns) != LIPO_COLUMNS or len(frame) != LIPO_ROWS:
-        raise DataError(f"{path}: expected columns {LIPO_COLUMNS} and {LIPO_ROWS} rows, "
-                        f"found {tuple(frame.columns)} and {len(frame)} rows")
+        raise DataError(
+            f"{path}: expected columns {LIPO_COLUMNS} and {LIPO_ROWS} rows, "
+            f"found {tuple(frame.columns)} and {len(frame)} rows"
+        )
     digest = content_sha256(frame["smiles"], frame["exp"])
     if digest != LIPO_CONTENT_SHA256:
         raise DataError(f"{path}: content checksum {digest} differs from {LIPO_CONTENT_SHA256}")
@@ -131,8 +137,10 @@ def pick_column(frame: pd.DataFrame, candidates: tuple[str, ...], what: str, pat
     for name in candidates:
         if name in frame.columns:
             return name
-    raise DataError(f"{path}: no {what} column (looked for {', '.join(candidates)}; "
-                    f"found {', '.join(map(str, frame.columns))})")
+    raise DataError(
+        f"{path}: no {what} column (looked for {', '.join(candidates)}; "
+        f"found {', '.join(map(str, frame.columns))})"
+    )
 
 
 def canonical(smiles: str) -> str | None:
@@ -151,22 +159,37 @@ def load_molecules(path: Path, strict: bool = False) -> Molecules:
     kept, dropped = validate_rows(frame[smiles_col].tolist(), frame[label_col].tolist(), labels)
     if dropped and strict:
         row, reason = dropped[0]
-        raise DataError(f"{path}: row {row}: {reason} ({len(dropped)} invalid rows in all; "
-                        "drop --strict to skip them)")
-    if not kept and np.isnan(labels).all() and frame[label_col].map(
-            lambda v: isinstance(v, str)).any():
+        raise DataError(
+            f"{path}: row {row}: {reason} ({len(dropped)} invalid rows in all; "
+            "drop --strict to skip them)"
+        )
+    if (
+        not kept
+        and np.isnan(labels).all()
+        and frame[label_col].map(lambda v: isinstance(v, str)).any()
+    ):
         row = frame[label_col].first_valid_index()
-        raise DataError(f"{path}: no valid rows: label column {label_col!r} holds text, not "
-                        f"numbers (row {row}: {frame[label_col][row]!r})")
+        raise DataError(
+            f"{path}: no valid rows: label column {label_col!r} holds text, not "
+            f"numbers (row {row}: {frame[label_col][row]!r})"
+        )
     if not kept:
-        raise DataError(f"{path}: no valid rows ({len(dropped)} invalid; first: row "
-                        f"{dropped[0][0]}: {dropped[0][1]})")
+        raise DataError(
+            f"{path}: no valid rows ({len(dropped)} invalid; first: row "
+            f"{dropped[0][0]}: {dropped[0][1]})"
+        )
     report_dropped(path, dropped, len(frame))
     rows = np.array([row for row, _ in kept], dtype=np.int64)
     smiles = [smi for _, smi in kept]
     report_duplicates(path, smiles, rows)
-    return Molecules(smiles=smiles, y=labels[rows].astype(np.float32), rows=rows,
-                     source=str(path), n_rows=len(frame), dropped=dropped)
+    return Molecules(
+        smiles=smiles,
+        y=labels[rows].astype(np.float32),
+        rows=rows,
+        source=str(path),
+        n_rows=len(frame),
+        dropped=dropped,
+    )
 
 
 def validate_rows(raw_smiles, raw_labels, labels) -> tuple[list, list]:
@@ -215,5 +238,6 @@ def report_duplicates(path: Path, smiles: list[str], rows: np.ndarray) -> None:
             first[smi] = int(row)
     if pairs:
         shown = ", ".join(f"rows {a} and {b}" for a, b in pairs[:5])
-        log.warning("%s: %d duplicate molecules (same canonical SMILES), kept: %s", path,
-                    len(pairs), shown)
+        log.warning(
+            "%s: %d duplicate molecules (same canonical SMILES), kept: %s", path, len(pairs), shown
+        )

@@ -5,6 +5,7 @@ Some pool molecules are Lipophilicity molecules under other labels (10 identical
 stereochemistry, in the default pool). They leave the pool: the Lipophilicity label is kept,
 and a molecule of the validation or test split never re-enters training through the pool.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,8 +26,9 @@ def pool_path(run) -> Path:
     if given:
         return Path(given).expanduser()
     if data_dir() is None:
-        raise DataError(f"no pool: give --pool FILE or set LIPO_DATA_DIR to a folder holding "
-                        f"{POOL_FILE}")
+        raise DataError(
+            f"no pool: give --pool FILE or set LIPO_DATA_DIR to a folder holding {POOL_FILE}"
+        )
     return data_dir() / POOL_FILE
 
 
@@ -40,27 +42,39 @@ def load_pool(run) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"{path}: no such pool file")
     pool = load_molecules(path)  # same validation as the data: bad rows named, empty rejected
-    known = {flat(s): part for part in ("train", "val", "test")
-             for s in (run.ws.mols.smiles[i] for i in run.split.part(part))}
+    known = {
+        flat(s): part
+        for part in ("train", "val", "test")
+        for s in (run.ws.mols.smiles[i] for i in run.split.part(part))
+    }
     where = [known.get(flat(s)) for s in pool.smiles]
     overlap = {part: where.count(part) for part in ("train", "val", "test")}
     n_overlap = sum(overlap.values())
     if n_overlap:
-        log.warning("%s: %d pool molecules are Lipophilicity molecules (train %d, val %d, test "
-                    "%d); they leave the pool and keep their Lipophilicity labels", path,
-                    n_overlap, overlap["train"], overlap["val"], overlap["test"])
+        log.warning(
+            "%s: %d pool molecules are Lipophilicity molecules (train %d, val %d, test "
+            "%d); they leave the pool and keep their Lipophilicity labels",
+            path,
+            n_overlap,
+            overlap["train"],
+            overlap["val"],
+            overlap["test"],
+        )
     run.log({"pool/size": len(pool), "pool/overlap": n_overlap}, 0)
     keep = np.array([w is None for w in where])
     if not keep.any():
         raise DataError(f"{path}: every pool molecule is already in Lipophilicity")
-    return pd.DataFrame({"row": pool.rows[keep], "smiles": np.array(pool.smiles)[keep],
-                         "label": pool.y[keep]})
+    return pd.DataFrame(
+        {"row": pool.rows[keep], "smiles": np.array(pool.smiles)[keep], "label": pool.y[keep]}
+    )
 
 
 def check_k(pool: pd.DataFrame, k: int) -> None:
     """k pool molecules must exist: above the pool's size every k selects the same molecules
     (the whole pool), and a search over k would compare one setting with itself."""
     if k > len(pool):
-        raise ConfigError(f"strategy.k={k} is more than the {len(pool)} pool molecules left "
-                          "after removing those already in Lipophilicity; choose k <= "
-                          f"{len(pool)}")
+        raise ConfigError(
+            f"strategy.k={k} is more than the {len(pool)} pool molecules left "
+            "after removing those already in Lipophilicity; choose k <= "
+            f"{len(pool)}"
+        )

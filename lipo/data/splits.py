@@ -3,6 +3,7 @@
 Splits index rows of the data file (as split files do), so the same file gives the same split
 whatever rows validation dropped; dropped rows are then left out of every part.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -66,8 +67,9 @@ def random_rows(n_rows: int, seed: int) -> dict[str, np.ndarray]:
 
 
 def scaffold_of(smiles: str) -> str:
-    return MurckoScaffold.MurckoScaffoldSmiles(mol=Chem.MolFromSmiles(smiles),
-                                               includeChirality=False)
+    return MurckoScaffold.MurckoScaffoldSmiles(
+        mol=Chem.MolFromSmiles(smiles), includeChirality=False
+    )
 
 
 def scaffold_rows(mols: Molecules) -> dict[str, np.ndarray]:
@@ -104,13 +106,16 @@ def read_split_file(path: Path, n_rows: int) -> dict[str, np.ndarray]:
     rows = {}
     for part in PARTS:
         values = spec[part]
-        if not isinstance(values, list) or not all(isinstance(v, int) and not isinstance(v, bool)
-                                                   for v in values):
+        if not isinstance(values, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in values
+        ):
             raise DataError(f"{path}: '{part}' must be a list of integer row indices")
         bad = [v for v in values if not 0 <= v < n_rows]
         if bad:
-            raise DataError(f"{path}: '{part}' holds row {bad[0]}, outside 0..{n_rows - 1} "
-                            f"({len(bad)} such rows)")
+            raise DataError(
+                f"{path}: '{part}' holds row {bad[0]}, outside 0..{n_rows - 1} "
+                f"({len(bad)} such rows)"
+            )
         if len(set(values)) != len(values):
             raise DataError(f"{path}: '{part}' lists a row twice")
         rows[part] = np.array(values, dtype=np.int64)
@@ -120,11 +125,13 @@ def read_split_file(path: Path, n_rows: int) -> dict[str, np.ndarray]:
 
 def check_disjoint(path: Path, rows: dict[str, np.ndarray]) -> None:
     for i, a in enumerate(PARTS):
-        for b in PARTS[i + 1:]:
+        for b in PARTS[i + 1 :]:
             shared = np.intersect1d(rows[a], rows[b])
             if len(shared):
-                raise DataError(f"{path}: row {shared[0]} is in both '{a}' and '{b}' "
-                                f"({len(shared)} shared rows)")
+                raise DataError(
+                    f"{path}: row {shared[0]} is in both '{a}' and '{b}' "
+                    f"({len(shared)} shared rows)"
+                )
 
 
 def to_positions(name: str, rows: dict[str, np.ndarray], mols: Molecules) -> Split:
@@ -133,8 +140,12 @@ def to_positions(name: str, rows: dict[str, np.ndarray], mols: Molecules) -> Spl
     for part in PARTS:
         kept = [position[int(r)] for r in rows[part] if int(r) in position]
         if len(kept) < len(rows[part]):
-            log.warning("split %s: %d %s rows were dropped as invalid", name,
-                        len(rows[part]) - len(kept), part)
+            log.warning(
+                "split %s: %d %s rows were dropped as invalid",
+                name,
+                len(rows[part]) - len(kept),
+                part,
+            )
         if not kept:
             raise DataError(f"split {name}: the '{part}' part is empty")
         parts[part] = np.array(kept, dtype=np.int64)

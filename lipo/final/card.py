@@ -1,5 +1,6 @@
 """A final model's card (Markdown): what it was trained on, how, how well, and the commands
 that made it and that use it. Pure text from plain data; logged with the model."""
+
 from __future__ import annotations
 
 import shlex
@@ -59,14 +60,16 @@ def search_argv(argv: list[str]) -> list[str]:
 def commands(facts: CardFacts) -> list[str]:
     final = ["python", "launch.py", *facts.argv]
     search = ["python", "launch.py", *search_argv(facts.argv)]
-    return [f"{shlex.join(search)}    # the search (Optuna study {facts.optuna_study})",
-            f"{shlex.join(final)}    # the final phase that trained this model",
-            f"python launch.py predict --run {facts.run_id} --smiles molecules.csv "
-            "--out predictions.csv",
-            f"python launch.py predict --study {facts.study} --final --smiles molecules.csv "
-            "--out ensemble.csv    # every seed: mean and spread",
-            f"mlflow models serve -m runs:/{facts.run_id}/model --env-manager local "
-            "--host 127.0.0.1 --port 5001"]
+    return [
+        f"{shlex.join(search)}    # the search (Optuna study {facts.optuna_study})",
+        f"{shlex.join(final)}    # the final phase that trained this model",
+        f"python launch.py predict --run {facts.run_id} --smiles molecules.csv "
+        "--out predictions.csv",
+        f"python launch.py predict --study {facts.study} --final --smiles molecules.csv "
+        "--out ensemble.csv    # every seed: mean and spread",
+        f"mlflow models serve -m runs:/{facts.run_id}/model --env-manager local "
+        "--host 127.0.0.1 --port 5001",
+    ]
 
 
 def render(facts: CardFacts) -> str:
@@ -75,66 +78,108 @@ def render(facts: CardFacts) -> str:
     knobs = "\n".join(f"| `{k}` | `{v}` |" for k, v in sorted(facts.settings.items()))
     control = f" (control: {facts.control})" if facts.control else ""
     peft = facts.adapter in ("lora", "ia3")
-    weights = ("PEFT's format: `checkpoint/adapter/` loads with `PeftModel.from_pretrained("
-               "lipo.models.checkpoint.base_model(checkpoint), checkpoint / 'adapter')`" if peft else
-               "lipo's format: `checkpoint/weights.safetensors`, loaded by "
-               "`lipo.models.checkpoint.load_checkpoint`")
+    weights = (
+        "PEFT's format: `checkpoint/adapter/` loads with `PeftModel.from_pretrained("
+        "lipo.models.checkpoint.base_model(checkpoint), checkpoint / 'adapter')`"
+        if peft
+        else "lipo's format: `checkpoint/weights.safetensors`, loaded by "
+        "`lipo.models.checkpoint.load_checkpoint`"
+    )
     lines = [
-        f"# lipo model: {facts.study}{control}, seed {facts.seed}", "",
+        f"# lipo model: {facts.study}{control}, seed {facts.seed}",
+        "",
         "Predicts logD at pH 7.4 (lipophilicity) from a SMILES string. Input: a table with a "
-        "`smiles` column; output: `logd_pred`, and `error` for rows RDKit cannot parse.", "",
+        "`smiles` column; output: `logd_pred`, and `error` for rows RDKit cannot parse.",
+        "",
         f"- MLflow run: `{facts.run_id}`; model: `runs:/{facts.run_id}/model`",
         f"- Data: `{facts.data}` ({facts.molecules} valid molecules; content sha256 "
         f"`{facts.data_sha256}`)",
         f"- Split: `{facts.split}` ({sizes}; sha256 `{facts.split_sha256}`); the test part "
         "was used only for the metrics below",
         f"- Seeds of the final phase: {seeds}; this model: seed {facts.seed}",
-        f"- Backbone: `{facts.backbone}`, revision " + (
-            f"`{facts.revision}`" if facts.revision else
-            "none (built at random: its weights are saved in the checkpoint)"),
+        f"- Backbone: `{facts.backbone}`, revision "
+        + (
+            f"`{facts.revision}`"
+            if facts.revision
+            else "none (built at random: its weights are saved in the checkpoint)"
+        ),
         f"- Adapter: `{facts.adapter}`; weights in {weights}",
         f"- Settings: trial {facts.best_trial} of Optuna study `{facts.optuna_study}`, chosen by "
-        "validation MSE", "",
-        "## Test metrics", "",
-        f"| metric | mean ± std over {len(facts.per_seed)} seeds | this seed |", "|---|---|---|",
-        *[metric_line(m, facts.per_seed, facts.seed) for m in METRICS
-          if any(m in v for v in facts.per_seed.values())], "",
-        "## Settings", "", "| setting | value |", "|---|---|", knobs, "",
-        "## Commands", "", "```bash", *commands(facts), "```", "",
-        "Python: `mlflow.pyfunc.load_model(\"runs:/" + facts.run_id + "/model\")"
-        ".predict(pandas.DataFrame({\"smiles\": [\"CCO\"]}))`", ""]
+        "validation MSE",
+        "",
+        "## Test metrics",
+        "",
+        f"| metric | mean ± std over {len(facts.per_seed)} seeds | this seed |",
+        "|---|---|---|",
+        *[
+            metric_line(m, facts.per_seed, facts.seed)
+            for m in METRICS
+            if any(m in v for v in facts.per_seed.values())
+        ],
+        "",
+        "## Settings",
+        "",
+        "| setting | value |",
+        "|---|---|",
+        knobs,
+        "",
+        "## Commands",
+        "",
+        "```bash",
+        *commands(facts),
+        "```",
+        "",
+        'Python: `mlflow.pyfunc.load_model("runs:/' + facts.run_id + '/model")'
+        '.predict(pandas.DataFrame({"smiles": ["CCO"]}))`',
+        "",
+    ]
     return "\n".join(lines)
 
 
-def ensemble_card(study: str, summary: dict, per_seed: dict, model_uri: str,
-                  registered: str | None) -> str:
+def ensemble_card(
+    study: str, summary: dict, per_seed: dict, model_uri: str, registered: str | None
+) -> str:
     """The registered ensemble's card: ``summary`` is ``lipo.inference.bundle.summary``."""
     seeds = ", ".join(str(s) for s in summary["seeds"])
     pct = f"{100 * summary['coverage']:g}%"
     name = f"models:/{registered}@champion" if registered else model_uri
     lines = [
-        f"# lipo model: {study}, ensemble of seeds {seeds}", "",
+        f"# lipo model: {study}, ensemble of seeds {seeds}",
+        "",
         "Predicts logD at pH 7.4 from a SMILES string. Input: a table with a `smiles` column. "
         "Output per row: `logd_pred` (mean over the seeds), `logd_std` (their spread), "
         f"`logd_lo`/`logd_hi` (a {pct} split-conformal interval; param `coverage`), "
         "`similarity` (largest Tanimoto similarity, Morgan radius 2, 2048 bits, to a training "
-        "molecule) and `error` for rows RDKit cannot parse.", "",
-        f"- Model: `{model_uri}`; members: final runs " +
-        ", ".join(f"`{r}`" for r in summary["run_ids"]),
+        "molecule) and `error` for rows RDKit cannot parse.",
+        "",
+        f"- Model: `{model_uri}`; members: final runs "
+        + ", ".join(f"`{r}`" for r in summary["run_ids"]),
         f"- Interval: mean ± {summary['half_width']:.3f} logD, calibrated on "
         f"{summary['calibration_molecules']} validation molecules (never test). Its coverage "
         "holds for molecules like the validation ones: check `similarity` (the report gives "
         "the error by similarity band and the coverage measured on test)",
-        f"- Training set: {summary['training_molecules']} molecules", "",
-        "## Test metrics of the members", "",
-        f"| metric | mean ± std over {len(per_seed)} seeds |", "|---|---|",
-        *[metric_line(m, per_seed, -1).rsplit("|", 2)[0] + "|" for m in METRICS
-          if any(m in v for v in per_seed.values())], "",
-        "## Commands", "", "```bash",
+        f"- Training set: {summary['training_molecules']} molecules",
+        "",
+        "## Test metrics of the members",
+        "",
+        f"| metric | mean ± std over {len(per_seed)} seeds |",
+        "|---|---|",
+        *[
+            metric_line(m, per_seed, -1).rsplit("|", 2)[0] + "|"
+            for m in METRICS
+            if any(m in v for v in per_seed.values())
+        ],
+        "",
+        "## Commands",
+        "",
+        "```bash",
         f"python launch.py predict --study {study} --final --smiles molecules.csv "
         "--out ensemble.csv    # the same columns",
         f"mlflow models serve -m {name} --env-manager local --host 127.0.0.1 --port 5001",
-        "```", "",
-        f"Python: `mlflow.pyfunc.load_model(\"{name}\").predict(pandas.DataFrame("
-        "{\"smiles\": [\"CCO\"]}))`", ""]
+        "```",
+        "",
+        f'Python: `mlflow.pyfunc.load_model("{name}").predict(pandas.DataFrame('
+        '{"smiles": ["CCO"]}))`',
+        "",
+    ]
     return "\n".join(lines)

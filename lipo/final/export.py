@@ -6,6 +6,7 @@ registry with the alias ``champion``.
 
 Done once all seeds have finished, so that every card carries the metrics over every seed;
 re-running ``--final`` re-exports them (a seed added later changes every card)."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,12 @@ def same_control(inv, runs: list[RunRecord]) -> list[RunRecord]:
     split per seed as this phase. MLflow's filter cannot ask for a missing tag, so it is done
     here."""
     per_seed = "1" if inv.split_per_seed else ""
-    return [r for r in runs if r.tags.get("lipo.control", "") == inv.control
-            and r.tags.get("lipo.split_per_seed", "") == per_seed]
+    return [
+        r
+        for r in runs
+        if r.tags.get("lipo.control", "") == inv.control
+        and r.tags.get("lipo.split_per_seed", "") == per_seed
+    ]
 
 
 def group_runs(inv, tracker: Tracker, trial_number: int) -> list:
@@ -44,47 +49,65 @@ def group_runs(inv, tracker: Tracker, trial_number: int) -> list:
     return newest_per_seed(same_control(inv, tracker.runs(query)))
 
 
-def export_models(inv, tracker: Tracker, trial_number: int, argv: list[str],
-                  register: str | None = None, parent: str | None = None) -> None:
+def export_models(
+    inv,
+    tracker: Tracker,
+    trial_number: int,
+    argv: list[str],
+    register: str | None = None,
+    parent: str | None = None,
+) -> None:
     """``parent``: the final phase's parent run, which gets the ensemble model."""
     runs = group_runs(inv, tracker, trial_number)
     if not runs:
         return
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    per_seed = {int(r.tags["lipo.seed"]): {m: r.metrics[f"test/{m}"] for m in METRICS
-                                                 if f"test/{m}" in r.metrics} for r in runs}
+    per_seed = {
+        int(r.tags["lipo.seed"]): {
+            m: r.metrics[f"test/{m}"] for m in METRICS if f"test/{m}" in r.metrics
+        }
+        for r in runs
+    }
     train = inv.ws.split.part("train")
     example = [inv.ws.mols.smiles[i] for i in train[:3]]  # any molecules: they show the format
     for run in runs:
         export_one(inv, tracker, run, per_seed, example, argv)
-    print(f"{len(runs)} final models logged as MLflow models (runs:/RUN_ID/{MODEL}, "
-          f"with a model card)")
+    print(
+        f"{len(runs)} final models logged as MLflow models (runs:/RUN_ID/{MODEL}, "
+        f"with a model card)"
+    )
     if parent is None:
         return
     card = export_ensemble(inv, tracker, runs, parent, per_seed, register)
     print(f"the ensemble of the {len(runs)} seeds: runs:/{parent}/{ENSEMBLE}")
     if register:
         version = tracker.register_model(register, parent, ENSEMBLE, card, alias=ALIAS)
-        print(f"registered models:/{register}/{version} (models:/{register}@{ALIAS}): the "
-              f"ensemble of seeds {', '.join(r.tags['lipo.seed'] for r in runs)}, "
-              f"run {parent}")
+        print(
+            f"registered models:/{register}/{version} (models:/{register}@{ALIAS}): the "
+            f"ensemble of seeds {', '.join(r.tags['lipo.seed'] for r in runs)}, "
+            f"run {parent}"
+        )
 
 
-def export_ensemble(inv, tracker: Tracker, runs: list, parent: str, per_seed: dict,
-                    register: str | None) -> str:
+def export_ensemble(
+    inv, tracker: Tracker, runs: list, parent: str, per_seed: dict, register: str | None
+) -> str:
     """Logs the seeds' ensemble (``lipo.inference.bundle``) as the parent's ``ensemble/``
     pyfunc model; its card. The training molecules are the split's train part."""
+    from lipo.final.card import ensemble_card
     from lipo.inference.bundle import gather_members, summary, write_bundle
     from lipo.mlflow_model import save_ensemble_pyfunc
-    from lipo.final.card import ensemble_card
+
     train = [inv.ws.mols.smiles[i] for i in inv.ws.split.part("train")]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "bundle"
-        members = gather_members(tracker.download, [(int(r.tags["lipo.seed"]), r.run_id)
-                                                    for r in runs], folder)
+        members = gather_members(
+            tracker.download, [(int(r.tags["lipo.seed"]), r.run_id) for r in runs], folder
+        )
         write_bundle(folder, members, train)
-        card = ensemble_card(inv.study, summary(folder), per_seed,
-                             f"runs:/{parent}/{ENSEMBLE}", register)
+        card = ensemble_card(
+            inv.study, summary(folder), per_seed, f"runs:/{parent}/{ENSEMBLE}", register
+        )
         card_path = Path(tmp) / "README.md"
         card_path.write_text(card, encoding="utf-8")
         model = save_ensemble_pyfunc(Path(tmp) / ENSEMBLE, folder, train[:3], [card_path])
@@ -92,9 +115,11 @@ def export_ensemble(inv, tracker: Tracker, runs: list, parent: str, per_seed: di
     return card
 
 
-def export_one(inv, tracker: Tracker, run, per_seed: dict, example: list[str],
-               argv: list[str]) -> None:
+def export_one(
+    inv, tracker: Tracker, run, per_seed: dict, example: list[str], argv: list[str]
+) -> None:
     from lipo.mlflow_model import save_pyfunc
+
     run_id = run.run_id
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = tracker.download(run_id, "checkpoint", Path(tmp))
@@ -106,20 +131,32 @@ def export_one(inv, tracker: Tracker, run, per_seed: dict, example: list[str],
     tracker.set_tags(run_id, {"lipo.model": MODEL})
 
 
-def facts(inv, tracker: Tracker, run, per_seed: dict, checkpoint: Path,
-          argv: list[str]) -> CardFacts:
+def facts(
+    inv, tracker: Tracker, run, per_seed: dict, checkpoint: Path, argv: list[str]
+) -> CardFacts:
     tags, params = run.tags, run.params
     backbone = json.loads((checkpoint / "backbone.json").read_text())
     split = inv.seed_workspace(int(tags["lipo.seed"])).split  # --split-per-seed: the seed's
     return CardFacts(
-        study=inv.study, run_id=run.run_id, seed=int(tags["lipo.seed"]),
-        optuna_study=inv.optuna_name, best_trial=tags.get("lipo.best_trial", ""),
-        data=inv.ws.mols.source, data_sha256=inv.ws.data_sha256, molecules=len(inv.ws.mols),
-        split=split.name, split_sha256=split.sha256,
+        study=inv.study,
+        run_id=run.run_id,
+        seed=int(tags["lipo.seed"]),
+        optuna_study=inv.optuna_name,
+        best_trial=tags.get("lipo.best_trial", ""),
+        data=inv.ws.mols.source,
+        data_sha256=inv.ws.data_sha256,
+        molecules=len(inv.ws.mols),
+        split=split.name,
+        split_sha256=split.sha256,
         split_sizes={p: len(split.part(p)) for p in ("train", "val", "test")},
-        backbone=backbone["source"], revision=backbone["revision"],
-        adapter=tags.get("lipo.adapter", ""), settings=params, per_seed=per_seed,
-        argv=trained_by(tracker, run, argv), control=tags.get("lipo.control", ""))
+        backbone=backbone["source"],
+        revision=backbone["revision"],
+        adapter=tags.get("lipo.adapter", ""),
+        settings=params,
+        per_seed=per_seed,
+        argv=trained_by(tracker, run, argv),
+        control=tags.get("lipo.control", ""),
+    )
 
 
 def trained_by(tracker: Tracker, run, argv: list[str]) -> list[str]:

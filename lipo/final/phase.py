@@ -2,6 +2,7 @@
 evaluate the test split. Seeds already finished for the same best trial (and control) are
 skipped. With ``--control NAME`` the same settings run as the strategy's control: the same
 seeds, so the report pairs them with the strategy's own final runs."""
+
 from __future__ import annotations
 
 import statistics
@@ -10,21 +11,26 @@ from contextlib import nullcontext
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from lipo.runtime.devices import release
-from lipo.runtime.distributed import broadcast
 from lipo.errors import ConfigError
-from lipo.training.trial_run import TrialRun, train_trial
 from lipo.final.export import command_line, export_models, group_runs, same_control
 from lipo.invocation import Invocation
-from lipo.tracking.recorder import EpochReporter, Recorder, describe_error
+from lipo.runtime.devices import release
+from lipo.runtime.distributed import broadcast
 from lipo.search.book import TrialBook
 from lipo.search.claims import SeedClaims
 from lipo.tracking.finals import final_query
-from lipo.tracking.store import RunRecord, Tracker
+from lipo.tracking.recorder import EpochReporter, Recorder, describe_error
+from lipo.tracking.store import Tracker
+from lipo.training.trial_run import TrialRun, train_trial
 
 
-def final(inv: Invocation, accelerator: Accelerator, seeds: list[int],
-          argv: list[str] = (), register: str | None = None) -> None:
+def final(
+    inv: Invocation,
+    accelerator: Accelerator,
+    seeds: list[int],
+    argv: list[str] = (),
+    register: str | None = None,
+) -> None:
     """``argv``: the command line, for the model cards; ``register``: a model registry name."""
     main = accelerator.is_main_process
     chosen = tracker = parent = claims = None
@@ -37,10 +43,15 @@ def final(inv: Invocation, accelerator: Accelerator, seeds: list[int],
     title += " split per seed" if inv.split_per_seed else ""
     if main:
         tracker = Tracker(inv.tracking_uri, inv.study)
-        parent = tracker.start_run(title, inv.tags(cfg),
-                                   params={"seeds": ",".join(map(str, seeds)),
-                                           "best_trial": trial_number,
-                                           "command": command_line(argv)})
+        parent = tracker.start_run(
+            title,
+            inv.tags(cfg),
+            params={
+                "seeds": ",".join(map(str, seeds)),
+                "best_trial": trial_number,
+                "command": command_line(argv),
+            },
+        )
     try:
         for seed in tqdm(seeds, desc=title, unit="seed", disable=not main):
             done = broadcast(accelerator, main and finished(tracker, inv, trial_number, seed))
@@ -52,14 +63,18 @@ def final(inv: Invocation, accelerator: Accelerator, seeds: list[int],
             # the same storage) would both train this seed. The claim is taken in the shared
             # Optuna storage: one trains it; the others move on.
             key = inv.final_state_root(trial_number, seed).name
-            with (claims.hold(key) if main else nullcontext(True)) as free:
+            with claims.hold(key) if main else nullcontext(True) as free:
                 if not broadcast(accelerator, free):
                     if main:
-                        tqdm.write(f"seed {seed}: another launch is training it for trial "
-                                   f"{trial_number}, skipped (re-run once it ends)")
+                        tqdm.write(
+                            f"seed {seed}: another launch is training it for trial "
+                            f"{trial_number}, skipped (re-run once it ends)"
+                        )
                     continue
-                seed_cfg = cfg.replace(seed=seed, **({"split": "random", "split_seed": seed}
-                                                     if inv.split_per_seed else {}))
+                seed_cfg = cfg.replace(
+                    seed=seed,
+                    **({"split": "random", "split_seed": seed} if inv.split_per_seed else {}),
+                )
                 one_seed(inv, accelerator, seed_cfg, tracker, parent, trial_number)
             release(accelerator)  # this seed's model and optimiser, before the next seed
     except KeyboardInterrupt:
@@ -76,8 +91,10 @@ def final(inv: Invocation, accelerator: Accelerator, seeds: list[int],
 def best_settings(inv: Invocation) -> tuple[int, dict]:
     book = TrialBook.load(inv.optuna_name, inv.storage)
     if book is None:
-        raise ConfigError(f"no study {inv.optuna_name} in the Optuna storage: run "
-                          f"'python launch.py --study {inv.study}' first")
+        raise ConfigError(
+            f"no study {inv.optuna_name} in the Optuna storage: run "
+            f"'python launch.py --study {inv.study}' first"
+        )
     best = book.best()
     if best is None:
         raise ConfigError(f"study {inv.optuna_name} has no completed trial yet")
@@ -94,14 +111,31 @@ def one_seed(inv, accelerator, cfg, tracker, parent, trial_number) -> None:
     recorder = None
     ws = inv.seed_workspace(cfg.seed)  # every rank reads the same split
     if main:
-        recorder = Recorder(inv, tracker, parent, cfg, f"final seed {cfg.seed}",
-                            {"lipo.best_trial": trial_number, "optuna.trial_number": trial_number,
-                             **inv.seed_tags(ws)})
-    state_root = broadcast(accelerator, inv.final_state_root(trial_number, cfg.seed)
-                                 if main else None)
+        recorder = Recorder(
+            inv,
+            tracker,
+            parent,
+            cfg,
+            f"final seed {cfg.seed}",
+            {
+                "lipo.best_trial": trial_number,
+                "optuna.trial_number": trial_number,
+                **inv.seed_tags(ws),
+            },
+        )
+    state_root = broadcast(
+        accelerator, inv.final_state_root(trial_number, cfg.seed) if main else None
+    )
     reporter = EpochReporter(accelerator, None, recorder.log if main else None)
-    run = TrialRun(cfg, ws, accelerator, reporter, recorder.log if main else None,
-                   state_root=state_root, save_every=inv.save_every)
+    run = TrialRun(
+        cfg,
+        ws,
+        accelerator,
+        reporter,
+        recorder.log if main else None,
+        state_root=state_root,
+        save_every=inv.save_every,
+    )
     try:
         result = train_trial(run)
     except KeyboardInterrupt:
@@ -117,11 +151,16 @@ def one_seed(inv, accelerator, cfg, tracker, parent, trial_number) -> None:
     val_table = run.val_table(result)  # the best epoch's, kept by the fit
     test_metrics, test_table = run.evaluate(result.model, "test")  # the only test evaluation
     if main:
-        recorder.complete(run, result, extra_metrics=test_metrics,
-                          tables={"predictions_val": val_table, "predictions_test": test_table,
-                                  **run.tables})
-        tqdm.write(f"seed {cfg.seed}: val/mse {result.best['val/mse']:.4f}  "
-                   f"test/mse {test_metrics['test/mse']:.4f}  test/r2 {test_metrics['test/r2']:.3f}")
+        recorder.complete(
+            run,
+            result,
+            extra_metrics=test_metrics,
+            tables={"predictions_val": val_table, "predictions_test": test_table, **run.tables},
+        )
+        tqdm.write(
+            f"seed {cfg.seed}: val/mse {result.best['val/mse']:.4f}  "
+            f"test/mse {test_metrics['test/mse']:.4f}  test/r2 {test_metrics['test/r2']:.3f}"
+        )
     run.discard_state()  # recorded: nothing left to resume
 
 
@@ -134,5 +173,7 @@ def summarise(inv: Invocation, tracker: Tracker, trial_number: int) -> None:
         values = [r.metrics[key] for r in runs if key in r.metrics]
         if values:
             spread = f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else ""
-            print(f"{inv.study} final{control}, trial {trial_number}, {len(values)} seeds: "
-                  f"{key} {statistics.mean(values):.4f}{spread}")
+            print(
+                f"{inv.study} final{control}, trial {trial_number}, {len(values)} seeds: "
+                f"{key} {statistics.mean(values):.4f}{spread}"
+            )

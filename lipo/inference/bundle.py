@@ -9,22 +9,28 @@ NAME --final`` both load, so the two give the same columns from the same code.
 Per molecule: ``logd_pred`` (mean over members), ``logd_std`` (their spread, n-1; missing for
 a single member), ``logd_lo``/``logd_hi`` (split-conformal interval of the mean, calibrated on
 the validation split), ``similarity`` (to the training set) and ``error``."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
-from lipo.models.checkpoint import load_checkpoint
-from lipo.inference.ensemble import combine, mc_dropout
 from lipo.inference import similarity
-from lipo.inference.conformal import (DEFAULT_COVERAGE, check_coverage, conformal_quantile,
-                                      ensemble_residuals, interval)
+from lipo.inference.conformal import (
+    DEFAULT_COVERAGE,
+    check_coverage,
+    conformal_quantile,
+    ensemble_residuals,
+    interval,
+)
+from lipo.inference.ensemble import combine, mc_dropout
 from lipo.inference.predict import parse, predict_logd, table
+from lipo.models.checkpoint import load_checkpoint
 
 MANIFEST = "ensemble.json"
 FINGERPRINTS = "train_fingerprints.npz"
@@ -39,8 +45,9 @@ class Member:
     folder: Path  # holds checkpoint/ and predictions_val.csv
 
 
-def gather_members(download: Callable[[str, str, Path], Path], runs: list[tuple[int, str]],
-                   folder: Path) -> list[Member]:
+def gather_members(
+    download: Callable[[str, str, Path], Path], runs: list[tuple[int, str]], folder: Path
+) -> list[Member]:
     """Each (seed, run id)'s checkpoint and validation predictions, fetched with
     ``download(run_id, artifact, into)`` into ``folder/members/seed-S``."""
     members = []
@@ -49,26 +56,35 @@ def gather_members(download: Callable[[str, str, Path], Path], runs: list[tuple[
         into.mkdir(parents=True, exist_ok=True)
         download(run_id, "checkpoint", into)
         if download(run_id, VAL_TABLE, into) is None or not (into / VAL_TABLE).is_file():
-            raise ValueError(f"final run {run_id} (seed {seed}) has no {VAL_TABLE}: the "
-                             "conformal interval is calibrated on it")
+            raise ValueError(
+                f"final run {run_id} (seed {seed}) has no {VAL_TABLE}: the "
+                "conformal interval is calibrated on it"
+            )
         members.append(Member(seed, run_id, into))
     return members
 
 
-def write_bundle(folder: Path, members: list[Member], train_smiles: list[str],
-                 coverage: float = DEFAULT_COVERAGE) -> Path:
+def write_bundle(
+    folder: Path, members: list[Member], train_smiles: list[str], coverage: float = DEFAULT_COVERAGE
+) -> Path:
     """Completes ``folder`` (the members already in it, from ``gather_members``)."""
     check_coverage(coverage)
     residuals = ensemble_residuals([pd.read_csv(m.folder / VAL_TABLE) for m in members])
     similarity.save(folder / FINGERPRINTS, similarity.fingerprints(train_smiles))
     manifest = {
-        "members": [{"seed": m.seed, "run_id": m.run_id,
-                     "folder": m.folder.relative_to(folder).as_posix()} for m in members],
+        "members": [
+            {"seed": m.seed, "run_id": m.run_id, "folder": m.folder.relative_to(folder).as_posix()}
+            for m in members
+        ],
         "coverage": coverage,
-        "calibration": {"split": "val", "molecules": int(residuals.size),
-                        "abs_residuals": sorted(round(float(r), 6) for r in residuals)},
+        "calibration": {
+            "split": "val",
+            "molecules": int(residuals.size),
+            "abs_residuals": sorted(round(float(r), 6) for r in residuals),
+        },
         "training_molecules": len(train_smiles),
-        "fingerprint": {"kind": "morgan", "radius": similarity.RADIUS, "bits": similarity.BITS}}
+        "fingerprint": {"kind": "morgan", "radius": similarity.RADIUS, "bits": similarity.BITS},
+    }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return folder
 
@@ -81,8 +97,9 @@ class Bundle:
         manifest = json.loads((folder / MANIFEST).read_text())
         self.seeds = [m["seed"] for m in manifest["members"]]
         self.run_ids = [m["run_id"] for m in manifest["members"]]
-        self.models = [load_checkpoint(folder / m["folder"] / "checkpoint")
-                       for m in manifest["members"]]
+        self.models = [
+            load_checkpoint(folder / m["folder"] / "checkpoint") for m in manifest["members"]
+        ]
         for model, _, _ in self.models if device is not None else ():
             model.to(device)
         self.coverage = float(manifest["coverage"])
@@ -90,30 +107,47 @@ class Bundle:
         self.train_bits = similarity.load(folder / FINGERPRINTS)
 
     def half_width(self, coverage: float | None = None) -> float:
-        return conformal_quantile(self.residuals,
-                                  self.coverage if coverage is None else coverage)
+        return conformal_quantile(self.residuals, self.coverage if coverage is None else coverage)
 
-    def table(self, raw: list[str], batch_size: int = 128, mc_passes: int = 0,
-              coverage: float | None = None) -> pd.DataFrame:
+    def table(
+        self,
+        raw: list[str],
+        batch_size: int = 128,
+        mc_passes: int = 0,
+        coverage: float | None = None,
+    ) -> pd.DataFrame:
         """One row per input row (row, smiles, canonical_smiles, the columns in COLUMNS, and
         with ``mc_passes`` ``logd_mc_std``); unparsable rows keep NaN and their reason."""
         canon, valid = parse(raw)
         smiles = [canon[i] for i in valid]
         preds, draws = [], []
         for model, tokenizer, cfg in self.models:
-            preds.append(predict_logd(model, tokenizer, cfg, smiles, batch_size) if smiles
-                         else np.empty(0))
+            preds.append(
+                predict_logd(model, tokenizer, cfg, smiles, batch_size) if smiles else np.empty(0)
+            )
             if mc_passes:
-                draws.append(mc_dropout(model, tokenizer, cfg, smiles, mc_passes, batch_size)
-                             if smiles else np.empty((mc_passes, 0)))
+                draws.append(
+                    mc_dropout(model, tokenizer, cfg, smiles, mc_passes, batch_size)
+                    if smiles
+                    else np.empty((mc_passes, 0))
+                )
         found = combine(np.stack(preds), draws or None)
         lo, hi = interval(found["logd_pred"], self.half_width(coverage))
-        columns = {"logd_pred": found["logd_pred"],
-                   "logd_std": found.get("logd_std", np.full(len(smiles), np.nan))}
+        columns = {
+            "logd_pred": found["logd_pred"],
+            "logd_std": found.get("logd_std", np.full(len(smiles), np.nan)),
+        }
         if "logd_mc_std" in found:
             columns["logd_mc_std"] = found["logd_mc_std"]
-        columns.update({"logd_lo": lo, "logd_hi": hi, "similarity": similarity.max_tanimoto(
-            similarity.fingerprints(smiles), self.train_bits)})
+        columns.update(
+            {
+                "logd_lo": lo,
+                "logd_hi": hi,
+                "similarity": similarity.max_tanimoto(
+                    similarity.fingerprints(smiles), self.train_bits
+                ),
+            }
+        )
         return table(raw, canon, valid, columns)
 
 
@@ -121,9 +155,11 @@ def summary(folder: Path) -> dict:
     """What a model card says of a bundle, without loading its models."""
     manifest = json.loads((folder / MANIFEST).read_text())
     residuals = manifest["calibration"]["abs_residuals"]
-    return {"seeds": [m["seed"] for m in manifest["members"]],
-            "run_ids": [m["run_id"] for m in manifest["members"]],
-            "coverage": manifest["coverage"],
-            "half_width": conformal_quantile(residuals, manifest["coverage"]),
-            "calibration_molecules": len(residuals),
-            "training_molecules": manifest["training_molecules"]}
+    return {
+        "seeds": [m["seed"] for m in manifest["members"]],
+        "run_ids": [m["run_id"] for m in manifest["members"]],
+        "coverage": manifest["coverage"],
+        "half_width": conformal_quantile(residuals, manifest["coverage"]),
+        "calibration_molecules": len(residuals),
+        "training_molecules": manifest["training_molecules"],
+    }

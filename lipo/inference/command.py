@@ -7,6 +7,7 @@ the study's best settings, as the registered ensemble model predicts (``lipo.inf
 also a conformal interval (``--coverage``) and the similarity to the training molecules. Rows
 that cannot be read are kept in the output with the reason.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,38 +18,61 @@ from pathlib import Path
 
 import numpy as np
 
-from lipo.models.checkpoint import load_checkpoint
 from lipo.data.molecules import SMILES_COLUMNS, read_table
-from lipo.inference.ensemble import combine, final_member_runs, mc_dropout
-from lipo.runtime.devices import inference_device
 from lipo.errors import ConfigError, DataError
 from lipo.inference.conformal import DEFAULT_COVERAGE, check_coverage
+from lipo.inference.ensemble import combine, final_member_runs, mc_dropout
 from lipo.inference.predict import parse, predict_logd, table
+from lipo.models.checkpoint import load_checkpoint
+from lipo.runtime.devices import inference_device
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="launch.py predict",
-                                description="Predict logD for SMILES with a trained run.")
+    p = argparse.ArgumentParser(
+        prog="launch.py predict", description="Predict logD for SMILES with a trained run."
+    )
     where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--run", action="extend", nargs="+",
-                       help="MLflow run id of a finished trial or final run; several (--run A B, "
-                            "or --run A --run B) predict as an ensemble")
+    where.add_argument(
+        "--run",
+        action="extend",
+        nargs="+",
+        help="MLflow run id of a finished trial or final run; several (--run A B, "
+        "or --run A --run B) predict as an ensemble",
+    )
     where.add_argument("--checkpoint", help="a checkpoint folder (the run's 'checkpoint' artifact)")
-    where.add_argument("--study", help="with --final: every final run (one per seed) of the "
-                                       "study's best settings, as an ensemble with a conformal "
-                                       "interval and the similarity to the training set")
+    where.add_argument(
+        "--study",
+        help="with --final: every final run (one per seed) of the "
+        "study's best settings, as an ensemble with a conformal "
+        "interval and the similarity to the training set",
+    )
     p.add_argument("--final", action="store_true", help="with --study: its final runs")
-    p.add_argument("--coverage", type=float, default=DEFAULT_COVERAGE,
-                   help="with --study --final: the interval's coverage (default %(default)s)")
-    p.add_argument("--mc-dropout", type=int, default=0, metavar="N",
-                   help="N forward passes per member with dropout on: adds logd_mc_std")
-    p.add_argument("--smiles", required=True,
-                   help="CSV with a SMILES column, or a text file with one SMILES per line")
+    p.add_argument(
+        "--coverage",
+        type=float,
+        default=DEFAULT_COVERAGE,
+        help="with --study --final: the interval's coverage (default %(default)s)",
+    )
+    p.add_argument(
+        "--mc-dropout",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N forward passes per member with dropout on: adds logd_mc_std",
+    )
+    p.add_argument(
+        "--smiles",
+        required=True,
+        help="CSV with a SMILES column, or a text file with one SMILES per line",
+    )
     p.add_argument("--out", help="CSV to write (default: standard output)")
     p.add_argument("--tracking-uri", default="sqlite:///mlruns/mlflow.db")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--device", default="auto",
-                   help="auto (default: the GPU when there is one), cpu, cuda or cuda:N")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (default: the GPU when there is one), cpu, cuda or cuda:N",
+    )
     return p
 
 
@@ -70,8 +94,9 @@ def check(args) -> None:
     if args.mc_dropout < 0 or args.mc_dropout == 1:
         raise ConfigError(f"--mc-dropout {args.mc_dropout}: give 2 or more passes (0: off)")
     if bool(args.study) != args.final:
-        raise ConfigError("--study NAME and --final go together: predict with the study's "
-                          "final runs")
+        raise ConfigError(
+            "--study NAME and --final go together: predict with the study's final runs"
+        )
     try:
         check_coverage(args.coverage)
     except ValueError as exc:
@@ -83,12 +108,13 @@ def main(argv: list[str]) -> None:
     check(args)
     device = inference_device(args.device)  # a GPU that is not there fails before any work
     raw = read_smiles(Path(args.smiles))
-    out = (study_ensemble(args, raw, device) if args.study
-           else runs_ensemble(args, raw, device))
+    out = study_ensemble(args, raw, device) if args.study else runs_ensemble(args, raw, device)
     bad = int((out["error"] != "").sum())
     if bad:
-        print(f"warning: {bad} of {len(out)} rows could not be parsed; kept with the reason",
-              file=sys.stderr)
+        print(
+            f"warning: {bad} of {len(out)} rows could not be parsed; kept with the reason",
+            file=sys.stderr,
+        )
     out.to_csv(args.out if args.out else sys.stdout, index=False)
 
 
@@ -103,8 +129,9 @@ def runs_ensemble(args, raw: list[str], device):
             if smiles:
                 preds.append(predict_logd(model, tokenizer, cfg, smiles, args.batch_size))
                 if args.mc_dropout:
-                    draws.append(mc_dropout(model, tokenizer, cfg, smiles, args.mc_dropout,
-                                            args.batch_size))
+                    draws.append(
+                        mc_dropout(model, tokenizer, cfg, smiles, args.mc_dropout, args.batch_size)
+                    )
             else:
                 preds.append(np.empty(0))
                 draws.append(np.empty((args.mc_dropout, 0)))
@@ -118,16 +145,21 @@ def study_ensemble(args, raw: list[str], device):
     from lipo.inference.bundle import Bundle, gather_members, write_bundle
     from lipo.report.references import rebuild_split
     from lipo.tracking.store import download_artifacts
+
     runs = final_member_runs(args.tracking_uri, args.study)
-    print(f"ensemble of {len(runs)} final runs of {args.study}: "
-          f"{', '.join(r.run_id for r in runs)}", file=sys.stderr)
+    print(
+        f"ensemble of {len(runs)} final runs of {args.study}: {', '.join(r.run_id for r in runs)}",
+        file=sys.stderr,
+    )
     mols, split = rebuild_split(runs[0].params, runs[0].tags.get("lipo.split_sha256", ""))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        members = gather_members(partial(download_artifacts, args.tracking_uri),
-                                 [(int(r.tags["lipo.seed"]), r.run_id) for r in runs], folder)
-        write_bundle(folder, members, [mols.smiles[i] for i in split.part("train")],
-                     args.coverage)
+        members = gather_members(
+            partial(download_artifacts, args.tracking_uri),
+            [(int(r.tags["lipo.seed"]), r.run_id) for r in runs],
+            folder,
+        )
+        write_bundle(folder, members, [mols.smiles[i] for i in split.part("train")], args.coverage)
         return Bundle(folder, device).table(raw, args.batch_size, args.mc_dropout)
 
 
@@ -136,5 +168,8 @@ def checkpoints(args, tmp: Path) -> list[Path]:
     if args.checkpoint:
         return [Path(args.checkpoint)]
     from lipo.tracking.store import download_artifacts
-    return [download_artifacts(args.tracking_uri, run_id, "checkpoint", tmp / run_id)
-            for run_id in dict.fromkeys(args.run)]
+
+    return [
+        download_artifacts(args.tracking_uri, run_id, "checkpoint", tmp / run_id)
+        for run_id in dict.fromkeys(args.run)
+    ]

@@ -9,6 +9,7 @@ drawn like the calibration ones; the report measures it on the test split. The v
 split also chose the best epoch and the settings, so its residuals are slightly optimistic and
 the coverage on test may fall a little short of the one asked for.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,8 +22,10 @@ DEFAULT_COVERAGE = 0.9
 
 def check_coverage(coverage: float) -> float:
     if not 0.0 < coverage < 1.0:
-        raise ValueError(f"coverage {coverage}: give a probability strictly between 0 and 1 "
-                         "(0.9 for a 90% interval)")
+        raise ValueError(
+            f"coverage {coverage}: give a probability strictly between 0 and 1 "
+            "(0.9 for a 90% interval)"
+        )
     return float(coverage)
 
 
@@ -55,7 +58,12 @@ def ensemble_residuals(tables: list[pd.DataFrame]) -> np.ndarray:
         raise ValueError("conformal calibration needs the predictions of one or more members")
     stacked = pd.concat(tables)
     grouped = stacked.groupby("row")
-    frame = pd.DataFrame({"y_true": grouped["y_true"].first(), "mean": grouped["y_pred"].mean(),
-                          "members": grouped["y_pred"].count()})
+    frame = pd.DataFrame(
+        {
+            "y_true": grouped["y_true"].first(),
+            "mean": grouped["y_pred"].mean(),
+            "members": grouped["y_pred"].count(),
+        }
+    )
     frame = frame[frame["members"] == len(tables)]
     return (frame["y_true"] - frame["mean"]).abs().to_numpy()

@@ -3,14 +3,15 @@ optionally MC-dropout spread within each member.
 
 Members are the final runs of a study's best settings (one per seed; ``--study NAME
 --final``) or any runs named with ``--run``."""
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 
 from lipo.errors import ConfigError
-from lipo.models.dropout import mc_dropout as draw_with_dropout
 from lipo.inference.predict import predict_logd
+from lipo.models.dropout import mc_dropout as draw_with_dropout
 
 MC_SEED = 0  # dropout masks are drawn from this seed: the same command gives the same spread
 
@@ -24,21 +25,29 @@ def final_member_runs(uri: str, study: str) -> list:
     """The ``RunRecord``s of ``final_members``, by seed."""
     from lipo.tracking.finals import final_runs, newest_group
     from lipo.tracking.reader import StoreReader
-    runs = [r for r in final_runs(StoreReader(uri).study_runs()) if r.experiment == study
-            and not r.tags.get("lipo.control")]
+
+    runs = [
+        r
+        for r in final_runs(StoreReader(uri).study_runs())
+        if r.experiment == study and not r.tags.get("lipo.control")
+    ]
     if not runs:
-        raise ConfigError(f"--study {study} --final: no finished final run of study {study!r} "
-                          f"at {uri}; run 'python launch.py --study {study} --final' first")
+        raise ConfigError(
+            f"--study {study} --final: no finished final run of study {study!r} "
+            f"at {uri}; run 'python launch.py --study {study} --final' first"
+        )
     group = newest_group(runs)
     return sorted(group, key=lambda r: int(r.tags.get("lipo.seed", 0)))
 
 
-def mc_dropout(model, tokenizer, cfg, smiles: list[str], passes: int,
-               batch_size: int) -> np.ndarray:
+def mc_dropout(
+    model, tokenizer, cfg, smiles: list[str], passes: int, batch_size: int
+) -> np.ndarray:
     """(passes, molecules) predictions with only the dropout layers on, from a fixed seed."""
     torch.manual_seed(MC_SEED)
-    return draw_with_dropout(model, lambda: predict_logd(model, tokenizer, cfg, smiles, batch_size),
-                             passes)
+    return draw_with_dropout(
+        model, lambda: predict_logd(model, tokenizer, cfg, smiles, batch_size), passes
+    )
 
 
 def combine(member_preds: np.ndarray, mc_draws: list[np.ndarray] | None) -> dict:

@@ -1,8 +1,9 @@
 """logD from a model rebuilt from its checkpoint: ``predict_logd`` (with the run's test-time
 augmentation), and the output table that keeps unreadable rows with the reason. The command
-``python launch.py predict`` is ``lipo.inference.command``; the ensemble, ``lipo.inference.ensemble`` and
-``lipo.inference.bundle``.
+``python launch.py predict`` is ``lipo.inference.command``; the ensemble,
+``lipo.inference.ensemble`` and ``lipo.inference.bundle``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,9 +12,9 @@ import torch
 
 from lipo.data.augment import Spellings
 from lipo.data.batching import EncodedMolecules, make_loader
+from lipo.data.features import compute
 from lipo.data.molecules import canonical
 from lipo.models.tokenizer import MAX_TOKENS
-from lipo.data.features import compute
 from lipo.runtime.devices import loader_options
 
 
@@ -22,18 +23,24 @@ def predict_logd(model, tokenizer, cfg, smiles: list[str], batch_size: int = 128
     """logD per SMILES; with the run's ``tta``, the mean over the canonical SMILES and the
     same randomised spellings the run's evaluation averaged over."""
     ids = tokenizer(smiles, truncation=True, max_length=MAX_TOKENS)["input_ids"]
-    data = EncodedMolecules(ids, np.zeros(len(smiles), dtype=np.float32),
-                            compute(cfg.head_features, smiles), list(smiles))
+    data = EncodedMolecules(
+        ids,
+        np.zeros(len(smiles), dtype=np.float32),
+        compute(cfg.head_features, smiles),
+        list(smiles),
+    )
     positions = np.arange(len(smiles))
     tta = cfg.tta
     if tta > 0:
         spell_ids, origin = Spellings(tokenizer, cfg.seed, MAX_TOKENS).rows(
-            smiles, positions, tta, "tta")
+            smiles, positions, tta, "tta"
+        )
         positions = np.concatenate([positions, data.respell(origin, spell_ids)])
     sums = np.zeros(len(smiles), dtype=np.float64)
     device = next(model.parameters()).device  # where the model is, the batches go
-    for batch in make_loader(data, positions, batch_size, tokenizer.pad_token_id,
-                             shuffle=False, **loader_options(device)):
+    for batch in make_loader(
+        data, positions, batch_size, tokenizer.pad_token_id, shuffle=False, **loader_options(device)
+    ):
         z = model(*(on(batch.get(k), device) for k in ("input_ids", "attention_mask", "features")))
         np.add.at(sums, batch["origin"].numpy(), model.to_logd(z).double().cpu().numpy())
     return sums / (1 + tta)
@@ -62,6 +69,9 @@ def table(raw: list[str], canon: list, valid: list[int], columns: dict) -> pd.Da
 
 def predictions_table(model, tokenizer, cfg, raw: list[str], batch_size: int) -> pd.DataFrame:
     canon, valid = parse(raw)
-    pred = (predict_logd(model, tokenizer, cfg, [canon[i] for i in valid], batch_size)
-            if valid else np.empty(0))
+    pred = (
+        predict_logd(model, tokenizer, cfg, [canon[i] for i in valid], batch_size)
+        if valid
+        else np.empty(0)
+    )
     return table(raw, canon, valid, {"logd_pred": pred})

@@ -4,6 +4,7 @@ molecule. Stored packed (2048 bits = 256 bytes a molecule: ~0.9 MB for 3,400 mol
 
 Low similarity marks a prediction the training data say little about: the conformal interval
 is calibrated over molecules like the validation split's, not for one far from all of them."""
+
 from __future__ import annotations
 
 from itertools import pairwise
@@ -43,9 +44,11 @@ def save(path: Path, packed: np.ndarray) -> Path:
 def load(path: Path) -> np.ndarray:
     with np.load(path) as stored:
         if (int(stored["radius"]), int(stored["size"])) != (RADIUS, BITS):
-            raise ValueError(f"{path}: fingerprints of radius {int(stored['radius'])}, "
-                             f"{int(stored['size'])} bits; this code computes radius {RADIUS}, "
-                             f"{BITS} bits")
+            raise ValueError(
+                f"{path}: fingerprints of radius {int(stored['radius'])}, "
+                f"{int(stored['size'])} bits; this code computes radius {RADIUS}, "
+                f"{BITS} bits"
+            )
         return stored["bits"]
 
 
@@ -58,7 +61,7 @@ def max_tanimoto(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
     q = np.unpackbits(query, axis=1).astype(np.float32)
     q_count = q.sum(axis=1)[:, None]
     for start in range(0, len(reference), CHUNK):
-        r = np.unpackbits(reference[start:start + CHUNK], axis=1).astype(np.float32)
+        r = np.unpackbits(reference[start : start + CHUNK], axis=1).astype(np.float32)
         common = q @ r.T  # exact: counts up to 2048 are integers in float32
         union = q_count + r.sum(axis=1)[None, :] - common
         sim = np.divide(common, union, out=np.zeros_like(common), where=union > 0)

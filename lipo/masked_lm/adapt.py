@@ -5,6 +5,7 @@ external pool's minus any molecule in the validation or test split: never their 
 is fine-tuned. Adapted encoders are cached per (backbone, data, split, knobs, seed) under
 ``mlruns/cache/mlm``, so trials that share them do not redo the adaptation.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,15 +17,15 @@ import numpy as np
 from accelerate.utils import set_seed
 from transformers import AutoModelForMaskedLM
 
-from lipo.runtime import workdir
-from lipo.models.backbones import Backbone, from_folder, load_backbone
 from lipo.data.molecules import POOL_FILE, data_dir, load_molecules
+from lipo.data.pool import flat
 from lipo.masked_lm.loop import MLMSettings, train_mlm
+from lipo.models.backbones import Backbone, from_folder, load_backbone
 from lipo.models.regressor import freeze_position_tables
 from lipo.models.tokenizer import MAX_TOKENS
-from lipo.data.pool import flat
 from lipo.molformer import MoLFormerModel
 from lipo.molformer import weights as molformer_weights
+from lipo.runtime import workdir
 from lipo.strategies import knobs as strategy_knobs
 from lipo.strategies.surface import Trial
 from lipo.training.fit import FitResult
@@ -50,17 +51,23 @@ def corpus(run, include_pool: bool) -> list[str]:
     if include_pool and data_dir() is not None and (data_dir() / POOL_FILE).is_file():
         # Compared without stereochemistry, as lipo.data.pool does: the pool draws some
         # validation and test molecules with other (or no) stereo marks.
-        held = {flat(run.smiles[i]) for part in ("val", "test")
-                for i in run.split.part(part)}
+        held = {flat(run.smiles[i]) for part in ("val", "test") for i in run.split.part(part)}
         pool = load_molecules(data_dir() / POOL_FILE)
         smiles = smiles + [s for s in pool.smiles if flat(s) not in held]
     return smiles
 
 
 def cache_key(run, settings: dict) -> str:
-    text = json.dumps({"backbone": run.cfg.backbone, "data": run.data_sha256,
-                       "split": run.split.sha256, "seed": run.cfg.seed, **settings},
-                      sort_keys=True)
+    text = json.dumps(
+        {
+            "backbone": run.cfg.backbone,
+            "data": run.data_sha256,
+            "split": run.split.sha256,
+            "seed": run.cfg.seed,
+            **settings,
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -81,12 +88,25 @@ def adapt(run, settings: dict, folder: Path) -> None:
     order = np.random.default_rng(run.cfg.seed).permutation(len(smiles))
     n_held = max(1, len(smiles) // 20)  # 5% of the adaptation corpus, to watch the MLM loss
     ids = base.tokenizer(smiles, truncation=True, max_length=MAX_TOKENS)["input_ids"]
-    mlm_settings = MLMSettings(epochs=int(settings["mlm_epochs"]), batch_size=64,
-                               lr=float(settings["mlm_lr"]), mask_prob=float(settings["mask_prob"]),
-                               seed=run.cfg.seed, log_every=10, save_every=0)
-    train_mlm(mlm, base.tokenizer, [ids[i] for i in order[n_held:]],
-              [ids[i] for i in order[:n_held]], mlm_settings, run.accelerator, run.log,
-              desc="mlm adaptation")
+    mlm_settings = MLMSettings(
+        epochs=int(settings["mlm_epochs"]),
+        batch_size=64,
+        lr=float(settings["mlm_lr"]),
+        mask_prob=float(settings["mask_prob"]),
+        seed=run.cfg.seed,
+        log_every=10,
+        save_every=0,
+    )
+    train_mlm(
+        mlm,
+        base.tokenizer,
+        [ids[i] for i in order[n_held:]],
+        [ids[i] for i in order[:n_held]],
+        mlm_settings,
+        run.accelerator,
+        run.log,
+        desc="mlm adaptation",
+    )
     if run.accelerator.is_main_process:
         partial = folder.with_name(folder.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)

@@ -4,6 +4,7 @@ The encoder keeps its tokenizer (so its vocabulary, and every checkpoint fine-tu
 stays comparable) and its descriptor head when the folder has one; the optimiser and the
 learning-rate schedule start afresh. Run with the encoder's own corpora and seed, the held-out
 molecules are the ones it was never trained on."""
+
 from __future__ import annotations
 
 import hashlib
@@ -36,10 +37,13 @@ class StartingPoint:
 def starting_point(given: str) -> StartingPoint:
     """A shipped encoder by name (``mini``) or a folder written by ``pretrain``."""
     from lipo.models.backbones import SHIPPED
+
     folder = SHIPPED / given if (SHIPPED / given).is_dir() else Path(given).expanduser()
     if not (folder / "model.safetensors").is_file() or not (folder / "tokenizer.json").is_file():
-        raise ConfigError(f"--init {given}: {folder} is not an encoder folder written by "
-                          "pretrain (it needs model.safetensors and tokenizer.json)")
+        raise ConfigError(
+            f"--init {given}: {folder} is not an encoder folder written by "
+            "pretrain (it needs model.safetensors and tokenizer.json)"
+        )
     card_file = folder / "lipo_card.json"
     card = json.loads(card_file.read_text()) if card_file.is_file() else {}
     return StartingPoint(folder, given if folder.parent == SHIPPED else folder.name, card)
@@ -50,8 +54,10 @@ def resolve_size(given: str | None, start: StartingPoint | None, default: str) -
     if start is None:
         return given or default
     if given and start.size and given != start.size:
-        raise ConfigError(f"--size {given} disagrees with --init {start.name}, which is "
-                          f"{start.size}: leave --size out to continue it at its own size")
+        raise ConfigError(
+            f"--size {given} disagrees with --init {start.name}, which is "
+            f"{start.size}: leave --size out to continue it at its own size"
+        )
     return start.size or given or default
 
 
@@ -59,13 +65,16 @@ def load_descriptor_head(start: StartingPoint, model) -> None:
     """The starting encoder's descriptor head into ``model`` (a ``DescriptorPretraining``),
     when the folder has one; otherwise the head starts fresh."""
     from safetensors.torch import load_file
+
     head = start.folder / HEAD_FILE
     if not head.is_file():
         return
     weights = load_file(head)
     wanted = model.descriptor_head.state_dict()
     if {k: v.shape for k, v in weights.items()} != {k: v.shape for k, v in wanted.items()}:
-        raise ConfigError(f"--init {start.name}: its descriptor head predicts a different set "
-                          "of descriptors than this version computes; pass --descriptors 0 "
-                          "or start a fresh encoder")
+        raise ConfigError(
+            f"--init {start.name}: its descriptor head predicts a different set "
+            "of descriptors than this version computes; pass --descriptors 0 "
+            "or start a fresh encoder"
+        )
     model.descriptor_head.load_state_dict(weights)

@@ -5,6 +5,7 @@ A mixing weight is how many times each molecule of that corpus appears per epoch
 takes every molecule twice and a seeded half of them a third time. A small corpus that is
 close to the task (ChEMBL: stereo, charges, long chains) can so weigh more than its size.
 """
+
 from __future__ import annotations
 
 import collections
@@ -72,14 +73,24 @@ def mix(corpora: Sequence[tuple[CorpusSpec, list[str]]], seed: int) -> list[str]
     return mixed
 
 
-def parallel_map(function: Callable, items: Sequence, processes: int | None = None,
-                 chunk: int = 2000, desc: str | None = None) -> list:
+def parallel_map(
+    function: Callable,
+    items: Sequence,
+    processes: int | None = None,
+    chunk: int = 2000,
+    desc: str | None = None,
+) -> list:
     """``function`` over ``items`` in worker processes (RDKit holds the GIL), in order; with
     ``desc``, a progress bar (a corpus of a million molecules takes minutes)."""
     # the cores this process may use (a container's share), not the host's count
     processes = processes or len(os.sched_getaffinity(0)) or 1
-    bar = {"total": len(items), "desc": desc, "disable": desc is None, "unit": "mol",
-           "mininterval": 5}
+    bar = {
+        "total": len(items),
+        "desc": desc,
+        "disable": desc is None,
+        "unit": "mol",
+        "mininterval": 5,
+    }
     if processes == 1 or len(items) < 2 * chunk:
         return [function(item) for item in tqdm(items, **bar)]
     with Pool(processes) as pool:
@@ -88,8 +99,8 @@ def parallel_map(function: Callable, items: Sequence, processes: int | None = No
 
 def _variants_of(args: tuple[str, int, int, int]) -> list[str]:
     from rdkit import Chem, RDLogger
-    from rdkit.Chem.EnumerateStereoisomers import (EnumerateStereoisomers,
-                                                    StereoEnumerationOptions)
+    from rdkit.Chem.EnumerateStereoisomers import EnumerateStereoisomers, StereoEnumerationOptions
+
     RDLogger.DisableLog("rdApp.*")
     smiles, randomised, stereo, seed = args
     mol = Chem.MolFromSmiles(smiles)
@@ -97,8 +108,9 @@ def _variants_of(args: tuple[str, int, int, int]) -> list[str]:
         return []
     out = []
     if stereo:  # unassigned centres only: a molecule's own stereo marks stay as written
-        options = StereoEnumerationOptions(onlyUnassigned=True, maxIsomers=stereo + 1,
-                                           rand=seed, unique=True)
+        options = StereoEnumerationOptions(
+            onlyUnassigned=True, maxIsomers=stereo + 1, rand=seed, unique=True
+        )
         out += [Chem.MolToSmiles(m) for m in EnumerateStereoisomers(mol, options=options)]
         out = [s for s in out if s != smiles][:stereo]
     rng = np.random.default_rng(seed)  # the same variants every run
@@ -108,8 +120,9 @@ def _variants_of(args: tuple[str, int, int, int]) -> list[str]:
     return out
 
 
-def variants(smiles: Sequence[str], randomised: int, stereo: int, seed: int,
-             processes: int | None = None) -> list[str]:
+def variants(
+    smiles: Sequence[str], randomised: int, stereo: int, seed: int, processes: int | None = None
+) -> list[str]:
     """Extra SMILES: up to ``stereo`` stereoisomers of unassigned centres and ``randomised``
     randomised writings of each molecule (the same molecule, another atom order)."""
     if not randomised and not stereo:
@@ -134,5 +147,9 @@ def coverage(corpus: Sequence[str], task: Sequence[str]) -> dict[str, float]:
     task_pieces = [smiles_pieces(s) for s in task]
     tokens = np.mean([all(counts[p] >= MIN_TOKEN_COUNT for p in ps) for ps in task_pieces])
     lengths = np.mean([len(ps) <= longest for ps in task_pieces])
-    return {"coverage/tokens": float(tokens), "coverage/length": float(lengths),
-            "corpus/longest_tokens": float(longest), "corpus/distinct_tokens": float(len(counts))}
+    return {
+        "coverage/tokens": float(tokens),
+        "coverage/length": float(lengths),
+        "corpus/longest_tokens": float(longest),
+        "corpus/distinct_tokens": float(len(counts)),
+    }

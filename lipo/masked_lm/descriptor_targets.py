@@ -6,6 +6,7 @@ Computed once per corpus in worker processes and cached outside the repository
 (``~/.cache/lipo/descriptors`` or ``$LIPO_CACHE``): ~0.3 ms a molecule, 8 minutes of one
 core for MOSES's 1.6M molecules.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,21 +20,43 @@ import numpy as np
 from lipo.masked_lm.corpus import parallel_map
 
 log = logging.getLogger(__name__)
-NAMES = ("crippen_logp", "crippen_mr", "tpsa", "hbd", "hba", "rotatable_bonds", "rings",
-         "aromatic_rings", "fraction_csp3", "formal_charge", "heavy_atoms")
+NAMES = (
+    "crippen_logp",
+    "crippen_mr",
+    "tpsa",
+    "hbd",
+    "hba",
+    "rotatable_bonds",
+    "rings",
+    "aromatic_rings",
+    "fraction_csp3",
+    "formal_charge",
+    "heavy_atoms",
+)
 
 
 def _row(smiles: str) -> list[float]:
     from rdkit import Chem, RDLogger
-    from rdkit.Chem import Crippen, Lipinski, rdMolDescriptors as rd
+    from rdkit.Chem import Crippen, Lipinski
+    from rdkit.Chem import rdMolDescriptors as rd
+
     RDLogger.DisableLog("rdApp.*")
     mol = Chem.MolFromSmiles(smiles)
     if mol is None:
         return [float("nan")] * len(NAMES)
-    return [Crippen.MolLogP(mol), Crippen.MolMR(mol), rd.CalcTPSA(mol), Lipinski.NumHDonors(mol),
-            Lipinski.NumHAcceptors(mol), rd.CalcNumRotatableBonds(mol), rd.CalcNumRings(mol),
-            rd.CalcNumAromaticRings(mol), rd.CalcFractionCSP3(mol), Chem.GetFormalCharge(mol),
-            mol.GetNumHeavyAtoms()]
+    return [
+        Crippen.MolLogP(mol),
+        Crippen.MolMR(mol),
+        rd.CalcTPSA(mol),
+        Lipinski.NumHDonors(mol),
+        Lipinski.NumHAcceptors(mol),
+        rd.CalcNumRotatableBonds(mol),
+        rd.CalcNumRings(mol),
+        rd.CalcNumAromaticRings(mol),
+        rd.CalcFractionCSP3(mol),
+        Chem.GetFormalCharge(mol),
+        mol.GetNumHeavyAtoms(),
+    ]
 
 
 def cache_dir() -> Path:
@@ -53,8 +76,12 @@ def descriptor_targets(smiles: Sequence[str], processes: int | None = None) -> n
     path = cache_dir() / f"{digest(smiles)}-{len(NAMES)}.npy"
     if path.is_file():
         return np.load(path)
-    log.warning("computing %d descriptors of %d molecules (cached in %s)", len(NAMES),
-                len(smiles), path.parent)
+    log.warning(
+        "computing %d descriptors of %d molecules (cached in %s)",
+        len(NAMES),
+        len(smiles),
+        path.parent,
+    )
     rows = parallel_map(_row, list(smiles), processes, desc="descriptors")
     table = np.asarray(rows, dtype=np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ and the position in the data are saved under ``state_dir`` by ``lipo.training.re
 (written beside the last state and swapped in, checked against checksums before loading); a
 restart continues from there.
 """
+
 from __future__ import annotations
 
 import time
@@ -65,8 +66,9 @@ def mlm_step_metrics(model, batch, tokenizer, mask_prob, generator=None):
     standardised descriptor targets."""
     # BERT leaves 10% of the chosen positions unchanged: predicting those is reading the
     # input, so counting them inflated the reported masked-token accuracy.
-    ids, labels = mask_tokens(batch["input_ids"].cpu(), batch["attention_mask"].cpu(), tokenizer,
-                              mask_prob, generator)
+    ids, labels = mask_tokens(
+        batch["input_ids"].cpu(), batch["attention_mask"].cpu(), tokenizer, mask_prob, generator
+    )
     device = batch["input_ids"].device
     ids, labels = ids.to(device), labels.to(device)  # one copy each to the model's device
     extra = {"targets": batch["labels"]} if batch["labels"].dim() == 2 else {}
@@ -87,49 +89,90 @@ def heldout_metrics(model, loader, tokenizer, mask_prob, accelerator) -> dict[st
     generator = torch.Generator().manual_seed(1234)
     totals = torch.zeros(6, dtype=torch.float64, device=accelerator.device)
     for batch in loader:
-        _, loss, correct, scored, aux, shown = mlm_step_metrics(model, batch, tokenizer,
-                                                                mask_prob, generator)
+        _, loss, correct, scored, aux, shown = mlm_step_metrics(
+            model, batch, tokenizer, mask_prob, generator
+        )
         rows = torch.tensor(len(batch["input_ids"]), device=totals.device)
-        totals += torch.stack([loss.double() * scored, correct.double(), scored.double(),
-                               aux.double() * rows, rows.double(), shown.double()])
+        totals += torch.stack(
+            [
+                loss.double() * scored,
+                correct.double(),
+                scored.double(),
+                aux.double() * rows,
+                rows.double(),
+                shown.double(),
+            ]
+        )
     totals = accelerator.reduce(totals, reduction="sum")
     model.train()
-    metrics = {"heldout/mlm_loss": float(totals[0] / totals[2]),
-               "heldout/accuracy": float(totals[1] / totals[5])}
+    metrics = {
+        "heldout/mlm_loss": float(totals[0] / totals[2]),
+        "heldout/accuracy": float(totals[1] / totals[5]),
+    }
     if getattr(accelerator.unwrap_model(model), "descriptor_head", None) is not None:
         metrics["heldout/descriptor_mse"] = float(totals[3] / totals[4])  # standardised units
     return metrics
 
 
-def train_mlm(model, tokenizer, train_ids: list[list[int]], heldout_ids: list[list[int]],
-              settings: MLMSettings, accelerator: Accelerator,
-              log: Callable[[dict, int], None] = lambda metrics, step: None,
-              state_dir: Path | None = None, desc: str = "mlm",
-              train_targets: np.ndarray | None = None,
-              heldout_targets: np.ndarray | None = None) -> dict[str, float]:
+def train_mlm(
+    model,
+    tokenizer,
+    train_ids: list[list[int]],
+    heldout_ids: list[list[int]],
+    settings: MLMSettings,
+    accelerator: Accelerator,
+    log: Callable[[dict, int], None] = lambda metrics, step: None,
+    state_dir: Path | None = None,
+    desc: str = "mlm",
+    train_targets: np.ndarray | None = None,
+    heldout_targets: np.ndarray | None = None,
+) -> dict[str, float]:
     """Train ``model`` (a ...ForMaskedLM, or a ``DescriptorPretraining`` with its descriptor
     targets per molecule) in place; returns the final held-out metrics and ``steps``, the
     optimiser steps taken."""
+
     def loader(ids, targets, shuffle):
         targets = np.zeros(len(ids), dtype=np.float32) if targets is None else targets
-        return make_loader(EncodedMolecules(ids, targets), np.arange(len(ids)),
-                           settings.batch_size, tokenizer.pad_token_id, shuffle, seed=settings.seed)
+        return make_loader(
+            EncodedMolecules(ids, targets),
+            np.arange(len(ids)),
+            settings.batch_size,
+            tokenizer.pad_token_id,
+            shuffle,
+            seed=settings.seed,
+        )
+
     train_loader = loader(train_ids, train_targets, True)
     total = settings.epochs * len(train_loader)
     total = min(total, settings.max_steps) if settings.max_steps else total
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr,
-                                  weight_decay=settings.weight_decay)
-    state = None if state_dir is None else TrainingState(state_dir, accelerator,
-                                                         settings.save_every)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
+    )
+    state = (
+        None if state_dir is None else TrainingState(state_dir, accelerator, settings.save_every)
+    )
     # No epoch-end saves: here save_every 0 means never (to fine-tuning, epoch ends only).
     steps, (train_loader, heldout_loader) = start(
-        accelerator, model, optimizer, [train_loader, loader(heldout_ids, heldout_targets, False)],
-        total, settings.warmup_frac, clip=1.0, state=state, epoch_end_saves=False)
+        accelerator,
+        model,
+        optimizer,
+        [train_loader, loader(heldout_ids, heldout_targets, False)],
+        total,
+        settings.warmup_frac,
+        clip=1.0,
+        state=state,
+        epoch_end_saves=False,
+    )
     progress = steps.resume()
-    objective = MaskedLM(steps.model, tokenizer, settings, log, desc, total, progress.step,
-                         accelerator)
-    heldout = lambda: heldout_metrics(steps.model, heldout_loader, tokenizer, settings.mask_prob,
-                                      accelerator)
+    objective = MaskedLM(
+        steps.model, tokenizer, settings, log, desc, total, progress.step, accelerator
+    )
+
+    def heldout():
+        return heldout_metrics(
+            steps.model, heldout_loader, tokenizer, settings.mask_prob, accelerator
+        )
+
     while progress.epoch < settings.epochs and not objective.finished(progress):
         steps.train_epoch(train_loader, progress, objective)
         if objective.out_of_time:
@@ -145,25 +188,47 @@ class MaskedLM:
     training metrics logged every ``log_every`` steps, and the end at ``total_steps`` or at
     the first multiple of ``log_every`` steps past ``max_minutes``."""
 
-    def __init__(self, model, tokenizer, settings: MLMSettings, log, desc: str,
-                 total_steps: int, done_steps: int, accelerator: Accelerator):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        settings: MLMSettings,
+        log,
+        desc: str,
+        total_steps: int,
+        done_steps: int,
+        accelerator: Accelerator,
+    ):
         self.model, self.tokenizer, self.settings, self.log = model, tokenizer, settings, log
         self.desc, self.total_steps, self.out_of_time = desc, total_steps, False
         self.accelerator = accelerator
         minutes = settings.max_minutes
         self.deadline = time.monotonic() + 60 * minutes if minutes else None
-        self.bar = tqdm(total=total_steps, initial=done_steps, desc=desc, unit="step",
-                        disable=not accelerator.is_main_process)
+        self.bar = tqdm(
+            total=total_steps,
+            initial=done_steps,
+            desc=desc,
+            unit="step",
+            disable=not accelerator.is_main_process,
+        )
         # loss, correct, scored, aux, batches, shown; kept on the device, so a step does
         # not wait for the GPU (one sync per step, the finite-loss check)
         self.sums = torch.zeros(6, dtype=torch.float64, device=accelerator.device)
 
     def loss(self, batch: dict) -> torch.Tensor:
         loss, mlm_loss, correct, scored, aux, shown = mlm_step_metrics(
-            self.model, batch, self.tokenizer, self.settings.mask_prob)
-        self.sums += torch.stack([mlm_loss.detach().double() * scored, correct.double(),
-                                  scored.double(), aux.double(), torch.ones_like(aux).double(),
-                                  shown.double()])
+            self.model, batch, self.tokenizer, self.settings.mask_prob
+        )
+        self.sums += torch.stack(
+            [
+                mlm_loss.detach().double() * scored,
+                correct.double(),
+                scored.double(),
+                aux.double(),
+                torch.ones_like(aux).double(),
+                shown.double(),
+            ]
+        )
         return loss
 
     def diverged(self, value: float, progress: Progress) -> str:

@@ -4,6 +4,7 @@ The descriptor head reads the same mean-pooled embedding the regression head of 
 reads, so what it learns is where the fine-tuned head will look. Only the masked-LM model is
 saved as the backbone (``save_pretrained``); the descriptor head is saved beside it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,8 +26,9 @@ class DescriptorPretraining(nn.Module):
         super().__init__()
         self.mlm = mlm
         width = mlm.config.hidden_size
-        self.descriptor_head = nn.Sequential(nn.Linear(width, width), nn.GELU(),
-                                             nn.Linear(width, n_targets))
+        self.descriptor_head = nn.Sequential(
+            nn.Linear(width, width), nn.GELU(), nn.Linear(width, n_targets)
+        )
         self.weight = weight
 
     @property
@@ -34,8 +36,12 @@ class DescriptorPretraining(nn.Module):
         return self.mlm.config
 
     def forward(self, input_ids, attention_mask, labels=None, targets=None) -> PretrainingOutput:
-        out = self.mlm(input_ids=input_ids, attention_mask=attention_mask, labels=labels,
-                       output_hidden_states=True)
+        out = self.mlm(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            labels=labels,
+            output_hidden_states=True,
+        )
         hidden = out.hidden_states[-1]
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)

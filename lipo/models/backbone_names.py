@@ -3,10 +3,11 @@ factory ``(corpus) -> lipo.models.backbones.Backbone``, where ``corpus`` holds S
 extend the vocabulary of a freshly built encoder. Registered here rather than in
 lipo/models/backbones.py so that listing the names (the CLI's help) imports no transformers.
 Adding one: the factory and one ``BACKBONES.register`` line."""
+
 from lipo.registry import Registry
 
 DEFAULT_BACKBONE = "mini"
-BACKBONES = Registry("backbone", group="lipo.models.backbones")
+BACKBONES = Registry("backbone", group="lipo.backbones")
 BACKBONES.register("tiny", "lipo.models.backbones:tiny")
 BACKBONES.register("mini", "lipo.models.backbones:mini")
 BACKBONES.register("mini-scratch", "lipo.models.backbones:mini_scratch")

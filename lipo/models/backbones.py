@@ -5,6 +5,7 @@ pre-trained and shipped in the package), ``tiny`` (the same, small and random, f
 ``save_pretrained`` (or holding MoLFormer's published files). The names are registered in
 lipo/models/backbone_names.py, each naming its factory here.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -13,16 +14,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from transformers import (AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase,
-                          RoFormerConfig, RoFormerModel)
+from transformers import (
+    AutoModel,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    RoFormerConfig,
+    RoFormerModel,
+)
 
-from lipo.models.backbone_names import BACKBONES  # name -> factory; re-exported
 from lipo.errors import ConfigError
+from lipo.models.backbone_names import BACKBONES  # name -> factory; re-exported
+from lipo.models.tokenizer import build_tokenizer
 from lipo.molformer import IMPLEMENTATION, MoLFormerConfig, MoLFormerModel
 from lipo.molformer.tokenizer import tokenizer_from_folder
-from lipo.molformer.weights import (MOLFORMER_REVISION, is_molformer_folder, load_encoder,
-                                    published_folder)
-from lipo.models.tokenizer import build_tokenizer
+from lipo.molformer.weights import (
+    MOLFORMER_REVISION,
+    is_molformer_folder,
+    load_encoder,
+    published_folder,
+)
 
 log = logging.getLogger(__name__)
 SHIPPED = Path(__file__).parents[1] / "pretrained"  # encoders made by `launch.py pretrain`
@@ -57,11 +68,18 @@ SIZES = {"tiny": (2, 32, 2), "mini": (4, 128, 4), "small": (6, 192, 6)}
 def roformer_config(size: str, tokenizer) -> RoFormerConfig:
     """MoLFormer-style encoder: rotary position embeddings, GELU feed-forward 4x wide."""
     layers, width, heads = SIZES[size]
-    return RoFormerConfig(vocab_size=len(tokenizer), embedding_size=width, hidden_size=width,
-                          num_hidden_layers=layers, num_attention_heads=heads,
-                          intermediate_size=4 * width, max_position_embeddings=512,
-                          pad_token_id=tokenizer.pad_token_id, hidden_dropout_prob=0.1,
-                          attention_probs_dropout_prob=0.1)
+    return RoFormerConfig(
+        vocab_size=len(tokenizer),
+        embedding_size=width,
+        hidden_size=width,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=4 * width,
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+        hidden_dropout_prob=0.1,
+        attention_probs_dropout_prob=0.1,
+    )
 
 
 def scratch(size: str, corpus: Sequence[str]) -> Backbone:
@@ -83,10 +101,12 @@ def shipped(name: str) -> Backbone:
     error: a random encoder under a pre-trained name would mislabel every result."""
     folder = SHIPPED / name
     if not (folder / "model.safetensors").is_file():
-        raise ConfigError(f"the pre-trained {name} encoder is missing ({folder} holds "
-                          "no model.safetensors): reinstall lipo with its package data "
-                          "(pip install -e . from a full checkout), or pass --backbone "
-                          f"{name}-scratch for the same encoder initialised at random")
+        raise ConfigError(
+            f"the pre-trained {name} encoder is missing ({folder} holds "
+            "no model.safetensors): reinstall lipo with its package data "
+            "(pip install -e . from a full checkout), or pass --backbone "
+            f"{name}-scratch for the same encoder initialised at random"
+        )
     backbone = from_folder(folder)
     backbone.source = name
     # Checkpoints record which weights they adapted: the shipped file's checksum.
@@ -136,9 +156,16 @@ def molformer_tiny(corpus: Sequence[str]) -> Backbone:
     """MoLFormer's architecture at test size (2 layers, width 32, 2 heads, 16 random
     features), random weights; the vocabulary comes from ``corpus``."""
     tokenizer = build_tokenizer(corpus)
-    config = MoLFormerConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
-                             num_attention_heads=2, intermediate_size=32, num_random_features=16,
-                             max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id)
+    config = MoLFormerConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_random_features=16,
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     return Backbone(MoLFormerModel(config), tokenizer, "", implementation=IMPLEMENTATION)
 
 
@@ -146,10 +173,19 @@ def molformer_folder(path: Path) -> Backbone:
     """A folder with MoLFormer's config.json and model.safetensors: the published files
     (vocab.json) or one we saved (our tokenizer files)."""
     encoder = load_encoder(path)
-    tokenizer = (tokenizer_from_folder(path) if (path / "vocab.json").is_file()
-                 else AutoTokenizer.from_pretrained(path))
-    return Backbone(encoder, tokenizer, str(path.resolve()), pretrained=True, folder=path,
-                    implementation=IMPLEMENTATION)
+    tokenizer = (
+        tokenizer_from_folder(path)
+        if (path / "vocab.json").is_file()
+        else AutoTokenizer.from_pretrained(path)
+    )
+    return Backbone(
+        encoder,
+        tokenizer,
+        str(path.resolve()),
+        pretrained=True,
+        folder=path,
+        implementation=IMPLEMENTATION,
+    )
 
 
 def from_folder(path: Path) -> Backbone:
@@ -162,10 +198,15 @@ def from_folder(path: Path) -> Backbone:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trusted)
         encoder = AutoModel.from_pretrained(path, trust_remote_code=trusted, use_safetensors=True)
     except (OSError, ValueError) as exc:
-        hint = ("; it ships its own model code: pass --trust-remote-code if you trust it"
-                if "trust_remote_code" in str(exc) else "")
-        raise ConfigError(f"--backbone {path}: not a usable save_pretrained folder with "
-                          f"safetensors weights ({str(exc).splitlines()[0]}){hint}") from None
+        hint = (
+            "; it ships its own model code: pass --trust-remote-code if you trust it"
+            if "trust_remote_code" in str(exc)
+            else ""
+        )
+        raise ConfigError(
+            f"--backbone {path}: not a usable save_pretrained folder with "
+            f"safetensors weights ({str(exc).splitlines()[0]}){hint}"
+        ) from None
     return Backbone(encoder, tokenizer, str(path.resolve()), pretrained=True, folder=path)
 
 
@@ -181,6 +222,8 @@ def load_backbone(name: str, corpus: Sequence[str]) -> Backbone:
 
 def check_name(name: str) -> None:
     if name not in BACKBONES and not Path(name).expanduser().is_dir():
-        raise ConfigError(f"unknown backbone {name!r}: expected one of "
-                          f"{', '.join(BACKBONES.names())} "
-                          "or a folder saved with save_pretrained")
+        raise ConfigError(
+            f"unknown backbone {name!r}: expected one of "
+            f"{', '.join(BACKBONES.names())} "
+            "or a folder saved with save_pretrained"
+        )

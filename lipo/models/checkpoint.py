@@ -18,26 +18,25 @@
 A PEFT adapter loads with PEFT alone on the base model ``base_model(folder)`` builds:
 ``PeftModel.from_pretrained(base_model(folder), folder / "adapter")``.
 """
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import numpy as np
-
 from accelerate.utils import set_seed
+from peft import PeftModel
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
-from peft import PeftModel
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-from lipo.models.backbones import Backbone, load_backbone
 from lipo.config import RunConfig
-from lipo.errors import LipoError
 from lipo.data.features import descriptor_record, feature_names
+from lipo.errors import LipoError
+from lipo.models.backbones import Backbone, load_backbone
 from lipo.models.regressor import assemble
 from lipo.training.fit import trainable_state
-
 
 ADAPTER = "adapter"  # PEFT's save_pretrained folder inside a checkpoint
 STATISTICS = ("y_mean", "y_std", "feature_mean", "feature_std")  # LogDRegressor's buffers
@@ -51,15 +50,23 @@ def save_checkpoint(model, backbone: Backbone, cfg: RunConfig, folder: Path) -> 
     else:
         save_own(model, backbone, folder)
     (folder / "config.json").write_text(cfg.to_json())
-    (folder / "backbone.json").write_text(json.dumps(
-        {"source": backbone.source, "revision": backbone.revision,
-         "pretrained": backbone.pretrained, "implementation": backbone.implementation},
-        indent=2))
+    (folder / "backbone.json").write_text(
+        json.dumps(
+            {
+                "source": backbone.source,
+                "revision": backbone.revision,
+                "pretrained": backbone.pretrained,
+                "implementation": backbone.implementation,
+            },
+            indent=2,
+        )
+    )
     backbone.tokenizer.save_pretrained(folder / "tokenizer")
     backbone.encoder.config.save_pretrained(folder / "encoder")
     if cfg.head_features:
-        (folder / DESCRIPTORS).write_text(json.dumps(descriptor_record(cfg.head_features),
-                                                     indent=2))
+        (folder / DESCRIPTORS).write_text(
+            json.dumps(descriptor_record(cfg.head_features), indent=2)
+        )
     return folder
 
 
@@ -68,8 +75,11 @@ def save_own(model, backbone: Backbone, folder: Path) -> None:
     trained = trainable_state(model)
     save_file({k: v.contiguous() for k, v in trained.items()}, folder / "weights.safetensors")
     if not backbone.pretrained:
-        frozen = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()
-                  if k not in trained}
+        frozen = {
+            k: v.detach().cpu().contiguous()
+            for k, v in model.state_dict().items()
+            if k not in trained
+        }
         if frozen:
             save_file(frozen, folder / "base.safetensors")
 
@@ -81,8 +91,10 @@ def save_peft(model: PeftModel, backbone: Backbone, folder: Path) -> None:
     # save_embedding_layers=False: "auto" looks the base up on the hub (offline: a warning)
     model.save_pretrained(folder / ADAPTER, save_embedding_layers=False)
     state = model.get_base_model().state_dict()
-    save_file({k: state[k].detach().cpu().contiguous() for k in STATISTICS if k in state},
-              folder / "statistics.safetensors")
+    save_file(
+        {k: state[k].detach().cpu().contiguous() for k in STATISTICS if k in state},
+        folder / "statistics.safetensors",
+    )
     if not backbone.pretrained:
         save_file(frozen_encoder(model), folder / "base.safetensors")
 
@@ -113,8 +125,10 @@ def rebuild_backbone(folder: Path, info: dict) -> Backbone:
             earlier = load_backbone(name, corpus=[])
             backbone = earlier if earlier.revision == info["revision"] else backbone
         if backbone.revision != info["revision"]:
-            raise LipoError(f"{folder}: trained on {info['source']} revision {info['revision']}, "
-                            f"but {backbone.revision} is installed")
+            raise LipoError(
+                f"{folder}: trained on {info['source']} revision {info['revision']}, "
+                f"but {backbone.revision} is installed"
+            )
         return backbone
     encoder = AutoModel.from_config(AutoConfig.from_pretrained(folder / "encoder"))
     return Backbone(encoder, AutoTokenizer.from_pretrained(folder / "tokenizer"), info["source"])
@@ -130,14 +144,17 @@ def read_safetensors(folder: Path, *names: str) -> list[dict]:
 
 def unusable(folder: Path, exc: Exception) -> LipoError:
     # A damaged weights file is refused here: safetensors never runs code on load.
-    return LipoError(f"{folder}: not a usable lipo checkpoint "
-                     f"({type(exc).__name__}: {str(exc).splitlines()[0]})")
+    return LipoError(
+        f"{folder}: not a usable lipo checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+    )
 
 
 def read_config(folder: Path) -> tuple[RunConfig, dict]:
     try:
-        return (RunConfig.from_json((folder / "config.json").read_text()),
-                json.loads((folder / "backbone.json").read_text()))
+        return (
+            RunConfig.from_json((folder / "config.json").read_text()),
+            json.loads((folder / "backbone.json").read_text()),
+        )
     except (OSError, ValueError, TypeError) as exc:
         raise unusable(folder, exc) from None
 
@@ -172,12 +189,15 @@ def check_descriptors(folder: Path, kind: str) -> None:
     missing = [n for n in trained["names"] if n not in here["names"]]
     extra = [n for n in here["names"] if n not in trained["names"]]
     parts = ([f"missing here: {', '.join(missing)}"] if missing else []) + (
-        [f"extra here: {', '.join(extra)}"] if extra else [])
+        [f"extra here: {', '.join(extra)}"] if extra else []
+    )
     difference = "; ".join(parts) or "the same names in another order"
-    raise LipoError(f"{folder}: trained with --head-features {kind} on "
-                    f"{len(trained['names'])} descriptors computed by RDKit {trained['rdkit']}; "
-                    f"RDKit {here['rdkit']} here computes {len(here['names'])} ({difference}): "
-                    f"install rdkit=={trained['rdkit']} to use this model")
+    raise LipoError(
+        f"{folder}: trained with --head-features {kind} on "
+        f"{len(trained['names'])} descriptors computed by RDKit {trained['rdkit']}; "
+        f"RDKit {here['rdkit']} here computes {len(here['names'])} ({difference}): "
+        f"install rdkit=={trained['rdkit']} to use this model"
+    )
 
 
 def load_into(model, folder: Path, tensors: dict) -> None:

@@ -1,5 +1,6 @@
 """Monte Carlo dropout, the one way lipo does it: active learning's acquisition and the
 ensemble's ``--mc-dropout`` spread both draw predictions through here."""
+
 from __future__ import annotations
 
 import contextlib
@@ -26,8 +27,7 @@ def dropout_only(model: nn.Module):
 
 
 @torch.no_grad()
-def mc_dropout(model: nn.Module, predict_once: Callable[[], np.ndarray],
-               passes: int) -> np.ndarray:
+def mc_dropout(model: nn.Module, predict_once: Callable[[], np.ndarray], passes: int) -> np.ndarray:
     """(passes, molecules): ``predict_once()`` repeated with only dropout on."""
     with dropout_only(model):
         return np.stack([predict_once() for _ in range(passes)])

@@ -1,5 +1,6 @@
 """Encoder + regression head. Targets are standardised with train-split statistics inside
 the model, so every prediction that leaves it is in logD units."""
+
 from __future__ import annotations
 
 import torch
@@ -12,16 +13,29 @@ class RegressionHead(nn.Module):
 
     def __init__(self, width: int, hidden: int, dropout: float, n_features: int = 0):
         super().__init__()
-        self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(width + n_features, hidden),
-                                 nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
+        self.net = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(width + n_features, hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, 1),
+        )
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         return self.net(pooled).squeeze(-1)
 
 
 class LogDRegressor(nn.Module):
-    def __init__(self, encoder: nn.Module, head: RegressionHead, y_mean: float, y_std: float,
-                 feature_mean=None, feature_std=None, feature_clip: float | None = None):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        head: RegressionHead,
+        y_mean: float,
+        y_std: float,
+        feature_mean=None,
+        feature_std=None,
+        feature_clip: float | None = None,
+    ):
         super().__init__()
         self.encoder = encoder
         self.head = head
@@ -73,12 +87,18 @@ def assemble(backbone, cfg, y_mean: float, y_std: float, feature_stats=None) -> 
     ``feature_stats``: (mean, std) of the head's descriptor features, or None for none."""
     from lipo.adapters import ADAPTERS
     from lipo.data.features import feature_clip
+
     width = backbone.hidden_size
     n_features = 0 if feature_stats is None else len(feature_stats[0])
     head = RegressionHead(width, cfg.head_hidden or width, cfg.dropout, n_features)
-    model = LogDRegressor(backbone.encoder, head, y_mean, y_std,
-                          *(feature_stats if feature_stats is not None else (None, None)),
-                          feature_clip=feature_clip(cfg.head_features))
+    model = LogDRegressor(
+        backbone.encoder,
+        head,
+        y_mean,
+        y_std,
+        *(feature_stats if feature_stats is not None else (None, None)),
+        feature_clip=feature_clip(cfg.head_features),
+    )
     return freeze_position_tables(ADAPTERS.get(cfg.adapter).apply(model, **cfg.adapter_args))
 
 

@@ -3,6 +3,7 @@ and the loader of the published weights. Importing this registers the ``molforme
 with transformers' Auto classes, so that folders we save (a run's checkpoint, a masked-LM
 adapted encoder) load back without any remote code.
 """
+
 from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM
 
 from lipo.molformer.config import MoLFormerConfig

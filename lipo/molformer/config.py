@@ -5,6 +5,7 @@ feed-forward as wide as the model, 32 random features per head), except ``determ
 True here, because with False every evaluation pass redraws the attention's random features
 and the same molecule gets a different prediction each time.
 """
+
 from __future__ import annotations
 
 from transformers import PretrainedConfig
@@ -16,20 +17,34 @@ REMOTE_CODE_KEYS = ("auto_map", "architectures")
 class MoLFormerConfig(PretrainedConfig):
     model_type = "molformer"
 
-    def __init__(self, vocab_size: int = 2362, hidden_size: int = 768,
-                 num_hidden_layers: int = 12, num_attention_heads: int = 12,
-                 intermediate_size: int = 768, hidden_act: str = "gelu",
-                 hidden_dropout_prob: float = 0.1, embedding_dropout_prob: float = 0.2,
-                 max_position_embeddings: int = 202, initializer_range: float = 0.02,
-                 layer_norm_eps: float = 1e-12, linear_attention_eps: float = 1e-6,
-                 num_random_features: int = 32, feature_map_kernel: str = "relu",
-                 deterministic_eval: bool = True, pad_token_id: int = 2, **kwargs):
+    def __init__(
+        self,
+        vocab_size: int = 2362,
+        hidden_size: int = 768,
+        num_hidden_layers: int = 12,
+        num_attention_heads: int = 12,
+        intermediate_size: int = 768,
+        hidden_act: str = "gelu",
+        hidden_dropout_prob: float = 0.1,
+        embedding_dropout_prob: float = 0.2,
+        max_position_embeddings: int = 202,
+        initializer_range: float = 0.02,
+        layer_norm_eps: float = 1e-12,
+        linear_attention_eps: float = 1e-6,
+        num_random_features: int = 32,
+        feature_map_kernel: str = "relu",
+        deterministic_eval: bool = True,
+        pad_token_id: int = 2,
+        **kwargs,
+    ):
         # The published weights keep a decoder of their own (converted untied): never tie it.
         kwargs["tie_word_embeddings"] = False
         super().__init__(pad_token_id=pad_token_id, **kwargs)
         if hidden_size % num_attention_heads:
-            raise ValueError(f"MoLFormer: hidden_size {hidden_size} is not a multiple of "
-                             f"num_attention_heads {num_attention_heads}")
+            raise ValueError(
+                f"MoLFormer: hidden_size {hidden_size} is not a multiple of "
+                f"num_attention_heads {num_attention_heads}"
+            )
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
         self.num_hidden_layers = num_hidden_layers

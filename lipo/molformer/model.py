@@ -6,6 +6,7 @@ Module names are the published checkpoint's (``embeddings.word_embeddings``,
 ``encoder.layer.N.attention.self.query`` ... ``output.LayerNorm``, ``LayerNorm``), so its
 safetensors load by name; the rotary tables are computed, not stored, as in the checkpoint.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,9 @@ ROTARY_BASE = 10000.0
 @lru_cache(maxsize=32)
 def rotary_tables(head_size: int, length: int, device: torch.device) -> tuple[torch.Tensor, ...]:
     """cos and sin of position x frequency, each frequency used for both halves of a head."""
-    inv_freq = 1.0 / ROTARY_BASE ** (torch.arange(0, head_size, 2, device=device).float()
-                                     / head_size)
+    inv_freq = 1.0 / ROTARY_BASE ** (
+        torch.arange(0, head_size, 2, device=device).float() / head_size
+    )
     angles = torch.outer(torch.arange(length, device=device).float(), inv_freq)
     angles = torch.cat([angles, angles], dim=-1)
     return angles.cos(), angles.sin()
@@ -57,11 +59,12 @@ class RandomFeatureMap(nn.Module):
     def draw(self, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
         blocks = []
         for _ in range(math.ceil(self.n_features / self.head_size)):
-            gaussian = torch.randn(self.head_size, self.head_size, device=device,
-                                   generator=generator)
+            gaussian = torch.randn(
+                self.head_size, self.head_size, device=device, generator=generator
+            )
             orthogonal, _ = torch.linalg.qr(gaussian)
             blocks.append(orthogonal * gaussian.norm(dim=1).unsqueeze(0))
-        return torch.cat(blocks, dim=1)[:, :self.n_features].contiguous()  # safetensors: no views
+        return torch.cat(blocks, dim=1)[:, : self.n_features].contiguous()  # safetensors: no views
 
     def features(self, fixed: bool) -> torch.Tensor:
         return self.weight if fixed else self.draw(self.weight.device).to(self.weight.dtype)
@@ -80,8 +83,12 @@ class LinearSelfAttention(nn.Module):
         self.heads, self.head_size = config.num_attention_heads, config.head_size
         self.eps = config.linear_attention_eps
         self.query, self.key, self.value = (nn.Linear(width, width) for _ in range(3))
-        self.feature_map = RandomFeatureMap(config.head_size, config.num_random_features,
-                                            config.feature_map_kernel, config.deterministic_eval)
+        self.feature_map = RandomFeatureMap(
+            config.head_size,
+            config.num_random_features,
+            config.feature_map_kernel,
+            config.deterministic_eval,
+        )
 
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
         batch, length, _ = x.shape
@@ -166,8 +173,9 @@ class Embeddings(nn.Module):
 
     def __init__(self, config: MoLFormerConfig):
         super().__init__()
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size,
-                                            padding_idx=config.pad_token_id)
+        self.word_embeddings = nn.Embedding(
+            config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id
+        )
         self.dropout = nn.Dropout(config.embedding_dropout_prob)
 
     def forward(self, input_ids):
@@ -185,8 +193,11 @@ class MoLFormerPreTrainedModel(PreTrainedModel):
         std = self.config.initializer_range
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, mean=0.0, std=std)
-            if isinstance(module, nn.Embedding) and module.padding_idx is not None \
-                    and not getattr(module.weight, "_is_hf_initialized", False):
+            if (
+                isinstance(module, nn.Embedding)
+                and module.padding_idx is not None
+                and not getattr(module.weight, "_is_hf_initialized", False)
+            ):
                 module.weight[module.padding_idx].zero_()
             if getattr(module, "bias", None) is not None:
                 nn.init.zeros_(module.bias)
@@ -211,19 +222,27 @@ class MoLFormerModel(MoLFormerPreTrainedModel):
     def set_input_embeddings(self, value: nn.Embedding) -> None:
         self.embeddings.word_embeddings = value
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                output_hidden_states: bool = False, return_dict: bool = True, **_ignored):
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        output_hidden_states: bool = False,
+        return_dict: bool = True,
+        **_ignored,
+    ):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        hidden, states = self.encoder(self.embeddings(input_ids), attention_mask,
-                                      output_hidden_states)
+        hidden, states = self.encoder(
+            self.embeddings(input_ids), attention_mask, output_hidden_states
+        )
         hidden = self.LayerNorm(hidden)
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
         if not return_dict:
             return (hidden, pooled) + ((states,) if states is not None else ())
-        return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled,
-                                          hidden_states=states)
+        return BaseModelOutputWithPooling(
+            last_hidden_state=hidden, pooler_output=pooled, hidden_states=states
+        )
 
 
 class LMHead(nn.Module):
@@ -252,8 +271,13 @@ class MoLFormerForMaskedLM(MoLFormerPreTrainedModel):
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head.decoder
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None, **_ignored) -> MaskedLMOutput:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **_ignored,
+    ) -> MaskedLMOutput:
         hidden = self.molformer(input_ids, attention_mask).last_hidden_state
         logits = self.lm_head(hidden)
         loss = None

@@ -5,6 +5,7 @@ every pattern vanish), maps a piece missing from the vocabulary to ``<unk>`` and
 sequence in ``<bos> ... <eos>``. This is the same as a ``tokenizers`` word-level model over a
 regex split that drops what lies between matches, so ids agree piece for piece.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,14 +30,16 @@ def tokenizer_from_vocab(vocab: dict[str, int]) -> PreTrainedTokenizerFast:
         vocab.setdefault(SPECIAL[name], max(vocab.values(), default=-1) + 1)
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=SPECIAL["unk_token"]))
     # invert=True + "removed": the regex matches are the pieces, the rest is dropped (findall).
-    core.pre_tokenizer = pre_tokenizers.Split(Regex(SMILES_REGEX), behavior="removed",
-                                              invert=True)
+    core.pre_tokenizer = pre_tokenizers.Split(Regex(SMILES_REGEX), behavior="removed", invert=True)
     core.post_processor = processors.TemplateProcessing(
-        single="<bos> $A <eos>", pair="<bos> $A <eos> $B <eos>",
-        special_tokens=[("<bos>", vocab["<bos>"]), ("<eos>", vocab["<eos>"])])
+        single="<bos> $A <eos>",
+        pair="<bos> $A <eos> $B <eos>",
+        special_tokens=[("<bos>", vocab["<bos>"]), ("<eos>", vocab["<eos>"])],
+    )
     core.decoder = decoders.Fuse()
-    return PreTrainedTokenizerFast(tokenizer_object=core, model_max_length=MAX_LENGTH,
-                                   padding_side="right", **SPECIAL)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core, model_max_length=MAX_LENGTH, padding_side="right", **SPECIAL
+    )
 
 
 def tokenizer_from_folder(folder: Path) -> PreTrainedTokenizerFast:

@@ -4,6 +4,7 @@ The weights are read by their own names and shapes (``molformer.encoder.layer.0.
 self.query.weight`` ...) from the Hugging Face cache at a pinned revision, or from a folder;
 no model code from the hub is imported or run.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,8 @@ OFFLINE_HELP = (
     f"On a machine with internet, put it in the Hugging Face cache once: hf download "
     f"{MOLFORMER_ID} --revision {MOLFORMER_REVISION} (then copy ~/.cache/huggingface/hub "
     "here, or point HF_HUB_CACHE at it, and set HF_HUB_OFFLINE=1); or pass --backbone PATH "
-    "to a folder holding its config.json, vocab.json and model.safetensors")
+    "to a folder holding its config.json, vocab.json and model.safetensors"
+)
 
 
 def offline() -> bool:
@@ -42,8 +44,9 @@ def published_folder(cache_dir: str | Path | None = None) -> Path:
     """The pinned snapshot's folder; its files are fetched into the cache only when online."""
     found = []
     for name in FILES:
-        hit = try_to_load_from_cache(MOLFORMER_ID, name, cache_dir=cache_dir,
-                                     revision=MOLFORMER_REVISION)
+        hit = try_to_load_from_cache(
+            MOLFORMER_ID, name, cache_dir=cache_dir, revision=MOLFORMER_REVISION
+        )
         if not isinstance(hit, str):
             hit = download(name, cache_dir)
         found.append(Path(hit))
@@ -53,15 +56,17 @@ def published_folder(cache_dir: str | Path | None = None) -> Path:
 def download(name: str, cache_dir) -> str:
     where = f"{MOLFORMER_ID}@{MOLFORMER_REVISION[:7]}"
     if offline():
-        raise ConfigError(f"MoLFormer weights missing: {name} of {where} is not in the Hugging "
-                          f"Face cache and HF_HUB_OFFLINE is set. {OFFLINE_HELP}")
+        raise ConfigError(
+            f"MoLFormer weights missing: {name} of {where} is not in the Hugging "
+            f"Face cache and HF_HUB_OFFLINE is set. {OFFLINE_HELP}"
+        )
     try:
-        return hf_hub_download(MOLFORMER_ID, name, revision=MOLFORMER_REVISION,
-                               cache_dir=cache_dir)
+        return hf_hub_download(MOLFORMER_ID, name, revision=MOLFORMER_REVISION, cache_dir=cache_dir)
     except Exception as exc:  # no network, no such file, hub errors: one message for all
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"MoLFormer weights missing: cannot get {name} of {where} "
-                          f"({first}). {OFFLINE_HELP}") from None
+        raise ConfigError(
+            f"MoLFormer weights missing: cannot get {name} of {where} ({first}). {OFFLINE_HELP}"
+        ) from None
 
 
 def is_molformer_folder(folder: Path) -> bool:
@@ -76,15 +81,19 @@ def read_config(folder: Path) -> MoLFormerConfig:
         values = json.loads((folder / "config.json").read_text())
         return MoLFormerConfig.from_published(values, deterministic_eval=True)
     except (OSError, ValueError, TypeError) as exc:
-        raise ConfigError(f"{folder / 'config.json'}: not a MoLFormer configuration "
-                          f"({exc})") from None
+        raise ConfigError(
+            f"{folder / 'config.json'}: not a MoLFormer configuration ({exc})"
+        ) from None
 
 
 def read_weights(folder: Path) -> dict[str, torch.Tensor]:
     path = folder / "model.safetensors"
     if not path.is_file():
-        pickled = " (a pickled pytorch_model.bin is refused: unpickling can run code)" \
-            if (folder / "pytorch_model.bin").exists() else ""
+        pickled = (
+            " (a pickled pytorch_model.bin is refused: unpickling can run code)"
+            if (folder / "pytorch_model.bin").exists()
+            else ""
+        )
         raise ConfigError(f"MoLFormer weights missing: no {path}{pickled}. {OFFLINE_HELP}")
     try:
         return load_file(path)
@@ -99,12 +108,17 @@ def fit_by_name(module: torch.nn.Module, weights: dict[str, torch.Tensor], path:
     own = module.state_dict()
     unexpected = sorted(set(weights) - set(own))
     missing = sorted(k for k in set(own) - set(weights) if not k.endswith("feature_map.weight"))
-    wrong = [f"{k} {tuple(weights[k].shape)} != {tuple(own[k].shape)}"
-             for k in own if k in weights and weights[k].shape != own[k].shape]
+    wrong = [
+        f"{k} {tuple(weights[k].shape)} != {tuple(own[k].shape)}"
+        for k in own
+        if k in weights and weights[k].shape != own[k].shape
+    ]
     for problem, names in (("unexpected", unexpected), ("missing", missing), ("shape", wrong)):
         if names:
-            raise ConfigError(f"{path}: weights do not fit MoLFormer ({problem}: "
-                              f"{', '.join(names[:3])}{' ...' if len(names) > 3 else ''})")
+            raise ConfigError(
+                f"{path}: weights do not fit MoLFormer ({problem}: "
+                f"{', '.join(names[:3])}{' ...' if len(names) > 3 else ''})"
+            )
     absent = [k for k in own if k not in weights]
     if absent:
         log.warning("%s: no stored random features; drawn from seed %d", path, FEATURE_SEED)
@@ -117,9 +131,12 @@ def fit_by_name(module: torch.nn.Module, weights: dict[str, torch.Tensor], path:
 
 def split_weights(weights: dict[str, torch.Tensor]):
     """(encoder weights without the prefix, masked-LM head weights)."""
-    head = {k[len(HEAD):]: v for k, v in weights.items() if k.startswith(HEAD)}
-    encoder = {k[len(PREFIX):] if k.startswith(PREFIX) else k: v for k, v in weights.items()
-               if not k.startswith(HEAD)}
+    head = {k[len(HEAD) :]: v for k, v in weights.items() if k.startswith(HEAD)}
+    encoder = {
+        k[len(PREFIX) :] if k.startswith(PREFIX) else k: v
+        for k, v in weights.items()
+        if not k.startswith(HEAD)
+    }
     return encoder, head
 
 

@@ -4,6 +4,7 @@ under ``reports/``, also logged as the artifacts of a run "report" in the experi
 Built from MLflow alone: the test split is read only through the final runs' test metrics and
 predictions, and through the reference models fitted here on train and evaluated on test.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -11,19 +12,24 @@ from pathlib import Path
 
 import pandas as pd
 
-from lipo.report import html as report_html, plots as report_plots
-from lipo.search.importance import param_importances
 from lipo.errors import LipoError
-from lipo.runtime import workdir
+from lipo.report import html as report_html
+from lipo.report import plots as report_plots
+from lipo.report.calibration import attach_ensembles, calibration_figures, final_test_tables
 from lipo.report.references import references, tree_count
-from lipo.report.calibration import (attach_ensembles, calibration_figures,
-                                    final_test_tables)
-from lipo.report.reliability import (BANDS_CSV, attach_reliability, band_figure, band_notes,
-                                    final_val_tables)
+from lipo.report.reliability import (
+    BANDS_CSV,
+    attach_reliability,
+    band_figure,
+    band_notes,
+    final_val_tables,
+)
 from lipo.report.table import NOT_KNOBS, Row, compare, matches, search_trials, study_rows
+from lipo.runtime import workdir
+from lipo.search.importance import param_importances
 from lipo.strategies import plotted
-from lipo.tracking.schema import DEFAULT_TRACKING_URI
 from lipo.tracking.reader import StoreReader
+from lipo.tracking.schema import DEFAULT_TRACKING_URI
 from lipo.tracking.store import Tracker
 
 OUT = Path("reports")
@@ -31,8 +37,11 @@ OUT = Path("reports")
 
 def report(args) -> None:
     uri = args.tracking_uri or DEFAULT_TRACKING_URI
-    where = f"{uri}" + "".join(f", {flag} {value}" for flag, value in
-                               (("--split", args.split), ("--backbone", args.backbone)) if value)
+    where = f"{uri}" + "".join(
+        f", {flag} {value}"
+        for flag, value in (("--split", args.split), ("--backbone", args.backbone))
+        if value
+    )
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         print(f"nothing to report: no MLflow store at {uri}")
         return
@@ -68,10 +77,12 @@ def report(args) -> None:
 
 def ordered(rows: list[Row]) -> list[Row]:
     """Final rows by test MSE, then the references, then studies without a final phase."""
+
     def key(row: Row):
         stat = row.stat("mse")
         rank = {"final": 0, "reference": 1, "not final": 2}[row.kind]
         return rank, stat[0] if stat else (row.best_val_mse or 0.0)
+
     return sorted(rows, key=key)
 
 
@@ -83,8 +94,10 @@ def reference_rows(rows: list[Row], runs: list, notes: list[str]) -> list[Row]:
     for sha in sorted({r.split_sha256 for r in rows if r.kind == "final"}):
         finals = [r for r in rows if r.kind == "final" and r.split_sha256 == sha]
         if sha.startswith("per-seed:"):
-            notes.append("references are not fitted for the rows with a split per seed "
-                         "(each reference is fitted on one split)")
+            notes.append(
+                "references are not fitted for the rows with a split per seed "
+                "(each reference is fitted on one split)"
+            )
             continue
         seeds = sorted(set().union(*(r.seeds for r in finals)))
         params = by_id[finals[0].run_ids[0]].params
@@ -100,11 +113,18 @@ def reference_rows(rows: list[Row], runs: list, notes: list[str]) -> list[Row]:
 def reference_row(ref: dict, sha: str) -> Row:
     graph = ref["model"] == "chemprop_dmpnn"  # learns from the graph, not the fingerprints
     rounds = {"epochs" if graph else "trees": tree_count(ref["model"])}
-    return Row(f"{ref['model']} (reference)", "reference",
-               backbone="molecular graph" if graph else "Morgan+RDKit2D", split=ref["split"],
-               split_sha256=sha, per_seed={int(s): m for s, m in ref.get("per_seed", {}).items()},
-               wall_time_s=ref.get("fit_time_s"), knobs=rounds, split_shas={sha},
-               missing=ref.get("missing", ""))
+    return Row(
+        f"{ref['model']} (reference)",
+        "reference",
+        backbone="molecular graph" if graph else "Morgan+RDKit2D",
+        split=ref["split"],
+        split_sha256=sha,
+        per_seed={int(s): m for s, m in ref.get("per_seed", {}).items()},
+        wall_time_s=ref.get("fit_time_s"),
+        knobs=rounds,
+        split_shas={sha},
+        missing=ref.get("missing", ""),
+    )
 
 
 def name(row: Row) -> str:
@@ -112,51 +132,82 @@ def name(row: Row) -> str:
     return f"{row.label} · {row.backbone}"
 
 
-def make_figures(store: StoreReader, rows: list[Row], runs: list, curves: dict,
-                 best_val: dict, tables: dict) -> list[tuple[str, str]]:
+def make_figures(
+    store: StoreReader, rows: list[Row], runs: list, curves: dict, best_val: dict, tables: dict
+) -> list[tuple[str, str]]:
     """``tables``: the final rows' test predictions (``final_test_tables``)."""
     trials = search_trials(runs)
     figures = []
     panels = parity_panels([r for r in rows if r.kind == "final"], tables)
     if panels:
-        figures.append(("Parity on test: predicted vs true logD (mean over seeds)",
-                        report_plots.parity(panels)))
+        figures.append(
+            (
+                "Parity on test: predicted vs true logD (mean over seeds)",
+                report_plots.parity(panels),
+            )
+        )
     best_curves, histories, ranked = {}, {}, {}
     for row in (r for r in rows if r.kind != "reference" and not r.control):  # one per search
-        mine = [t for t in trials if t.tags.get("lipo.optuna_study") == row.optuna_study
-                and t.run_id in best_val]
+        mine = [
+            t
+            for t in trials
+            if t.tags.get("lipo.optuna_study") == row.optuna_study and t.run_id in best_val
+        ]
         best = [t for t in mine if t.tags.get("optuna.trial_number") == row.best_trial]
         if best and curves.get(best[0].run_id):
             best_curves[f"{name(row)} (trial {row.best_trial})"] = curves[best[0].run_id]
-        history = sorted((int(t.tags.get("optuna.trial_number", 0)), best_val[t.run_id])
-                         for t in mine)
+        history = sorted(
+            (int(t.tags.get("optuna.trial_number", 0)), best_val[t.run_id]) for t in mine
+        )
         if history:
             histories[name(row)] = history
-        knobs = param_importances([({k: v for k, v in t.params.items()
-                                     if k not in NOT_KNOBS}, best_val[t.run_id])
-                                    for t in mine])
+        knobs = param_importances(
+            [
+                ({k: v for k, v in t.params.items() if k not in NOT_KNOBS}, best_val[t.run_id])
+                for t in mine
+            ]
+        )
         if knobs:
             ranked[f"{name(row)} ({len(mine)} trials)"] = knobs
     if best_curves:
-        figures.append(("Validation curves of the best trials", report_plots.curves(
-            best_curves, "epoch", "val/mse")))
+        figures.append(
+            (
+                "Validation curves of the best trials",
+                report_plots.curves(best_curves, "epoch", "val/mse"),
+            )
+        )
     if histories:
-        figures.append(("Optimisation history: best val/mse per trial", report_plots.curves(
-            histories, "trial", "best val/mse", running_best=True)))
+        figures.append(
+            (
+                "Optimisation history: best val/mse per trial",
+                report_plots.curves(histories, "trial", "best val/mse", running_best=True),
+            )
+        )
     if ranked:
-        figures.append(("Parameter importances (fANOVA over completed trials)",
-                        report_plots.importances(ranked)))
-    points = [(name(r), r.trainable_params, *r.stat("mse")) for r in rows
-              if r.kind == "final" and r.trainable_params]
+        figures.append(
+            (
+                "Parameter importances (fANOVA over completed trials)",
+                report_plots.importances(ranked),
+            )
+        )
+    points = [
+        (name(r), r.trainable_params, *r.stat("mse"))
+        for r in rows
+        if r.kind == "final" and r.trainable_params
+    ]
     if points:
-        figures.append(("Test MSE against trainable parameters",
-                        report_plots.mse_vs_params(points)))
+        figures.append(
+            ("Test MSE against trainable parameters", report_plots.mse_vs_params(points))
+        )
     by_id = {r.run_id: r for r in runs}
     learning = learning_curves(store, rows, by_id)
     if learning:
-        figures.append(("Active learning: validation MSE against labelled molecules (mean over "
-                        "seeds)", report_plots.curves(learning, "labelled molecules",
-                                                      "val/mse")))
+        figures.append(
+            (
+                "Active learning: validation MSE against labelled molecules (mean over seeds)",
+                report_plots.curves(learning, "labelled molecules", "val/mse"),
+            )
+        )
     return figures + strategy_figures(store, rows, by_id)
 
 
@@ -184,8 +235,13 @@ def parity_panels(finals: list[Row], tables: dict) -> list[tuple]:
         if not mine:
             continue
         mean = pd.concat(mine).groupby("row")[["y_true", "y_pred"]].mean()
-        panels.append((f"{name(row)}: test MSE {row.stat('mse')[0]:.3f}",
-                       mean["y_true"].to_numpy(), mean["y_pred"].to_numpy()))
+        panels.append(
+            (
+                f"{name(row)}: test MSE {row.stat('mse')[0]:.3f}",
+                mean["y_true"].to_numpy(),
+                mean["y_pred"].to_numpy(),
+            )
+        )
     return panels
 
 
@@ -211,14 +267,16 @@ def strategy_figures(store: StoreReader, rows: list[Row], by_id: dict) -> list[t
     return figures
 
 
-def write(frame: pd.DataFrame, numbers: pd.DataFrame, figures: list, notes: list[str],
-          title: str) -> None:
+def write(
+    frame: pd.DataFrame, numbers: pd.DataFrame, figures: list, notes: list[str], title: str
+) -> None:
     OUT.mkdir(exist_ok=True)
     numbers.to_csv(OUT / "report.csv", index=False)
     text = report_html.markdown(frame, title)
     (OUT / "report.md").write_text(text + "".join(f"\n{n}\n" for n in notes), encoding="utf-8")
-    (OUT / "report.html").write_text(report_html.page(frame, title, figures, notes),
-                                     encoding="utf-8")
+    (OUT / "report.html").write_text(
+        report_html.page(frame, title, figures, notes), encoding="utf-8"
+    )
 
 
 def publish(uri: str) -> None:

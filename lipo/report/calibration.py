@@ -3,6 +3,7 @@ where its mean prediction is wrong? Absolute error of the mean against the stand
 across seeds, per molecule, with Spearman's rank correlation between them.
 
 Built from the final runs' ``predictions_test.csv`` artifacts, as the parity plot is."""
+
 from __future__ import annotations
 
 import tempfile
@@ -20,9 +21,14 @@ def spread_and_error(tables: list[pd.DataFrame]) -> pd.DataFrame:
     across seeds (n-1) and the absolute error of the mean; molecules every seed predicted."""
     stacked = pd.concat(tables)
     grouped = stacked.groupby("row")
-    out = pd.DataFrame({"y_true": grouped["y_true"].first(), "mean": grouped["y_pred"].mean(),
-                        "spread": grouped["y_pred"].std(ddof=1),
-                        "members": grouped["y_pred"].count()})
+    out = pd.DataFrame(
+        {
+            "y_true": grouped["y_true"].first(),
+            "mean": grouped["y_pred"].mean(),
+            "spread": grouped["y_pred"].std(ddof=1),
+            "members": grouped["y_pred"].count(),
+        }
+    )
     out = out[out["members"] == len(tables)]
     out["abs_error"] = (out["mean"] - out["y_true"]).abs()
     return out
@@ -41,8 +47,10 @@ def final_test_tables(store, rows: list) -> dict[tuple, list[pd.DataFrame]]:
     tables = {}
     with tempfile.TemporaryDirectory() as tmp:
         for row in (r for r in rows if r.kind == "final"):
-            paths = [store.download(run_id, "predictions_test.csv", Path(tmp) / run_id)
-                     for run_id in row.run_ids]
+            paths = [
+                store.download(run_id, "predictions_test.csv", Path(tmp) / run_id)
+                for run_id in row.run_ids
+            ]
             tables[tuple(row.run_ids)] = [pd.read_csv(p) for p in paths if p is not None]
     return tables
 
@@ -50,8 +58,9 @@ def final_test_tables(store, rows: list) -> dict[tuple, list[pd.DataFrame]]:
 def attach_ensembles(rows: list, tables: dict) -> None:
     """Sets ``ensemble_mse`` on each final row of two or more seeds, all with predictions."""
     # seeds on their own splits share few test molecules: no ensemble to score
-    for row in (r for r in rows if r.kind == "final" and len(r.run_ids) > 1
-                and len(r.split_shas) <= 1):
+    for row in (
+        r for r in rows if r.kind == "final" and len(r.run_ids) > 1 and len(r.split_shas) <= 1
+    ):
         mine = tables.get(tuple(row.run_ids), [])
         if len(mine) == len(row.run_ids):
             row.ensemble_mse = ensemble_mse(mine)
@@ -67,22 +76,35 @@ def calibration_figures(rows: list, tables: dict, notes: list[str]) -> list[tupl
     ``tables``: ``final_test_tables``."""
     panels = []
     # seeds on their own splits share few test molecules: no ensemble to score
-    for row in (r for r in rows if r.kind == "final" and len(r.run_ids) > 1
-                and len(r.split_shas) <= 1):
+    for row in (
+        r for r in rows if r.kind == "final" and len(r.run_ids) > 1 and len(r.split_shas) <= 1
+    ):
         mine = tables.get(tuple(row.run_ids), [])
         if len(mine) < 2:
             continue
         frame = spread_and_error(mine)
         rho = spearman(frame)
         label = f"{row.label} · {row.backbone}"
-        notes.append(f"calibration on test, {label}: Spearman(|error|, spread across "
-                     f"{len(mine)} seeds) = {rho:.3f} over {len(frame)} molecules")
-        panels.append((f"{label}: Spearman {rho:.2f}", frame["spread"].to_numpy(),
-                       frame["abs_error"].to_numpy()))
+        notes.append(
+            f"calibration on test, {label}: Spearman(|error|, spread across "
+            f"{len(mine)} seeds) = {rho:.3f} over {len(frame)} molecules"
+        )
+        panels.append(
+            (
+                f"{label}: Spearman {rho:.2f}",
+                frame["spread"].to_numpy(),
+                frame["abs_error"].to_numpy(),
+            )
+        )
     if not panels:
         return []
-    return [("Calibration on test: absolute error of the mean prediction against the spread "
-             "across seeds", calibration_plot(panels))]
+    return [
+        (
+            "Calibration on test: absolute error of the mean prediction against the spread "
+            "across seeds",
+            calibration_plot(panels),
+        )
+    ]
 
 
 def calibration_plot(panels: list[tuple[str, np.ndarray, np.ndarray]]) -> str:

@@ -2,6 +2,7 @@
 (``pip install -e ".[chemprop]"``): bond message passing, mean aggregation, a regression
 feed-forward head on standardised targets; the epoch kept is the best on our validation split,
 as the other references pick nothing on test. chemprop's defaults otherwise."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -18,8 +19,9 @@ def chemprop_missing() -> str:
     return ""
 
 
-def fit_predict_dmpnn(seed: int, smiles: list[str], y: np.ndarray, split,
-                      epochs: int = EPOCHS) -> np.ndarray:
+def fit_predict_dmpnn(
+    seed: int, smiles: list[str], y: np.ndarray, split, epochs: int = EPOCHS
+) -> np.ndarray:
     import tempfile
 
     from chemprop import data, featurizers, models, nn
@@ -40,10 +42,20 @@ def fit_predict_dmpnn(seed: int, smiles: list[str], y: np.ndarray, split,
     model = models.MPNN(nn.BondMessagePassing(), nn.MeanAggregation(), ffn)
     with tempfile.TemporaryDirectory() as folder:
         best = ModelCheckpoint(dirpath=folder, monitor="val_loss", mode="min")
-        trainer = pl.Trainer(logger=False, enable_progress_bar=False, accelerator="auto",
-                             devices=1, max_epochs=epochs, callbacks=[best])
-        trainer.fit(model, data.build_dataloader(train, num_workers=0, seed=seed),
-                    data.build_dataloader(val, num_workers=0, shuffle=False))
-        batches = trainer.predict(model, data.build_dataloader(test, num_workers=0,
-                                                               shuffle=False), ckpt_path="best")
+        trainer = pl.Trainer(
+            logger=False,
+            enable_progress_bar=False,
+            accelerator="auto",
+            devices=1,
+            max_epochs=epochs,
+            callbacks=[best],
+        )
+        trainer.fit(
+            model,
+            data.build_dataloader(train, num_workers=0, seed=seed),
+            data.build_dataloader(val, num_workers=0, shuffle=False),
+        )
+        batches = trainer.predict(
+            model, data.build_dataloader(test, num_workers=0, shuffle=False), ckpt_path="best"
+        )
     return np.concatenate([b.numpy().reshape(-1) for b in batches])

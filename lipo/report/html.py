@@ -1,4 +1,5 @@
 """Rows ──► the table as text (terminal, Markdown), numbers (CSV) and one standalone page."""
+
 from __future__ import annotations
 
 import html
@@ -9,19 +10,21 @@ import pandas as pd
 from lipo.report.table import METRICS, REPORTED, Row
 
 REPORTED_COLUMN = "reported by the original study (one run, one split): MSE / R²"
-NOTE = ("Final rows: mean ± std over seeds of the best configuration's final runs (the only "
-        "runs that saw the test split). 'not final': no final phase yet, best val/mse of the "
-        "search shown. References are fitted by the report on the same split and seeds (their "
-        "wall s/run is the fit time). "
-        "vs baseline, vs control: test MSE of this row minus the other's, paired over the seeds "
-        "both have on the same split: mean difference, its 95% t-interval, the paired t-test's "
-        "p and a verdict (helps: lower MSE at p < 0.05; hurts: higher; within noise: p ≥ 0.05 "
-        "or fewer than 2 paired seeds). A strategy is judged against the plain baseline and "
-        "against its own control; a control against the baseline. 'seeds vary': what the ± "
-        "spans (initialisation only when every seed shares one split). The original study's numbers are one "
-        "run of MoLFormer-XL on one random split (standard error of an MSE ~0.02). "
-        "90% interval test coverage: the share of test molecules inside the seeds' mean ± the "
-        "split-conformal half-width calibrated on validation (the registered model's interval).")
+NOTE = (
+    "Final rows: mean ± std over seeds of the best configuration's final runs (the only "
+    "runs that saw the test split). 'not final': no final phase yet, best val/mse of the "
+    "search shown. References are fitted by the report on the same split and seeds (their "
+    "wall s/run is the fit time). "
+    "vs baseline, vs control: test MSE of this row minus the other's, paired over the seeds "
+    "both have on the same split: mean difference, its 95% t-interval, the paired t-test's "
+    "p and a verdict (helps: lower MSE at p < 0.05; hurts: higher; within noise: p ≥ 0.05 "
+    "or fewer than 2 paired seeds). A strategy is judged against the plain baseline and "
+    "against its own control; a control against the baseline. 'seeds vary': what the ± "
+    "spans (initialisation only when every seed shares one split). The original study's "
+    "numbers are one run of MoLFormer-XL on one random split (standard error of an MSE ~0.02). "
+    "90% interval test coverage: the share of test molecules inside the seeds' mean ± the "
+    "split-conformal half-width calibrated on validation (the registered model's interval)."
+)
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
@@ -37,14 +40,14 @@ def knob_text(knobs: dict) -> str:
         except ValueError:
             return value
         return value if number.is_integer() and "e" not in value else f"{number:.3g}"
+
     return ", ".join(f"{k}={short(str(v))}" for k, v in knobs.items())
 
 
 def params_text(row: Row) -> str:
     if row.trainable_params is None:
         return ""
-    share = (f" ({100 * row.trainable_params / row.total_params:.3g}%)"
-             if row.total_params else "")
+    share = f" ({100 * row.trainable_params / row.total_params:.3g}%)" if row.total_params else ""
     return f"{int(row.trainable_params):,}{share}"
 
 
@@ -76,18 +79,29 @@ def stat_text(row: Row, metric: str) -> str:
 def display_frame(rows: list[Row]) -> pd.DataFrame:
     records = []
     for row in rows:
-        record = {"study": row.label, "status": row.kind, "backbone": row.backbone,
-                  "split": row.split, "seeds": len(row.seeds) or "",
-                  "seeds vary": row.seeds_vary}
+        record = {
+            "study": row.label,
+            "status": row.kind,
+            "backbone": row.backbone,
+            "split": row.split,
+            "seeds": len(row.seeds) or "",
+            "seeds vary": row.seeds_vary,
+        }
         for metric in METRICS:
             record[f"test {metric.upper() if metric != 'r2' else 'R²'}"] = stat_text(row, metric)
-        record.update({"ensemble test MSE": fmt(row.ensemble_mse),
-                       "90% interval test coverage": fmt(row.interval_coverage),
-                       "best val MSE": fmt(row.best_val_mse), "trainable params":
-                       params_text(row), "wall s/run": fmt(row.wall_time_s, 1),
-                       "vs baseline (test MSE)": baseline_text(row),
-                       "vs control (test MSE)": row.vs_controls,
-                       REPORTED_COLUMN: reported_text(row), "knobs": knob_text(row.knobs)})
+        record.update(
+            {
+                "ensemble test MSE": fmt(row.ensemble_mse),
+                "90% interval test coverage": fmt(row.interval_coverage),
+                "best val MSE": fmt(row.best_val_mse),
+                "trainable params": params_text(row),
+                "wall s/run": fmt(row.wall_time_s, 1),
+                "vs baseline (test MSE)": baseline_text(row),
+                "vs control (test MSE)": row.vs_controls,
+                REPORTED_COLUMN: reported_text(row),
+                "knobs": knob_text(row.knobs),
+            }
+        )
         records.append(record)
     return pd.DataFrame(records)
 
@@ -96,23 +110,37 @@ def numeric_frame(rows: list[Row]) -> pd.DataFrame:
     records = []
     for row in rows:
         reported = (None, None) if row.control else REPORTED.get(row.study, (None, None))
-        record = {"study": row.study, "variant": row.variant, "control": row.control,
-                  "status": row.kind,
-                  "backbone": row.backbone, "split": row.split, "split_sha256": row.split_sha256,
-                  "optuna_study": row.optuna_study, "best_trial": row.best_trial,
-                  "seeds": " ".join(map(str, row.seeds)), "n_seeds": len(row.seeds),
-                  "seeds_vary": row.seeds_vary}
+        record = {
+            "study": row.study,
+            "variant": row.variant,
+            "control": row.control,
+            "status": row.kind,
+            "backbone": row.backbone,
+            "split": row.split,
+            "split_sha256": row.split_sha256,
+            "optuna_study": row.optuna_study,
+            "best_trial": row.best_trial,
+            "seeds": " ".join(map(str, row.seeds)),
+            "n_seeds": len(row.seeds),
+            "seeds_vary": row.seeds_vary,
+        }
         for metric in METRICS:
             stat = row.stat(metric) or (None, None)
             record[f"test_{metric}_mean"], record[f"test_{metric}_std"] = stat
-        record.update({"test_ensemble_mse": row.ensemble_mse,
-                       "test_interval_coverage": row.interval_coverage,
-                       "best_val_mse": row.best_val_mse,
-                       "trainable_params": row.trainable_params,
-                       "total_params": row.total_params, "wall_time_s": row.wall_time_s,
-                       **verdict_columns(row),
-                       "reported_mse": reported[0], "reported_r2": reported[1],
-                       "knobs": knob_text(row.knobs)})
+        record.update(
+            {
+                "test_ensemble_mse": row.ensemble_mse,
+                "test_interval_coverage": row.interval_coverage,
+                "best_val_mse": row.best_val_mse,
+                "trainable_params": row.trainable_params,
+                "total_params": row.total_params,
+                "wall_time_s": row.wall_time_s,
+                **verdict_columns(row),
+                "reported_mse": reported[0],
+                "reported_r2": reported[1],
+                "knobs": knob_text(row.knobs),
+            }
+        )
         records.append(record)
     return pd.DataFrame(records)
 
@@ -121,18 +149,24 @@ def verdict_columns(row: Row) -> dict:
     """Against the baseline: the difference, its interval, p, and the verdict's word; against
     the controls: the text (a strategy may have several)."""
     verdict = row.baseline_verdict
-    return {"delta_test_mse_vs_baseline": row.delta_mse,
-            "ci95_low_vs_baseline": verdict.low if verdict else None,
-            "ci95_high_vs_baseline": verdict.high if verdict else None,
-            "p_value": row.p_value, "verdict_vs_baseline": verdict.word if verdict else "",
-            "vs_baseline": row.missing or row.vs_baseline, "vs_control": row.vs_controls}
+    return {
+        "delta_test_mse_vs_baseline": row.delta_mse,
+        "ci95_low_vs_baseline": verdict.low if verdict else None,
+        "ci95_high_vs_baseline": verdict.high if verdict else None,
+        "p_value": row.p_value,
+        "verdict_vs_baseline": verdict.word if verdict else "",
+        "vs_baseline": row.missing or row.vs_baseline,
+        "vs_control": row.vs_controls,
+    }
 
 
 def markdown(frame: pd.DataFrame, title: str) -> str:
     header = "| " + " | ".join(frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(str(v).replace("|", "/") for v in record) + " |"
-            for record in frame.itertuples(index=False)]
+    body = [
+        "| " + " | ".join(str(v).replace("|", "/") for v in record) + " |"
+        for record in frame.itertuples(index=False)
+    ]
     return "\n".join([f"# {title}", "", header, rule, *body, "", NOTE, ""])
 
 
@@ -146,12 +180,14 @@ def terminal(frame: pd.DataFrame) -> str:
     return frame.drop(columns=hidden).to_string(index=False)
 
 
-def page(frame: pd.DataFrame, title: str, figures: list[tuple[str, str]],
-         notes: list[str]) -> str:
+def page(frame: pd.DataFrame, title: str, figures: list[tuple[str, str]], notes: list[str]) -> str:
     """One self-contained page: the table, then every figure as an embedded PNG."""
     table = frame.to_html(index=False, escape=True, border=0, classes="results")
-    parts = [f"<h2>{html.escape(caption)}</h2>\n<img alt=\"{html.escape(caption)}\" "
-             f"src=\"data:image/png;base64,{data}\">" for caption, data in figures]
+    parts = [
+        f'<h2>{html.escape(caption)}</h2>\n<img alt="{html.escape(caption)}" '
+        f'src="data:image/png;base64,{data}">'
+        for caption, data in figures
+    ]
     remarks = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>

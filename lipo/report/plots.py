@@ -1,4 +1,5 @@
 """The report's figures, each returned as a base64 PNG so the HTML page stands alone."""
+
 from __future__ import annotations
 
 import base64
@@ -44,8 +45,9 @@ def parity(panels: list[tuple[str, np.ndarray, np.ndarray]]) -> str:
     return png(fig)
 
 
-def curves(series: dict[str, list[tuple[int, float]]], xlabel: str, ylabel: str,
-           running_best: bool = False) -> str:
+def curves(
+    series: dict[str, list[tuple[int, float]]], xlabel: str, ylabel: str, running_best: bool = False
+) -> str:
     """One line per study: val/mse by epoch, or best val/mse by trial with its running best."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for name, points in series.items():
@@ -105,8 +107,12 @@ def strategy_output(title: str, table: pd.DataFrame) -> str | None:
         column = numeric.columns[-1]
         if "selected" in table.columns:
             chosen = table["selected"].astype(bool)
-            ax.hist([numeric[column][~chosen].dropna(), numeric[column][chosen].dropna()],
-                    bins=40, stacked=True, label=["not selected", "selected"])
+            ax.hist(
+                [numeric[column][~chosen].dropna(), numeric[column][chosen].dropna()],
+                bins=40,
+                stacked=True,
+                label=["not selected", "selected"],
+            )
             ax.legend(fontsize=8)
         else:
             ax.hist(numeric[column].dropna(), bins=40)

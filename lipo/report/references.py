@@ -8,6 +8,7 @@ and rounds, so a second report costs nothing; the features (~20 s for 4200 molec
 cached per data file. A model that cannot run here (chemprop not installed) gives a row that
 says so, and is not cached: installing it later fills the row.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,15 +19,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+from joblib import Parallel, delayed
 from rdkit import Chem, RDLogger
 from rdkit.Chem import Descriptors, rdFingerprintGenerator
-from joblib import Parallel, delayed
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 
 from lipo.data.molecules import content_sha256, load_molecules, locate
+from lipo.data.splits import make_split
 from lipo.errors import DataError, LipoError
 from lipo.metrics import regression_metrics
-from lipo.data.splits import make_split
 
 log = logging.getLogger(__name__)
 MODELS = ("hist_gradient_boosting", "random_forest", "lightgbm", "chemprop_dmpnn")
@@ -37,8 +38,14 @@ TREES = 100
 # LightGBM as an independent run set it (1000 rounds at 0.03, 31 leaves, 80% rows per round,
 # half the columns per tree): 0.382 test MSE on random_seed0 and 0.431 on scaffold there,
 # against 0.416 and 0.547 for the 100-round boosting above
-LIGHTGBM = {"n_estimators": 1000, "learning_rate": 0.03, "num_leaves": 31, "subsample": 0.8,
-            "subsample_freq": 1, "colsample_bytree": 0.5}
+LIGHTGBM = {
+    "n_estimators": 1000,
+    "learning_rate": 0.03,
+    "num_leaves": 31,
+    "subsample": 0.8,
+    "subsample_freq": 1,
+    "colsample_bytree": 0.5,
+}
 RECIPE = 3  # part of the cache key: bump it when the models or features change
 DESCRIPTOR_CLIP = 1e10  # a few descriptors (Ipc) reach 1e30; trees work in float32
 
@@ -89,19 +96,27 @@ def fit_predict(name: str, seed: int, x: np.ndarray, y: np.ndarray, split) -> np
     xt, yt = x[split.train], y[split.train]
     if name == "lightgbm":
         import lightgbm  # a dependency; imported here so that the CLI's help stays light
+
         # every round is kept: the recipe fixes 1000, and nothing is picked on test
-        model = lightgbm.LGBMRegressor(**{**LIGHTGBM, "n_estimators": trees}, n_jobs=2,
-                                       random_state=seed, verbose=-1).fit(xt, yt)
+        model = lightgbm.LGBMRegressor(
+            **{**LIGHTGBM, "n_estimators": trees}, n_jobs=2, random_state=seed, verbose=-1
+        ).fit(xt, yt)
         return model.predict(x[split.test])
     if name == "random_forest":
         # a fifth of the 2265 columns per split: all of them is ~5x slower
-        model = RandomForestRegressor(n_estimators=trees, max_features=0.2, n_jobs=2,
-                                      random_state=seed).fit(xt, yt)
+        model = RandomForestRegressor(
+            n_estimators=trees, max_features=0.2, n_jobs=2, random_state=seed
+        ).fit(xt, yt)
         return model.predict(x[split.test])
     # half the columns per split: twice as fast, and the seed then changes the model (with
     # all columns boosting is deterministic and every seed gives the same numbers)
-    model = HistGradientBoostingRegressor(max_iter=trees, learning_rate=0.15, max_features=0.5,
-                                          early_stopping=False, random_state=seed).fit(xt, yt)
+    model = HistGradientBoostingRegressor(
+        max_iter=trees,
+        learning_rate=0.15,
+        max_features=0.5,
+        early_stopping=False,
+        random_state=seed,
+    ).fit(xt, yt)
     # early stopping on our val split (not a random slice of train): pick the round there
     val_mse = [np.mean((p - y[split.val]) ** 2) for p in model.staged_predict(x[split.val])]
     best = int(np.argmin(val_mse))
@@ -121,14 +136,17 @@ def rebuild_split(params: dict, split_sha: str):
     except DataError as exc:
         raise LipoError(f"cannot rebuild split {spec!r}: {exc}") from None
     if split.sha256 != split_sha:
-        raise LipoError(f"rebuilt split {split.name} has sha256 {split.sha256[:12]}, the runs "
-                        f"say {split_sha[:12]}: other data or split file")
+        raise LipoError(
+            f"rebuilt split {split.name} has sha256 {split.sha256[:12]}, the runs "
+            f"say {split_sha[:12]}: other data or split file"
+        )
     return mols, split
 
 
 def cache_file(name: str, split_sha: str, data_sha: str, seeds: list[int], cache: Path) -> Path:
-    key = hashlib.sha256(json.dumps([name, split_sha, data_sha, sorted(seeds), tree_count(name),
-                                     RECIPE]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(
+        json.dumps([name, split_sha, data_sha, sorted(seeds), tree_count(name), RECIPE]).encode()
+    ).hexdigest()[:16]
     return cache / f"references_{name}_{key}.json"
 
 
@@ -145,6 +163,7 @@ def references(params: dict, split_sha: str, seeds: list[int], cache: Path) -> l
             continue
         if name == "chemprop_dmpnn":
             from lipo.report.chemprop_reference import chemprop_missing
+
             if chemprop_missing():
                 found.append({"model": name, "missing": chemprop_missing(), "split": split.name})
                 continue
@@ -153,8 +172,13 @@ def references(params: dict, split_sha: str, seeds: list[int], cache: Path) -> l
         except Exception as exc:  # noqa: BLE001 - an optional extra must not sink the report
             if name != "chemprop_dmpnn":
                 raise
-            found.append({"model": name, "split": split.name,
-                          "missing": f"failed: {type(exc).__name__}: {exc}"[:200]})
+            found.append(
+                {
+                    "model": name,
+                    "split": split.name,
+                    "missing": f"failed: {type(exc).__name__}: {exc}"[:200],
+                }
+            )
             continue
         cache.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(fitted, indent=1))
@@ -171,11 +195,17 @@ def fit_model(name: str, mols, split, data_sha: str, seeds: list[int], cache: Pa
         started = time.time()
         if name == "chemprop_dmpnn":
             from lipo.report.chemprop_reference import fit_predict_dmpnn
+
             pred = fit_predict_dmpnn(seed, mols.smiles, y, split, tree_count(name))
         else:
             pred = fit_predict(name, seed, x, y, split)
         times.append(time.time() - started)
-        per_seed[str(seed)] = {k.split("/")[1]: v for k, v in
-                               regression_metrics(y[split.test], pred, "test").items()}
-    return {"model": name, "per_seed": per_seed, "fit_time_s": float(np.mean(times)),
-            "split": split.name}
+        per_seed[str(seed)] = {
+            k.split("/")[1]: v for k, v in regression_metrics(y[split.test], pred, "test").items()
+        }
+    return {
+        "model": name,
+        "per_seed": per_seed,
+        "fit_time_s": float(np.mean(times)),
+        "split": split.name,
+    }

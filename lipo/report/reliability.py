@@ -4,6 +4,7 @@ predictions, as the registered model is) and the error by similarity to the trai
 
 Built from the final runs' ``predictions_val.csv`` / ``predictions_test.csv``; the training
 molecules are rebuilt from the runs' data and split (``references.rebuild_split``)."""
+
 from __future__ import annotations
 
 import tempfile
@@ -26,8 +27,10 @@ def final_val_tables(store, rows: list) -> dict[tuple, list[pd.DataFrame]]:
     tables = {}
     with tempfile.TemporaryDirectory() as tmp:
         for row in (r for r in rows if r.kind == "final"):
-            paths = [store.download(run_id, "predictions_val.csv", Path(tmp) / run_id)
-                     for run_id in row.run_ids]
+            paths = [
+                store.download(run_id, "predictions_val.csv", Path(tmp) / run_id)
+                for run_id in row.run_ids
+            ]
             tables[tuple(row.run_ids)] = [pd.read_csv(p) for p in paths if p is not None]
     return tables
 
@@ -36,16 +39,28 @@ def test_frame(tests: list[pd.DataFrame], half_width: float) -> pd.DataFrame:
     """Per test molecule every member predicted: SMILES, |error| of the mean, covered."""
     stacked = pd.concat(tests)
     grouped = stacked.groupby("row")
-    frame = pd.DataFrame({"smiles": grouped["smiles"].first(), "y_true": grouped["y_true"].first(),
-                          "mean": grouped["y_pred"].mean(), "members": grouped["y_pred"].count()})
+    frame = pd.DataFrame(
+        {
+            "smiles": grouped["smiles"].first(),
+            "y_true": grouped["y_true"].first(),
+            "mean": grouped["y_pred"].mean(),
+            "members": grouped["y_pred"].count(),
+        }
+    )
     frame = frame[frame["members"] == len(tests)].copy()
     frame["abs_error"] = (frame["mean"] - frame["y_true"]).abs()
     frame["covered"] = frame["abs_error"] <= half_width
     return frame
 
 
-def attach_reliability(rows: list, runs: list, val_tables: dict, test_tables: dict,
-                       notes: list[str], coverage: float = DEFAULT_COVERAGE) -> pd.DataFrame:
+def attach_reliability(
+    rows: list,
+    runs: list,
+    val_tables: dict,
+    test_tables: dict,
+    notes: list[str],
+    coverage: float = DEFAULT_COVERAGE,
+) -> pd.DataFrame:
     """Sets ``interval_coverage`` on each final row whose runs all have both tables; returns
     the error-by-similarity table (one line per row and band) and adds a note per row."""
     by_id, train_bits, bands = {r.run_id: r for r in runs}, {}, []
@@ -58,19 +73,23 @@ def attach_reliability(rows: list, runs: list, val_tables: dict, test_tables: di
         frame = test_frame(tests, q)
         row.interval_coverage = float(frame["covered"].mean())
         name = f"{row.label} · {row.backbone}"
-        notes.append(f"{coverage:.0%} conformal interval (mean ± {q:.3f}, calibrated on "
-                     f"validation), {name}: covers {row.interval_coverage:.1%} of "
-                     f"{len(frame)} test molecules")
+        notes.append(
+            f"{coverage:.0%} conformal interval (mean ± {q:.3f}, calibrated on "
+            f"validation), {name}: covers {row.interval_coverage:.1%} of "
+            f"{len(frame)} test molecules"
+        )
         try:
             bits = train_bits.get(row.split_sha256)
             if bits is None:
                 bits = train_bits[row.split_sha256] = training_fingerprints(
-                    by_id[row.run_ids[0]].params, row.split_sha256)
+                    by_id[row.run_ids[0]].params, row.split_sha256
+                )
         except (LipoError, KeyError) as exc:
             notes.append(f"error by similarity skipped for {name}: {exc}")
             continue
         frame["similarity"] = similarity.max_tanimoto(
-            similarity.fingerprints(list(frame["smiles"])), bits)
+            similarity.fingerprints(list(frame["smiles"])), bits
+        )
         bands.append(band_table(frame).assign(study=name))
     return pd.concat(bands, ignore_index=True) if bands else pd.DataFrame()
 
@@ -87,18 +106,26 @@ def band_table(frame: pd.DataFrame) -> pd.DataFrame:
     for label in similarity.band_labels():
         part = frame[frame["band"] == label]
         errors = part["abs_error"]
-        out.append({"band": label, "molecules": len(part),
-                    "mae": float(errors.mean()) if len(part) else np.nan,
-                    "rmse": float(np.sqrt((errors ** 2).mean())) if len(part) else np.nan,
-                    "coverage": float(part["covered"].mean()) if len(part) else np.nan})
+        out.append(
+            {
+                "band": label,
+                "molecules": len(part),
+                "mae": float(errors.mean()) if len(part) else np.nan,
+                "rmse": float(np.sqrt((errors**2).mean())) if len(part) else np.nan,
+                "coverage": float(part["covered"].mean()) if len(part) else np.nan,
+            }
+        )
     return pd.DataFrame(out)
 
 
 def band_notes(bands: pd.DataFrame) -> list[str]:
     notes = []
     for name, part in bands.groupby("study", sort=False):
-        cells = "; ".join(f"{b.band}: {b.molecules} mol, MAE {b.mae:.3f}, covered {b.coverage:.0%}"
-                          for b in part.itertuples() if b.molecules)
+        cells = "; ".join(
+            f"{b.band}: {b.molecules} mol, MAE {b.mae:.3f}, covered {b.coverage:.0%}"
+            for b in part.itertuples()
+            if b.molecules
+        )
         notes.append(f"test error by max Tanimoto similarity to train, {name}: {cells}")
     return notes
 
@@ -106,5 +133,10 @@ def band_notes(bands: pd.DataFrame) -> list[str]:
 def band_figure(bands: pd.DataFrame) -> list[tuple[str, str]]:
     if bands.empty:
         return []
-    return [("Test MAE of the ensemble mean by similarity to the training set (molecules "
-             "per band above the bars)", report_plots.bands(bands))]
+    return [
+        (
+            "Test MAE of the ensemble mean by similarity to the training set (molecules "
+            "per band above the bars)",
+            report_plots.bands(bands),
+        )
+    ]

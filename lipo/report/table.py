@@ -1,5 +1,6 @@
 """MLflow runs ──► one row per study: the best configuration's final runs over seeds, or, for
 a study without a final phase, its best validation score. Pure functions over ``RunRecord``s."""
+
 from __future__ import annotations
 
 import statistics
@@ -7,18 +8,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lipo.report.verdicts import Verdict, judge
-
 from lipo.tracking.finals import final_runs, newest_group
 
 BASELINE = "baseline"
 METRICS = ("mse", "rmse", "mae", "r2")
 # Settings that differ between runs by construction, never knobs of the search.
-NOT_KNOBS = {"seed", "phase", "study", "data", "split", "split_seed", "strict", "backbone",
-             "strategy", "adapter", "head_features"}
+NOT_KNOBS = {
+    "seed",
+    "phase",
+    "study",
+    "data",
+    "split",
+    "split_seed",
+    "strict",
+    "backbone",
+    "strategy",
+    "adapter",
+    "head_features",
+}
 # The original study, as ARCHITECTURE.md cites it: one run on one random split, MoLFormer-XL.
-REPORTED = {"baseline": (0.495, 0.673), "mlm": (None, 0.675), "influence": (0.443, 0.699),
-            "curriculum": (0.375, 0.740), "active": (0.429, 0.701), "bitfit": (0.712, 0.517),
-            "lora": (0.486, 0.671), "ia3": (0.470, 0.682)}
+REPORTED = {
+    "baseline": (0.495, 0.673),
+    "mlm": (None, 0.675),
+    "influence": (0.443, 0.699),
+    "curriculum": (0.375, 0.740),
+    "active": (0.429, 0.701),
+    "bitfit": (0.712, 0.517),
+    "lora": (0.486, 0.671),
+    "ia3": (0.470, 0.682),
+}
 
 
 @dataclass
@@ -95,13 +113,20 @@ def matches(run, split: str | None, backbone: str | None) -> bool:
     """--split matches the tag (random_seed0, scaffold, a file's stem) or the command line's
     value kept as the param (random); --backbone the tag or, for a path, its folder name."""
     tag = run.tags.get("lipo.backbone", "")
-    return ((split is None or split in (run.tags.get("lipo.split"), run.params.get("split")))
-            and (backbone is None or backbone in (tag, Path(tag).name)))
+    return (split is None or split in (run.tags.get("lipo.split"), run.params.get("split"))) and (
+        backbone is None or backbone in (tag, Path(tag).name)
+    )
 
 
 def search_trials(runs: list) -> list:
-    return [r for r in runs if r.tags.get("lipo.phase") == "search" and r.status == "FINISHED"
-            and r.tags.get("lipo.state") == "COMPLETE" and "mlflow.parentRunId" in r.tags]
+    return [
+        r
+        for r in runs
+        if r.tags.get("lipo.phase") == "search"
+        and r.status == "FINISHED"
+        and r.tags.get("lipo.state") == "COMPLETE"
+        and "mlflow.parentRunId" in r.tags
+    ]
 
 
 def variant(run) -> str:
@@ -120,11 +145,15 @@ def knob_values(params: dict, trials: list) -> dict:
 def final_row(study: str, group: list, trials: list) -> Row:
     first = group[0]
     control = first.tags.get("lipo.control", "")
-    same_study = [t for t in trials if t.tags.get("lipo.optuna_study")
-                  == first.tags.get("lipo.optuna_study")]
-    per_seed = {int(r.tags.get("lipo.seed", r.params.get("seed", 0))):
-                {m: r.metrics[f"test/{m}"] for m in METRICS if f"test/{m}" in r.metrics}
-                for r in group}
+    same_study = [
+        t for t in trials if t.tags.get("lipo.optuna_study") == first.tags.get("lipo.optuna_study")
+    ]
+    per_seed = {
+        int(r.tags.get("lipo.seed", r.params.get("seed", 0))): {
+            m: r.metrics[f"test/{m}"] for m in METRICS if f"test/{m}" in r.metrics
+        }
+        for r in group
+    }
     walls = [r.metrics["wall_time_s"] for r in group if "wall_time_s" in r.metrics]
     split, split_sha = first.tags.get("lipo.split", ""), first.tags.get("lipo.split_sha256", "")
     if first.tags.get("lipo.split_per_seed"):
@@ -133,32 +162,48 @@ def final_row(study: str, group: list, trials: list) -> Row:
         searched = (first.tags.get("lipo.optuna_study", "").split(":") + ["", "", ""])[2]
         split = f"random per seed (searched on {searched})"
         split_sha = f"per-seed:{first.params.get('data', '')}:{searched}"
-    return Row(study, "final", variant(first), control=control,
-               backbone=first.tags.get("lipo.backbone", ""), split=split,
-               split_sha256=split_sha,
-               optuna_study=first.tags.get("lipo.optuna_study", ""),
-               best_trial=first.tags["lipo.best_trial"], per_seed=per_seed,
-               trainable_params=first.metrics.get("trainable_params"),
-               total_params=first.metrics.get("total_params"),
-               wall_time_s=statistics.mean(walls) if walls else None,
-               knobs=knob_values(first.params, same_study), run_ids=[r.run_id for r in group],
-               split_shas={r.tags.get("lipo.split_sha256", "") for r in group})
+    return Row(
+        study,
+        "final",
+        variant(first),
+        control=control,
+        backbone=first.tags.get("lipo.backbone", ""),
+        split=split,
+        split_sha256=split_sha,
+        optuna_study=first.tags.get("lipo.optuna_study", ""),
+        best_trial=first.tags["lipo.best_trial"],
+        per_seed=per_seed,
+        trainable_params=first.metrics.get("trainable_params"),
+        total_params=first.metrics.get("total_params"),
+        wall_time_s=statistics.mean(walls) if walls else None,
+        knobs=knob_values(first.params, same_study),
+        run_ids=[r.run_id for r in group],
+        split_shas={r.tags.get("lipo.split_sha256", "") for r in group},
+    )
 
 
 def search_row(study: str, trials: list, best_val: dict) -> Row:
     """A study without a final phase: its best trial by validation MSE."""
     best = min(trials, key=lambda t: best_val[t.run_id])
-    same_study = [t for t in trials if t.tags.get("lipo.optuna_study")
-                  == best.tags.get("lipo.optuna_study")]
-    return Row(study, "not final", variant(best), backbone=best.tags.get("lipo.backbone", ""),
-               split=best.tags.get("lipo.split", ""),
-               split_sha256=best.tags.get("lipo.split_sha256", ""),
-               optuna_study=best.tags.get("lipo.optuna_study", ""),
-               best_trial=best.tags.get("optuna.trial_number", ""),
-               trainable_params=best.metrics.get("trainable_params"),
-               total_params=best.metrics.get("total_params"),
-               wall_time_s=best.metrics.get("wall_time_s"), best_val_mse=best_val[best.run_id],
-               knobs=knob_values(best.params, same_study), run_ids=[best.run_id])
+    same_study = [
+        t for t in trials if t.tags.get("lipo.optuna_study") == best.tags.get("lipo.optuna_study")
+    ]
+    return Row(
+        study,
+        "not final",
+        variant(best),
+        backbone=best.tags.get("lipo.backbone", ""),
+        split=best.tags.get("lipo.split", ""),
+        split_sha256=best.tags.get("lipo.split_sha256", ""),
+        optuna_study=best.tags.get("lipo.optuna_study", ""),
+        best_trial=best.tags.get("optuna.trial_number", ""),
+        trainable_params=best.metrics.get("trainable_params"),
+        total_params=best.metrics.get("total_params"),
+        wall_time_s=best.metrics.get("wall_time_s"),
+        best_val_mse=best_val[best.run_id],
+        knobs=knob_values(best.params, same_study),
+        run_ids=[best.run_id],
+    )
 
 
 def study_rows(runs: list, best_val: dict) -> list[Row]:
@@ -176,8 +221,9 @@ def study_rows(runs: list, best_val: dict) -> list[Row]:
         trials = [t for t in trials if t.run_id in best_val]
         controls: dict[tuple, list] = {}  # (control, split per seed) -> its final runs
         for run in finals:
-            controls.setdefault((run.tags.get("lipo.control", ""),
-                                 run.tags.get("lipo.split_per_seed", "")), []).append(run)
+            controls.setdefault(
+                (run.tags.get("lipo.control", ""), run.tags.get("lipo.split_per_seed", "")), []
+            ).append(run)
         for _, group in sorted(controls.items()):
             rows.append(final_row(study, newest_group(group), trials))
         if trials and not finals:
@@ -193,18 +239,26 @@ def compare(rows: list[Row]) -> None:
     for row in rows:
         if row.kind == "not final" or row.missing:
             continue
-        controls = [c for c in rows if c.kind == "final" and c.control and not row.control
-                    and c.optuna_study == row.optuna_study
-                    and c.split_sha256 == row.split_sha256]
+        controls = [
+            c
+            for c in rows
+            if c.kind == "final"
+            and c.control
+            and not row.control
+            and c.optuna_study == row.optuna_study
+            and c.split_sha256 == row.split_sha256
+        ]
         row.control_verdicts = [judge(mse_of(row), mse_of(c), c.control) for c in controls]
         same_split = [b for b in bases if b.split_sha256 == row.split_sha256]
-        base = min(same_split, key=lambda b: (b.backbone != row.backbone, b.variant != ""),
-                   default=None)
+        base = min(
+            same_split, key=lambda b: (b.backbone != row.backbone, b.variant != ""), default=None
+        )
         if row is base:
             continue
         if base is None:
-            row.compare_note = ("not comparable (different split)" if bases
-                                else "no baseline final runs")
+            row.compare_note = (
+                "not comparable (different split)" if bases else "no baseline final runs"
+            )
             continue
         row.baseline_verdict = judge(mse_of(row), mse_of(base), base.label)
         if base.backbone != row.backbone or base.variant:

@@ -3,6 +3,7 @@ difference of test MSE, its 95% t-interval, the paired t-test's p, and helps / w
 hurts. A strategy is judged against the plain ``baseline`` and against each of its controls
 (the comparison it must win: curriculum against the same examples in random order, influence
 against as many random external molecules)."""
+
 from __future__ import annotations
 
 import math

@@ -1,6 +1,7 @@
 """Accelerate, set up once for every entry point (the launcher, ``pretrain``, the search and
 the final phase): the accelerator, its teardown, rank 0's values on every rank, and quiet logs.
 """
+
 from __future__ import annotations
 
 import logging
@@ -13,9 +14,12 @@ def quieten(main_process: bool) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
-    logging.basicConfig(level=logging.WARNING if main_process else logging.ERROR,
-                        format="%(levelname)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING if main_process else logging.ERROR,
+        format="%(levelname)s: %(message)s",
+    )
     import transformers
+
     transformers.logging.set_verbosity_error()
 
 
@@ -25,10 +29,13 @@ def make_accelerator(precision: str = "fp32"):
     ``lipo.runtime.devices.PRECISIONS``, resolved for this machine (``machine_precision``)."""
     import torch
     from accelerate import Accelerator
+
     from lipo.runtime.devices import PRECISIONS
+
     several = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    return Accelerator(cpu=several and not torch.cuda.is_available(),
-                       mixed_precision=PRECISIONS[precision])
+    return Accelerator(
+        cpu=several and not torch.cuda.is_available(), mixed_precision=PRECISIONS[precision]
+    )
 
 
 def close_accelerator(accelerator) -> None:
@@ -44,4 +51,5 @@ def broadcast(accelerator, value: Any) -> Any:
     if accelerator.num_processes == 1:
         return value
     from accelerate.utils import broadcast_object_list
+
     return broadcast_object_list([value], from_process=0)[0]

@@ -6,6 +6,7 @@ serves a subset of positions (420 validation molecules), so the cut was wrong: u
 processes about 60 molecules (the longest, batched last) silently left ``val/mse``. Every
 batch carries its table positions, so duplicates are dropped by position instead.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,9 @@ from accelerate import Accelerator
 PAD = -1  # position of a row added only to make the processes' tensors the same length
 
 
-def gather_by_position(accelerator: Accelerator | None, positions: torch.Tensor,
-                       *columns: torch.Tensor) -> tuple[np.ndarray, ...]:
+def gather_by_position(
+    accelerator: Accelerator | None, positions: torch.Tensor, *columns: torch.Tensor
+) -> tuple[np.ndarray, ...]:
     """(positions, *columns) from every process, each position once (its first occurrence,
     in gathered order: this process's loader order when there is one process).
     ``columns`` are 1-D, aligned with ``positions``."""

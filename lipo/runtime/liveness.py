@@ -1,5 +1,6 @@
 """Which worker is which, and which one is gone: ``host:pid:start`` identities that the search
 keeps beside its trials, so a lost worker's trial is re-queued without waiting for heartbeats."""
+
 from __future__ import annotations
 
 import os

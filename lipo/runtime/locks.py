@@ -9,6 +9,7 @@ under ``<store>.create-lock`` makes the later launches wait for the first (a fra
 second once the store exists) and then find it whole. (Not ``<store>.lock``: Optuna's journal
 uses that name for its own lock.)
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -35,8 +36,10 @@ def store_lock(store: Path | None) -> Iterator[None]:
     try:
         lock.acquire(timeout=WAIT_S)
     except Timeout:
-        raise LipoError(f"{path} has been held for {WAIT_S} s by another launch opening "
-                        f"{store}; if no other launch is running, delete {path}") from None
+        raise LipoError(
+            f"{path} has been held for {WAIT_S} s by another launch opening "
+            f"{store}; if no other launch is running, delete {path}"
+        ) from None
     try:
         yield
     finally:

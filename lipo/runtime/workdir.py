@@ -8,10 +8,12 @@ Optuna storage and the MLflow tracking server). ``--workdir DIR`` or ``LIPO_HOME
 
 Neither given: as before, ``mlruns/state``, ``mlruns/cache`` and ``reports/.cache`` under
 the current folder, the other caches under ``~/.cache/lipo``. Two launchers on two machines
-each have their own work folder; a retried trial resumes its state where the folder is shared (a cluster's shared
+each have their own work folder; a retried trial resumes its state where the folder is shared (a
+cluster's shared
 volume), and starts again from its first batch where it is not. What must never happen twice,
 a final seed's training, is claimed in the shared Optuna storage (``lipo.search.claims``).
 """
+
 from __future__ import annotations
 
 import os

@@ -1,6 +1,7 @@
 """A worker process of ``--workers K``: the launcher, with the plugin registrations its
 starter handed on. Kept apart from ``workers`` (the starter) because it imports the whole
 command line, which imports the starter."""
+
 from __future__ import annotations
 
 import os
@@ -10,5 +11,6 @@ def worker_main() -> int:
     """A worker: the launcher, with the registrations its starter handed on."""
     from lipo.cli import main  # imports every registry first
     from lipo.registry import HANDED_ON, register_handed_on
+
     register_handed_on(os.environ.get(HANDED_ON))
     return main()

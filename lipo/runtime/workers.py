@@ -2,6 +2,7 @@
 journal file by default; PostgreSQL for workers on several machines, each started with the
 same command). Each worker asks the study for its next trial, so together they make exactly
 ``--trials`` trials."""
+
 from __future__ import annotations
 
 import os
@@ -10,12 +11,15 @@ import sys
 from pathlib import Path
 
 import lipo
-from lipo.runtime.devices import placement_table, worker_count, worker_envs
 from lipo.errors import LipoError
+from lipo.runtime.devices import placement_table, worker_count, worker_envs
 
 # A worker is the same command line without --workers: each one a plain launcher.
-WORKER = [sys.executable, "-c", "import sys; from lipo.runtime.worker_main import worker_main; "
-                                "sys.exit(worker_main())"]
+WORKER = [
+    sys.executable,
+    "-c",
+    "import sys; from lipo.runtime.worker_main import worker_main; sys.exit(worker_main())",
+]
 
 
 def worker_argv(argv: list[str]) -> list[str]:
@@ -34,10 +38,16 @@ def base_env() -> dict[str, str]:
     """The workers import lipo, and the plugins registered here, from where this process did
     (installed or not), and register those plugins again."""
     from lipo.registry import HANDED_ON, plugin_registrations
+
     root = str(Path(lipo.__file__).resolve().parents[1])
     here = [os.path.abspath(p or ".") for p in sys.path if os.path.isdir(p or ".")]
-    return {**os.environ, HANDED_ON: plugin_registrations(), "PYTHONPATH": os.pathsep.join(
-        dict.fromkeys(p for p in (root, *here, os.environ.get("PYTHONPATH")) if p))}
+    return {
+        **os.environ,
+        HANDED_ON: plugin_registrations(),
+        "PYTHONPATH": os.pathsep.join(
+            dict.fromkeys(p for p in (root, *here, os.environ.get("PYTHONPATH")) if p)
+        ),
+    }
 
 
 def prepare(args) -> None:
@@ -46,6 +56,7 @@ def prepare(args) -> None:
     from lipo.invocation import build
     from lipo.search.loop import open_book, queue_warm_start
     from lipo.tracking.store import Tracker
+
     inv = build(args)
     book = open_book(inv, startup=1)
     if inv.warm_start:  # queued once here, not raced by the K workers
@@ -55,6 +66,7 @@ def prepare(args) -> None:
 
 def start_workers(args) -> None:
     import torch
+
     gpus = torch.cuda.device_count()
     workers = worker_count(args.workers, args.workers_per_gpu, gpus)
     # Too few GPUs for --workers-per-gpu fail before the study is opened.
@@ -72,6 +84,8 @@ def start_workers(args) -> None:
         raise
     failed = [(i, c) for i, c in enumerate(codes) if c != 0]
     if failed:
-        raise LipoError(f"{len(failed)} of {workers} workers failed (exit status "
-                        f"{', '.join(str(c) for _, c in failed)}); re-run the same command "
-                        "to finish the study")
+        raise LipoError(
+            f"{len(failed)} of {workers} workers failed (exit status "
+            f"{', '.join(str(c) for _, c in failed)}); re-run the same command "
+            "to finish the study"
+        )

@@ -1,5 +1,6 @@
 """``TrialBook``: one object owns the life of a search's trials. It hands out plain
 ``TrialRecord``s and takes back how each ended; the Optuna study stays inside."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,11 +33,16 @@ class TrialRecord:
 def record_of(trial) -> TrialRecord:
     attrs = trial.user_attrs
     state = getattr(trial, "state", None)
-    return TrialRecord(number=trial.number, origin=attrs.get("lipo.origin", trial.number),
-                       settings=attrs.get("overrides", trial.params), params=dict(trial.params),
-                       state=state.name if state is not None else "RUNNING",
-                       values=tuple(getattr(trial, "values", None) or ()),
-                       worker=attrs.get("lipo.worker", ""), run_id=attrs.get("mlflow_run_id", ""))
+    return TrialRecord(
+        number=trial.number,
+        origin=attrs.get("lipo.origin", trial.number),
+        settings=attrs.get("overrides", trial.params),
+        params=dict(trial.params),
+        state=state.name if state is not None else "RUNNING",
+        values=tuple(getattr(trial, "values", None) or ()),
+        worker=attrs.get("lipo.worker", ""),
+        run_id=attrs.get("mlflow_run_id", ""),
+    )
 
 
 class TrialBook:
@@ -47,11 +53,22 @@ class TrialBook:
         self._live: dict[int, Any] = {}  # number -> the Optuna trial this process runs
 
     @classmethod
-    def open(cls, name: str, storage_url: str | None, seed: int, startup: int,
-             objectives: tuple[str, ...] = ("mse",), heartbeat: int = HEARTBEAT_S,
-             pruner: str = "median", epochs: int = 6) -> "TrialBook":
-        return cls(open_study(name, storage_url, seed, startup, objectives, heartbeat, pruner,
-                              epochs), seed, startup)
+    def open(
+        cls,
+        name: str,
+        storage_url: str | None,
+        seed: int,
+        startup: int,
+        objectives: tuple[str, ...] = ("mse",),
+        heartbeat: int = HEARTBEAT_S,
+        pruner: str = "median",
+        epochs: int = 6,
+    ) -> "TrialBook":
+        return cls(
+            open_study(name, storage_url, seed, startup, objectives, heartbeat, pruner, epochs),
+            seed,
+            startup,
+        )
 
     @classmethod
     def load(cls, name: str, storage_url: str | None) -> "TrialBook | None":
@@ -65,22 +82,24 @@ class TrialBook:
         """Trials that count towards --trials (see ``trials.counted``)."""
         return optuna_trials.trials_counted(self.study)
 
-    def draw(self, space: Callable[[Any], dict], defaults: dict,
-             total: int) -> TrialRecord | None:
+    def draw(self, space: Callable[[Any], dict], defaults: dict, total: int) -> TrialRecord | None:
         """The next trial and its settings, or None when the study has its ``total``. Settings
         tried before are not trained again: they are redrawn before the trial is asked for
         (``trials.untried_params``), up to REDRAWS in a row (then the space counts as
         exhausted). Another worker may start the same settings between that draw and the ask:
         that trial is closed uncounted (``duplicate_of``) and the draw made again."""
+
         def settings_of(trial) -> dict:
             return {**defaults, **space(Knobs(trial))}
+
         for _ in range(REDRAWS):
             if self.counted() >= total:
                 return None
             fixed = None
             if not optuna_trials.has_queued(self.study):
-                fixed = optuna_trials.untried_params(self.study, self.seed, self.startup,
-                                                     settings_of, REDRAWS)
+                fixed = optuna_trials.untried_params(
+                    self.study, self.seed, self.startup, settings_of, REDRAWS
+                )
                 if fixed is None:
                     break
             trial = optuna_trials.ask(self.study, self.seed, self.startup, total, fixed=fixed)
@@ -93,10 +112,14 @@ class TrialBook:
                 self._live[trial.number] = trial
                 return record_of(trial)
             optuna_trials.tell(self.study, trial, "FAIL", duplicate_of=earlier)
-            tqdm.write(f"trial {trial.number}: another worker started the settings of trial "
-                       f"{earlier} meanwhile; drawing anew")
-        tqdm.write(f"{REDRAWS} draws in a row repeated earlier settings: the search space looks "
-                   f"exhausted at {self.counted()} trials")
+            tqdm.write(
+                f"trial {trial.number}: another worker started the settings of trial "
+                f"{earlier} meanwhile; drawing anew"
+            )
+        tqdm.write(
+            f"{REDRAWS} draws in a row repeated earlier settings: the search space looks "
+            f"exhausted at {self.counted()} trials"
+        )
         return None
 
     def link_run(self, record: TrialRecord, run_id: str) -> None:
@@ -147,25 +170,32 @@ class TrialBook:
     def trials(self) -> list[TrialRecord]:
         return [record_of(t) for t in self.study.get_trials(deepcopy=False)]
 
-    def warm_start(self, source_name: str, storage_url: str | None,
-                   space: Callable[[Any], dict], source: str) -> dict:
+    def warm_start(
+        self, source_name: str, storage_url: str | None, space: Callable[[Any], dict], source: str
+    ) -> dict:
         """Queue the best settings of the finished study ``source_name`` as this study's next
         trial, once: only the knobs this study's space also has, with values inside its
         ranges. Returns the settings queued ({} when an earlier run of this study queued them)."""
-        if any(t.user_attrs.get("lipo.warm_start") == source
-               for t in self.study.get_trials(deepcopy=False)):
+        if any(
+            t.user_attrs.get("lipo.warm_start") == source
+            for t in self.study.get_trials(deepcopy=False)
+        ):
             return {}
         found = TrialBook.load(source_name, storage_url)
         best = found.best() if found is not None else None
         if best is None:
-            raise ConfigError(f"--warm-start {source}: no completed trial in Optuna study "
-                              f"{source_name} (same backbone, split and data): run that "
-                              "study first")
+            raise ConfigError(
+                f"--warm-start {source}: no completed trial in Optuna study "
+                f"{source_name} (same backbone, split and data): run that "
+                "study first"
+            )
         knobs = space_of(space)
         params = {k: v for k, v in best.params.items() if k in knobs and knobs[k](v)}
         if not params:
-            raise ConfigError(f"--warm-start {source}: none of its best settings "
-                              f"({', '.join(best.params)}) is a knob of this study "
-                              f"({', '.join(knobs)})")
+            raise ConfigError(
+                f"--warm-start {source}: none of its best settings "
+                f"({', '.join(best.params)}) is a knob of this study "
+                f"({', '.join(knobs)})"
+            )
         self.study.enqueue_trial(params, user_attrs={"lipo.warm_start": source})
         return params

@@ -12,6 +12,7 @@ a lease (``lipo.lease_until``, wall-clock seconds) while it trains; a claim whos
 out, or whose worker is gone from this machine, is failed by the next launcher that wants the
 seed. Whether a seed is finished is MLflow's answer, not the claim's.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,9 +23,9 @@ from collections.abc import Iterator
 import optuna
 from optuna.trial import TrialState
 
+from lipo.runtime.liveness import gone_from_this_host, worker_id
 from lipo.runtime.locks import store_lock
 from lipo.search.storage import HEARTBEAT_S, local_store, storage
-from lipo.runtime.liveness import gone_from_this_host, worker_id
 
 KEY = "lipo.claim"
 LEASE = "lipo.lease_until"
@@ -76,8 +77,9 @@ class SeedClaims:
         self.recover(study, key)
         free = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         store = study._storage
-        if not free or not store.set_trial_state_values(free[0]._trial_id,
-                                                        state=TrialState.RUNNING):
+        if not free or not store.set_trial_state_values(
+            free[0]._trial_id, state=TrialState.RUNNING
+        ):
             return None
         trial_id = free[0]._trial_id
         store.set_trial_user_attr(trial_id, "lipo.worker", worker_id())
@@ -103,7 +105,8 @@ class SeedClaims:
         holder's lease lapsed): that launcher queued it."""
         try:
             study._storage.set_trial_state_values(
-                trial_id, state=state, values=[0.0] if state == TrialState.COMPLETE else None)
+                trial_id, state=state, values=[0.0] if state == TrialState.COMPLETE else None
+            )
         except optuna.exceptions.UpdateFinishedTrialError:
             return
         self.queue(study, key)
@@ -121,9 +124,11 @@ class SeedClaims:
             while not stop.wait(self.heartbeat):
                 try:
                     self.storage.set_trial_user_attr(
-                        trial_id, LEASE, time.time() + 2 * self.heartbeat)
+                        trial_id, LEASE, time.time() + 2 * self.heartbeat
+                    )
                 except optuna.exceptions.UpdateFinishedTrialError:
                     return
+
         thread = threading.Thread(target=refresh, name="lipo-claim-lease", daemon=True)
         thread.start()
         try:

@@ -1,4 +1,5 @@
 """Which knobs mattered: fANOVA over the trials MLflow recorded (the report's figure)."""
+
 from __future__ import annotations
 
 import optuna
@@ -15,8 +16,9 @@ def param_importances(observations: list[tuple[dict, float]]) -> dict[str, float
     study = optuna.create_study()
     for params, value in observations:
         values = {k: as_value(params[k], d) for k, d in distributions.items()}
-        study.add_trial(optuna.trial.create_trial(params=values, distributions=distributions,
-                                                  value=value))
+        study.add_trial(
+            optuna.trial.create_trial(params=values, distributions=distributions, value=value)
+        )
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)  # a seeded random forest
     found = optuna.importance.get_param_importances(study, evaluator=evaluator)
     return {k: float(v) for k, v in found.items()}
@@ -39,7 +41,8 @@ def observed_distributions(records: list[dict]) -> dict:
         try:
             low, high = min(map(float, seen)), max(map(float, seen))
             found[key] = optuna.distributions.FloatDistribution(
-                low, high, log=low > 0 and high / low > 10)
+                low, high, log=low > 0 and high / low > 10
+            )
         except ValueError:
             found[key] = optuna.distributions.CategoricalDistribution(seen)
     return found

@@ -3,6 +3,7 @@ tells the book how it ended; until the study has its trials.
 
 Every side effect (Optuna, MLflow, files, printing) sits behind ``is_main_process``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -12,22 +13,29 @@ import time
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
+from lipo.errors import ArtifactError, LipoError, TrialPruned
+from lipo.invocation import Invocation
 from lipo.runtime.devices import release
 from lipo.runtime.distributed import broadcast
-from lipo.errors import ArtifactError, LipoError, TrialPruned
-from lipo.training.trial_run import TrialRun, train_trial
-from lipo.invocation import Invocation
-from lipo.tracking.recorder import EpochReporter, Recorder, describe_error
 from lipo.search.book import TrialBook, TrialRecord
+from lipo.tracking.recorder import EpochReporter, Recorder, describe_error
 from lipo.tracking.store import Tracker
+from lipo.training.trial_run import TrialRun, train_trial
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def open_book(inv: Invocation, startup: int) -> TrialBook:
-    return TrialBook.open(inv.optuna_name, inv.storage, inv.base.seed, startup=startup,
-                          objectives=inv.objectives, heartbeat=inv.heartbeat,
-                          pruner=inv.pruner, epochs=inv.base.epochs)
+    return TrialBook.open(
+        inv.optuna_name,
+        inv.storage,
+        inv.base.seed,
+        startup=startup,
+        objectives=inv.objectives,
+        heartbeat=inv.heartbeat,
+        pruner=inv.pruner,
+        epochs=inv.base.epochs,
+    )
 
 
 def search(inv: Invocation, accelerator: Accelerator) -> None:
@@ -40,19 +48,27 @@ def search(inv: Invocation, accelerator: Accelerator) -> None:
         if inv.warm_start:
             queue_warm_start(inv, book)
         if len(inv.objectives) > 1:
-            print(f"objectives {', '.join(inv.objectives)}: pruning is off (Optuna prunes "
-                  "single-objective studies only); the Pareto front is kept")
+            print(
+                f"objectives {', '.join(inv.objectives)}: pruning is off (Optuna prunes "
+                "single-objective studies only); the Pareto front is kept"
+            )
         parent = start_parent(inv, tracker)
-        bar = tqdm(total=inv.trials, initial=min(book.counted(), inv.trials),
-                   desc=f"{inv.study} trials", unit="trial", position=0)
+        bar = tqdm(
+            total=inv.trials,
+            initial=min(book.counted(), inv.trials),
+            desc=f"{inv.study} trials",
+            unit="trial",
+            position=0,
+        )
     fatal = None
     try:
         while True:
             record = None
             if main and fatal is None:
                 fail_lost_trials(tracker, book.recover_lost())
-                record = book.draw(inv.definition.space,
-                                   getattr(inv.definition, "DEFAULTS", {}), inv.trials)
+                record = book.draw(
+                    inv.definition.space, getattr(inv.definition, "DEFAULTS", {}), inv.trials
+                )
             record = broadcast(accelerator, record)
             if record is None:
                 break
@@ -76,26 +92,37 @@ def search(inv: Invocation, accelerator: Accelerator) -> None:
 
 
 def start_parent(inv: Invocation, tracker: Tracker) -> str:
-    return tracker.start_run(f"{inv.study} search", {**inv.tags(inv.base)},
-                             params={"trials": inv.trials, "epochs": inv.base.epochs,
-                                     "pruner": inv.pruner,
-                                     "warm_start": inv.warm_start or "none"})
+    return tracker.start_run(
+        f"{inv.study} search",
+        {**inv.tags(inv.base)},
+        params={
+            "trials": inv.trials,
+            "epochs": inv.base.epochs,
+            "pruner": inv.pruner,
+            "warm_start": inv.warm_start or "none",
+        },
+    )
 
 
 def queue_warm_start(inv: Invocation, book: TrialBook) -> None:
-    queued = book.warm_start(inv.optuna_name_of(inv.warm_start), inv.storage,
-                             inv.definition.space, inv.warm_start)
+    queued = book.warm_start(
+        inv.optuna_name_of(inv.warm_start), inv.storage, inv.definition.space, inv.warm_start
+    )
     if queued:
-        print(f"warm start: the best settings of {inv.warm_start} queued first: "
-              + ", ".join(f"{k}={v}" for k, v in queued.items()))
+        print(
+            f"warm start: the best settings of {inv.warm_start} queued first: "
+            + ", ".join(f"{k}={v}" for k, v in queued.items())
+        )
 
 
 def fail_lost_trials(tracker: Tracker, records: list[TrialRecord]) -> None:
     """Trials whose worker died: their MLflow runs end FAILED too, and the dead worker's
     parent run with them."""
     for record in records:
-        reason = (f"worker {record.worker or '?'} stopped during trial {record.number} "
-                  "(killed or lost); re-queued with the same settings")
+        reason = (
+            f"worker {record.worker or '?'} stopped during trial {record.number} "
+            "(killed or lost); re-queued with the same settings"
+        )
         tqdm.write(f"trial {record.number}: {reason}")
         if record.run_id:
             tracker.fail_lost_run(record.run_id, reason)
@@ -105,23 +132,27 @@ class TrialEnd:
     """How a trial ended, told to the book and to MLflow (rank 0 only: ``recorder`` is None
     on other ranks, and so is ``book``)."""
 
-    def __init__(self, book: TrialBook | None, record: TrialRecord,
-                 recorder: Recorder | None, run: TrialRun):
+    def __init__(
+        self, book: TrialBook | None, record: TrialRecord, recorder: Recorder | None, run: TrialRun
+    ):
         self.book, self.record, self.recorder, self.run = book, record, recorder, run
 
     def pruned(self, reason: str) -> None:
         if self.recorder is not None:
             self.recorder.end("PRUNED", reason, self.run)
             self.book.prune(self.record)
-            tqdm.write(f"trial {self.record.number}: {reason} (val/mse behind the median of "
-                       f"earlier trials) in {time.time() - self.recorder.started:.0f} s")
+            tqdm.write(
+                f"trial {self.record.number}: {reason} (val/mse behind the median of "
+                f"earlier trials) in {time.time() - self.recorder.started:.0f} s"
+            )
         self.run.discard_state()
 
     def interrupted(self) -> None:
         """The saved training state stays: the re-queued trial resumes it."""
         if self.recorder is not None:
-            self.recorder.end("FAIL", "interrupted by the user; re-queued for the next run",
-                              self.run)
+            self.recorder.end(
+                "FAIL", "interrupted by the user; re-queued for the next run", self.run
+            )
             self.book.interrupt(self.record)
 
     def failed(self, exc: Exception) -> None:
@@ -135,29 +166,48 @@ class TrialEnd:
     def disk_full(self, what: str) -> str:
         """A full disk fails every later trial too: stop this worker, keep what is recorded,
         and re-queue the trial (its training state is kept: the re-run resumes it)."""
-        reason = (f"trial {self.record.number}: {what}; the trial is marked FAIL and "
-                  "re-queued: free space, then re-run the same command")
+        reason = (
+            f"trial {self.record.number}: {what}; the trial is marked FAIL and "
+            "re-queued: free space, then re-run the same command"
+        )
         with contextlib.suppress(Exception):  # the tracking store may sit on the same disk
             self.recorder.end("FAIL", reason, self.run)
         self.book.interrupt(self.record, reason)
         return reason
 
 
-def one_trial(inv: Invocation, accelerator, book: TrialBook | None, record: TrialRecord,
-              tracker, parent) -> str | None:
+def one_trial(
+    inv: Invocation, accelerator, book: TrialBook | None, record: TrialRecord, tracker, parent
+) -> str | None:
     """Train and record one trial; returns (on rank 0) a reason to stop this worker, or None."""
     cfg = inv.base.with_overrides(record.settings)
     main = accelerator.is_main_process
     recorder = None
     if main:
-        recorder = Recorder(inv, tracker, parent, cfg, f"trial {record.number}",
-                            {"optuna.trial_number": record.number})
+        recorder = Recorder(
+            inv,
+            tracker,
+            parent,
+            cfg,
+            f"trial {record.number}",
+            {"optuna.trial_number": record.number},
+        )
         book.link_run(record, recorder.run_id)
-    pruner = ((lambda epoch, mse: book.report(record, epoch, mse))
-              if main and len(inv.objectives) == 1 else None)
+    pruner = (
+        (lambda epoch, mse: book.report(record, epoch, mse))
+        if main and len(inv.objectives) == 1
+        else None
+    )
     reporter = EpochReporter(accelerator, pruner, recorder.log if main else None)
-    run = TrialRun(cfg, inv.ws, accelerator, reporter, recorder.log if main else None,
-                   state_root=inv.state_root(record), save_every=inv.save_every)
+    run = TrialRun(
+        cfg,
+        inv.ws,
+        accelerator,
+        reporter,
+        recorder.log if main else None,
+        state_root=inv.state_root(record),
+        save_every=inv.save_every,
+    )
     end = TrialEnd(book, record, recorder, run)
     try:
         with book.heartbeat(record) if main else contextlib.nullcontext():
@@ -186,8 +236,10 @@ def record_complete(inv: Invocation, end: TrialEnd, result, val_table) -> str | 
     values = {"mse": result.best["val/mse"], "params": run.param_counts["trainable_params"]}
     end.book.complete(end.record, [values[k] for k in inv.objectives])
     run.discard_state()
-    tqdm.write(f"trial {end.record.number}: val/mse {result.best['val/mse']:.4f} "
-               f"(epoch {result.best_epoch}) in {time.time() - end.recorder.started:.0f} s")
+    tqdm.write(
+        f"trial {end.record.number}: val/mse {result.best['val/mse']:.4f} "
+        f"(epoch {result.best_epoch}) in {time.time() - end.recorder.started:.0f} s"
+    )
     return None
 
 
@@ -197,8 +249,9 @@ def error_line(exc: OSError) -> str:
 
 def best_line(book: TrialBook) -> str:
     best = book.best()
-    return (f"best val/mse {best.values[0]:.4f} (trial {best.number})" if best
-            else "no trial completed")
+    return (
+        f"best val/mse {best.values[0]:.4f} (trial {best.number})" if best else "no trial completed"
+    )
 
 
 def summarise_search(inv: Invocation, book: TrialBook) -> None:
@@ -210,6 +263,8 @@ def summarise_search(inv: Invocation, book: TrialBook) -> None:
         print(f"best val/mse {best.values[0]:.4f} from trial {best.number}: {best.params}")
     if len(inv.objectives) > 1:
         for record in book.pareto_front():
-            print(f"  Pareto front: trial {record.number}: val/mse {record.values[0]:.4f}, "
-                  f"{int(record.values[1])} trainable params")
+            print(
+                f"  Pareto front: trial {record.number}: val/mse {record.values[0]:.4f}, "
+                f"{int(record.values[1])} trainable params"
+            )
         print(f"next: python launch.py --study {inv.study} --final --seeds 0,1,2")

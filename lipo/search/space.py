@@ -1,5 +1,6 @@
 """A study's search space, read without Optuna: which knobs it has and which values each
 accepts (what ``--warm-start`` may carry over from another study)."""
+
 from __future__ import annotations
 
 from typing import Any, Callable

@@ -1,5 +1,6 @@
 """Where Optuna studies live and how they are opened: a journal file by default, an RDB URL
 with heartbeats for workers on several machines; the sampler and the pruner."""
+
 from __future__ import annotations
 
 import warnings
@@ -28,8 +29,12 @@ def storage(url: str | None, heartbeat: int | None = HEARTBEAT_S):
     if url and "://" in url and heartbeat is None:
         return RDBStorage(url)
     if url and "://" in url:
-        return RDBStorage(url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
-                          heartbeat_stale_trial_callback=retry_callback())
+        return RDBStorage(
+            url,
+            heartbeat_interval=heartbeat,
+            grace_period=2 * heartbeat,
+            heartbeat_stale_trial_callback=retry_callback(),
+        )
     path = Path(url) if url else DEFAULT_STORAGE
     path.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(path)))
@@ -56,21 +61,32 @@ def make_pruner(name: str, startup: int, epochs: int) -> optuna.pruners.BasePrun
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=2)
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=2, max_resource=max(epochs, 2),
-                                              reduction_factor=3)
+        return optuna.pruners.HyperbandPruner(
+            min_resource=2, max_resource=max(epochs, 2), reduction_factor=3
+        )
     return optuna.pruners.NopPruner()
 
 
-def open_study(name: str, storage_url: str | None, seed: int, startup: int,
-               objectives: tuple[str, ...] = ("mse",),
-               heartbeat: int = HEARTBEAT_S, pruner: str = "median",
-               epochs: int = 6) -> optuna.Study:
+def open_study(
+    name: str,
+    storage_url: str | None,
+    seed: int,
+    startup: int,
+    objectives: tuple[str, ...] = ("mse",),
+    heartbeat: int = HEARTBEAT_S,
+    pruner: str = "median",
+    epochs: int = 6,
+) -> optuna.Study:
     # Optuna prunes single-objective studies only.
     pruner = make_pruner(pruner if len(objectives) == 1 else "none", startup, epochs)
     with store_lock(local_store(storage_url)):  # launches started together: one creates it
-        study = optuna.create_study(study_name=name, storage=storage(storage_url, heartbeat),
-                                    directions=["minimize"] * len(objectives),
-                                    load_if_exists=True, pruner=pruner)
+        study = optuna.create_study(
+            study_name=name,
+            storage=storage(storage_url, heartbeat),
+            directions=["minimize"] * len(objectives),
+            load_if_exists=True,
+            pruner=pruner,
+        )
         name_metrics(study, objectives)
     study.sampler = sampler(seed, 0, startup)  # re-seeded per trial by ``ask``
     return study
@@ -90,8 +106,9 @@ def sampler(seed: int, number: int, startup: int) -> optuna.samplers.BaseSampler
     whichever of them asks: parallel workers never draw the same settings, and a resumed
     study never redraws its first trials' settings. constant_liar: TPE treats running
     trials as bad, so that parallel workers spread out."""
-    return optuna.samplers.TPESampler(seed=seed * 10_000 + number, n_startup_trials=startup,
-                                      constant_liar=True)
+    return optuna.samplers.TPESampler(
+        seed=seed * 10_000 + number, n_startup_trials=startup, constant_liar=True
+    )
 
 
 def random_sampler(seed: int, number: int) -> optuna.samplers.BaseSampler:

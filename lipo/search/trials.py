@@ -1,6 +1,7 @@
 """Optuna trials in a lipo search: which count towards --trials, drawing the next one, ending
 one, re-queueing one, recovering those whose worker died. ``TrialBook`` wraps these; nothing
 outside this package sees the Optuna objects they take."""
+
 from __future__ import annotations
 
 import warnings
@@ -10,8 +11,8 @@ import optuna
 from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
 from optuna.trial import TrialState
 
-from lipo.search.storage import random_sampler, retry_callback, sampler
 from lipo.runtime.liveness import gone_from_this_host, worker_id
+from lipo.search.storage import random_sampler, retry_callback, sampler
 
 STATES = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED, "FAIL": TrialState.FAIL}
 TRIED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)  # settings known or underway
@@ -31,8 +32,12 @@ def counted(trial: optuna.trial.FrozenTrial, retried: set[int] = frozenset()) ->
     if trial.state != TrialState.FAIL:
         return True
     attrs = trial.user_attrs
-    return not (attrs.get("interrupted") or attrs.get("surplus") or trial.number in retried
-                or "duplicate_of" in attrs)
+    return not (
+        attrs.get("interrupted")
+        or attrs.get("surplus")
+        or trial.number in retried
+        or "duplicate_of" in attrs
+    )
 
 
 def trials_counted(study: optuna.Study) -> int:
@@ -48,12 +53,23 @@ def duplicate_of(study: optuna.Study, trial: optuna.Trial, overrides: dict) -> i
     if study._storage.get_trial(trial._trial_id).system_attrs.get("fixed_params"):
         return None
     earlier = study.get_trials(deepcopy=False, states=TRIED)
-    return next((t.number for t in earlier if t.number != trial.number
-                 and t.user_attrs.get("overrides") == overrides), None)
+    return next(
+        (
+            t.number
+            for t in earlier
+            if t.number != trial.number and t.user_attrs.get("overrides") == overrides
+        ),
+        None,
+    )
 
 
-def untried_params(study: optuna.Study, seed: int, startup: int,
-                   settings_of: Callable[[optuna.Trial], dict], redraws: int) -> dict | None:
+def untried_params(
+    study: optuna.Study,
+    seed: int,
+    startup: int,
+    settings_of: Callable[[optuna.Trial], dict],
+    redraws: int,
+) -> dict | None:
     """Knob values whose settings no trial has tried (complete, pruned or running), drawn on
     a throwaway in-memory copy of the study, or None when ``redraws`` draws in a row repeated
     earlier settings. The first draw is the one TPE would make as the next trial; a repeat is
@@ -66,8 +82,9 @@ def untried_params(study: optuna.Study, seed: int, startup: int,
     tried = [t.user_attrs.get("overrides") for t in trials if t.state in TRIED]
     for redraw in range(redraws):
         trial = copy.ask()
-        copy.sampler = (random_sampler(seed, trial.number) if redraw
-                        else sampler(seed, trial.number, startup))  # as ``ask`` seeds it
+        copy.sampler = (
+            random_sampler(seed, trial.number) if redraw else sampler(seed, trial.number, startup)
+        )  # as ``ask`` seeds it
         if settings_of(trial) not in tried:
             return dict(trial.params)
         copy.tell(trial, state=TrialState.FAIL)
@@ -79,8 +96,14 @@ def has_queued(study: optuna.Study) -> bool:
     return bool(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
 
-def ask(study: optuna.Study, seed: int, startup: int, total: int,
-        at_random: bool = False, fixed: dict | None = None) -> optuna.Trial | None:
+def ask(
+    study: optuna.Study,
+    seed: int,
+    startup: int,
+    total: int,
+    at_random: bool = False,
+    fixed: dict | None = None,
+) -> optuna.Trial | None:
     """The next trial, or None when other workers took the last places between this
     worker's count and its ask (the surplus trial is closed, not counted, never run).
     ``at_random``: drawn uniformly, seeded the same way (a redraw: TPE, out of its start-up
@@ -100,8 +123,9 @@ def ask(study: optuna.Study, seed: int, startup: int, total: int,
         if fixed:  # a re-queued trial must not be lost to the race
             study.enqueue_trial(fixed, user_attrs={"lipo.origin": origin})
         return None
-    study.sampler = (random_sampler(seed, trial.number) if at_random
-                     else sampler(seed, trial.number, startup))  # before suggest_*
+    study.sampler = (
+        random_sampler(seed, trial.number) if at_random else sampler(seed, trial.number, startup)
+    )  # before suggest_*
     if fixed:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -109,8 +133,13 @@ def ask(study: optuna.Study, seed: int, startup: int, total: int,
     return trial
 
 
-def tell(study: optuna.Study, trial: optuna.Trial, state: str,
-         value: float | list[float] | None = None, **attrs: Any) -> None:
+def tell(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    state: str,
+    value: float | list[float] | None = None,
+    **attrs: Any,
+) -> None:
     for key, item in attrs.items():
         trial.set_user_attr(key, item)
     study.tell(trial, value if state == "COMPLETE" else None, state=STATES[state])
@@ -120,8 +149,9 @@ def requeue(study: optuna.Study, trial: optuna.Trial) -> None:
     """Run the same settings again on resume (after Ctrl-C or a full disk); the new trial
     keeps the origin, so it resumes the saved training state of the first attempt."""
     origin = trial.user_attrs.get("lipo.origin", trial.number)
-    study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number,
-                                                 "lipo.origin": origin})
+    study.enqueue_trial(
+        trial.params, user_attrs={"requeued_from": trial.number, "lipo.origin": origin}
+    )
 
 
 def recover_stale(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -145,8 +175,11 @@ def recover_stale(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)  # retried by the storage's callback
-        failed += [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-                   if t._trial_id in ids]
+        failed += [
+            t.number
+            for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+            if t._trial_id in ids
+        ]
     return [t for t in study.get_trials(deepcopy=False) if t.number in set(failed)]
 
 

@@ -7,6 +7,7 @@ Adding one: a module with ``train`` and one ``STRATEGIES.register`` line. The li
 states, without importing the module (the CLI's help must not load torch), the names of its
 ``CONTROLS`` (``controls=``, kept equal to the module's by a test) and whether the report
 plots the CSV files its runs log (``plots=True``)."""
+
 from lipo.errors import ConfigError
 from lipo.registry import Registry
 
@@ -14,8 +15,7 @@ STRATEGIES = Registry("strategy", __name__, group="lipo.strategies")
 STRATEGIES.register("all", ".all_examples")
 STRATEGIES.register("mlm", "lipo.masked_lm.adapt")
 STRATEGIES.register("curriculum", ".curriculum", controls=("no-curriculum",), plots=True)
-STRATEGIES.register("active", ".active", controls=("random-acquisition", "one-shot"),
-                    plots=True)
+STRATEGIES.register("active", ".active", controls=("random-acquisition", "one-shot"), plots=True)
 STRATEGIES.register("influence", ".influence", controls=("random-k",), plots=True)
 
 
@@ -33,11 +33,14 @@ def control_knobs(strategy: str, name: str) -> dict:
     """The strategy knobs of control ``name``, as ``strategy.KNOB`` overrides."""
     controls = getattr(STRATEGIES.get(strategy), "CONTROLS", {})
     if not controls:
-        raise ConfigError(f"--control: strategy {strategy!r} has no control; the strategies "
-                          f"with controls are {', '.join(STRATEGIES.having('controls'))}")
+        raise ConfigError(
+            f"--control: strategy {strategy!r} has no control; the strategies "
+            f"with controls are {', '.join(STRATEGIES.having('controls'))}"
+        )
     if name not in controls:
-        raise ConfigError(f"--control {name}: strategy {strategy!r} has the controls "
-                          f"{', '.join(controls)}")
+        raise ConfigError(
+            f"--control {name}: strategy {strategy!r} has the controls {', '.join(controls)}"
+        )
     return {f"strategy.{k}": v for k, v in controls[name].items()}
 
 
@@ -52,8 +55,10 @@ def knobs(defaults: dict, cfg) -> dict:
     unknown = sorted(set(cfg.strategy_args) - set(defaults) - set(SHARED_KNOBS))
     if unknown:
         have = ", ".join(f"strategy.{k}" for k in defaults) or "none"
-        raise ConfigError(f"strategy {cfg.strategy!r} has no knob "
-                          f"{', '.join('strategy.' + k for k in unknown)} (its knobs: {have})")
+        raise ConfigError(
+            f"strategy {cfg.strategy!r} has no knob "
+            f"{', '.join('strategy.' + k for k in unknown)} (its knobs: {have})"
+        )
     return {**defaults, **{k: v for k, v in cfg.strategy_args.items() if k in defaults}}
 
 
@@ -61,5 +66,6 @@ def check_knobs(cfg) -> None:
     """Every ``strategy.*`` and ``adapter.*`` setting of ``cfg`` is one its strategy and
     adapter have: checked before training, so a misspelt knob fails at once."""
     from lipo.adapters import check_knobs as check_adapter
+
     knobs(getattr(STRATEGIES.get(cfg.strategy), "KNOBS", {}), cfg)
     check_adapter(cfg.adapter, cfg.adapter_args)

@@ -9,28 +9,37 @@ study's variant: add the N most uncertain once, then train). ``external=True`` a
 the external pool's molecules (``lipo.data.pool``: those already in Lipophilicity left out) for
 acquisition; their labels are revealed only when acquired, like the training split's.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from lipo.data.pool import load_pool
 from lipo.errors import ConfigError
 from lipo.models.dropout import mc_dropout
 from lipo.strategies import knobs as strategy_knobs
-from lipo.data.pool import load_pool
 from lipo.strategies.surface import Trial
 from lipo.training.fit import FitResult, predict
 
-KNOBS = {"initial": 500, "acquire": 256, "rounds": 3, "passes": 10,
-         "acquisition": "uncertainty", "one_shot": False, "external": False}
+KNOBS = {
+    "initial": 500,
+    "acquire": 256,
+    "rounds": 3,
+    "passes": 10,
+    "acquisition": "uncertainty",
+    "one_shot": False,
+    "external": False,
+}
 CONTROLS = {"random-acquisition": {"acquisition": "random"}, "one-shot": {"one_shot": True}}
 
 
 def train(run: Trial) -> FitResult:
     knobs = strategy_knobs(KNOBS, run.cfg)
     if knobs["acquisition"] not in ("uncertainty", "random"):
-        raise ConfigError(f"unknown acquisition {knobs['acquisition']!r}: expected "
-                          "uncertainty or random")
+        raise ConfigError(
+            f"unknown acquisition {knobs['acquisition']!r}: expected uncertainty or random"
+        )
     rng = np.random.default_rng(run.cfg.seed)
     train_pos = np.asarray(run.split.train)
     labelled = rng.choice(train_pos, size=min(int(knobs["initial"]), len(train_pos)), replace=False)
@@ -45,14 +54,17 @@ def train(run: Trial) -> FitResult:
         # The unlabelled molecules' labels are unknown until acquired: not even their mean.
         model.set_target_statistics(run.targets(labelled))
         result = run.fit(model, labelled, report=last)
-        run.log({"active/val_mse": result.best["val/mse"], "active/labelled": len(labelled)},
-                len(labelled))
+        run.log(
+            {"active/val_mse": result.best["val/mse"], "active/labelled": len(labelled)},
+            len(labelled),
+        )
         if last:
             break
         pool = np.setdiff1d(candidates, labelled)
         picked, scores = acquire(run, result.model, pool, knobs, rng)
-        acquired.append(describe(run, picked, external).assign(round=round_ + 1,
-                                                               uncertainty=scores))
+        acquired.append(
+            describe(run, picked, external).assign(round=round_ + 1, uncertainty=scores)
+        )
         labelled = np.concatenate([labelled, picked])
     if acquired:
         table = pd.concat(acquired, ignore_index=True)

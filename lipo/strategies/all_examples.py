@@ -1,4 +1,5 @@
 """Every training example, every epoch: the baseline."""
+
 from lipo.strategies.surface import Trial
 from lipo.training.fit import FitResult
 

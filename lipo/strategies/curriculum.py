@@ -10,6 +10,7 @@ raw difficulty does not shape training here: Lipophilicity's lengths run from 8 
 tokens with a median of 47, so a threshold linear in length already admitted ~99% of the
 molecules in epoch 1.)
 """
+
 from __future__ import annotations
 
 import math
@@ -26,7 +27,7 @@ from lipo.training.fit import FitResult
 # competence c(t, c0) for t from 0 (epoch 1) to 1 (the epoch the full set is reached)
 PACING = {
     "linear": lambda t, c0: c0 + (1 - c0) * t,
-    "root": lambda t, c0: math.sqrt(c0 ** 2 + (1 - c0 ** 2) * t),
+    "root": lambda t, c0: math.sqrt(c0**2 + (1 - c0**2) * t),
     "step": lambda t, c0: c0 + (1 - c0) * math.floor(t * 4) / 4,
     "none": lambda t, c0: 1.0,
 }
@@ -45,10 +46,17 @@ def train(run: Trial) -> FitResult:
         run.log({"curriculum/pool_size": len(pool), "curriculum/pool_fraction": fraction}, epoch)
     # pool_fraction first: the report draws the first column after epoch (and the second on
     # its own axis)
-    run.save_table("curriculum_schedule", pd.DataFrame(
-        {"epoch": range(1, len(pools) + 1), "pool_fraction": fractions,
-         "max_difficulty": [float(level[np.isin(train, p)].max()) for p in pools],
-         "pool_size": [len(p) for p in pools]}))
+    run.save_table(
+        "curriculum_schedule",
+        pd.DataFrame(
+            {
+                "epoch": range(1, len(pools) + 1),
+                "pool_fraction": fractions,
+                "max_difficulty": [float(level[np.isin(train, p)].max()) for p in pools],
+                "pool_size": [len(p) for p in pools],
+            }
+        ),
+    )
     return run.fit(model, train, pools=pools)
 
 
@@ -56,28 +64,32 @@ def difficulty(run, positions: np.ndarray, kind: str) -> np.ndarray:
     if kind == "tokens":
         return run.token_lengths(positions)
     if kind == "heavy_atoms":
-        return np.array([Chem.MolFromSmiles(run.smiles[p]).GetNumHeavyAtoms()
-                         for p in positions], dtype=float)
+        return np.array(
+            [Chem.MolFromSmiles(run.smiles[p]).GetNumHeavyAtoms() for p in positions], dtype=float
+        )
     raise ConfigError(f"unknown curriculum difficulty {kind!r}: expected tokens or heavy_atoms")
 
 
 def competence(epochs: int, knobs: dict) -> list[float]:
     """The fraction of the training set (easiest first) each epoch trains on."""
     if knobs["pacing"] not in PACING:
-        raise ConfigError(f"unknown pacing {knobs['pacing']!r}: expected "
-                          f"{', '.join(PACING)}")
+        raise ConfigError(f"unknown pacing {knobs['pacing']!r}: expected {', '.join(PACING)}")
     start, frac = float(knobs["start"]), float(knobs["frac"])
     if not 0 < start <= 1:
-        raise ConfigError(f"strategy.start={start:g}: the fraction seen in epoch 1 must be in "
-                          f"(0, 1]")
+        raise ConfigError(
+            f"strategy.start={start:g}: the fraction seen in epoch 1 must be in (0, 1]"
+        )
     if not 0 < frac <= 1:
-        raise ConfigError(f"strategy.frac={frac:g}: the share of the epochs after which every "
-                          f"molecule is seen must be in (0, 1]")
+        raise ConfigError(
+            f"strategy.frac={frac:g}: the share of the epochs after which every "
+            f"molecule is seen must be in (0, 1]"
+        )
     # At least one epoch at ``start`` before the full set, or there is no order to speak of.
     full = min(epochs, max(2, math.ceil(frac * epochs - 1e-9)))
     pace = PACING[knobs["pacing"]]
-    return [min(1.0, pace(min(1.0, (e - 1) / max(full - 1, 1)), start))
-            for e in range(1, epochs + 1)]
+    return [
+        min(1.0, pace(min(1.0, (e - 1) / max(full - 1, 1)), start)) for e in range(1, epochs + 1)
+    ]
 
 
 def schedule(positions: np.ndarray, level: np.ndarray, epochs: int, knobs: dict) -> list:

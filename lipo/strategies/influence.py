@@ -2,17 +2,19 @@
 against the validation split instead of the test split, which leaked).
 
 1. Fine-tune on the training split. 2. Score every pool molecule by its influence on the mean
-validation loss (``lipo.strategies.influence_math``: positive = adding it is predicted to lower that loss),
-with LiSSA or the exact solve, over the regression head's parameters. 3. Retrain a fresh
+validation loss (``lipo.strategies.influence_math``: positive = adding it is predicted to lower
+that loss), with LiSSA or the exact solve, over the regression head's parameters. 3. Retrain a fresh
 model on train + the top k (or every molecule scoring above ``threshold``).
 Control: ``selection=random`` takes k pool molecules at random, with no scores.
 Scores are cached per (fine-tune settings, data, split, pool, method, settings): a sweep over
 k computes them once.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import statistics
 import time
 from pathlib import Path
@@ -21,23 +23,37 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lipo.runtime import workdir
-from lipo.errors import ConfigError
-from lipo.strategies import knobs as strategy_knobs
-import logging
-
-from lipo.strategies.influence_math import (HeadLoss, cg_ihvp, influence_scores, lissa_ihvp,
-                            lowest_eigenvalue, safe_damping, top_eigenvalue)
 from lipo.data.pool import check_k, load_pool
+from lipo.errors import ConfigError
+from lipo.runtime import workdir
+from lipo.strategies import knobs as strategy_knobs
+from lipo.strategies.influence_math import (
+    HeadLoss,
+    cg_ihvp,
+    influence_scores,
+    lissa_ihvp,
+    lowest_eigenvalue,
+    safe_damping,
+    top_eigenvalue,
+)
 from lipo.strategies.surface import Trial
 from lipo.tracking.schema import INFLUENCE_HESSIAN
 from lipo.training.fit import FitResult
 
 log = logging.getLogger(__name__)
 CACHE = Path("mlruns") / "cache" / "influence"  # under --workdir: workdir.cache("influence", ...)
-KNOBS = {"k": 64, "threshold": None, "selection": "influence", "method": "lissa",
-         "damping": 0.01, "scale": None, "depth": 500, "repeats": 2, "lissa_batch": 256,
-         "tolerance": 1e-6}
+KNOBS = {
+    "k": 64,
+    "threshold": None,
+    "selection": "influence",
+    "method": "lissa",
+    "damping": 0.01,
+    "scale": None,
+    "depth": 500,
+    "repeats": 2,
+    "lissa_batch": 256,
+    "tolerance": 1e-6,
+}
 CONTROLS = {"random-k": {"selection": "random"}}
 SCORE_KNOBS = ("method", "damping", "scale", "depth", "repeats", "lissa_batch", "tolerance")
 # The Hessian is the regression head's (the encoder is frozen for the analysis): said on
@@ -77,9 +93,17 @@ def select(table: pd.DataFrame, knobs: dict) -> pd.DataFrame:
 
 def cache_key(run, pool: pd.DataFrame, knobs: dict) -> str:
     fine_tune = {k: v for k, v in run.cfg.flat().items() if not k.startswith("strategy.")}
-    text = json.dumps({"fine_tune": fine_tune, "data": run.data_sha256,
-                       "split": run.split.sha256, "pool": list(pool["smiles"]),
-                       **{k: knobs[k] for k in SCORE_KNOBS}}, sort_keys=True, default=str)
+    text = json.dumps(
+        {
+            "fine_tune": fine_tune,
+            "data": run.data_sha256,
+            "split": run.split.sha256,
+            "pool": list(pool["smiles"]),
+            **{k: knobs[k] for k in SCORE_KNOBS},
+        },
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -100,7 +124,8 @@ def compute_scores(run, pool: pd.DataFrame, knobs: dict) -> np.ndarray:
     model = run.fit(run.new_model(), run.split.train, report=False, phase="score").model
     with run.extended(list(pool["smiles"]), pool["label"].to_numpy(np.float32)) as extra:
         head, (x_train, y_train), (x_val, y_val), (x_pool, y_pool) = head_inputs(
-            run, model, [np.asarray(run.split.train), np.asarray(run.split.val), extra])
+            run, model, [np.asarray(run.split.train), np.asarray(run.split.val), extra]
+        )
     loss = HeadLoss(head, [n for n, _ in head.named_parameters()])
     g_val = loss.mean_grad(x_val, y_val)
     started = time.time()
@@ -122,8 +147,19 @@ def solve(run, loss: HeadLoss, x, y, g, knobs: dict) -> torch.Tensor:
         norms.append(norm)
         run.log({"influence/ihvp_norm": norm}, iteration)
 
-    ihvp = lissa_ihvp(loss, x, y, g, damping, float(scale), int(knobs["depth"]),
-                      int(knobs["repeats"]), int(knobs["lissa_batch"]), run.cfg.seed, log=trace)
+    ihvp = lissa_ihvp(
+        loss,
+        x,
+        y,
+        g,
+        damping,
+        float(scale),
+        int(knobs["depth"]),
+        int(knobs["repeats"]),
+        int(knobs["lissa_batch"]),
+        run.cfg.seed,
+        log=trace,
+    )
     check_converged(run, norms)
     return ihvp
 
@@ -134,11 +170,18 @@ def exact_solve(run, loss: HeadLoss, x, y, g, damping: float, tolerance: float) 
     every head size: even on tiny's head (1,089 parameters, 3,360 molecules) it took 1.7 s
     where building the Hessian took 14 s (``exact_ihvp`` stays as the tests' reference)."""
     solved = cg_ihvp(loss, x, y, g, damping, tolerance)
-    run.log({"influence/solve_residual": solved.residual,
-             "influence/cg_iterations": solved.iterations}, 0)
+    run.log(
+        {"influence/solve_residual": solved.residual, "influence/cg_iterations": solved.iterations},
+        0,
+    )
     if solved.residual > tolerance:
-        log.warning("influence: the exact solve stopped at relative residual %.2g (tolerance "
-                    "%.2g) after %d iterations", solved.residual, tolerance, solved.iterations)
+        log.warning(
+            "influence: the exact solve stopped at relative residual %.2g (tolerance "
+            "%.2g) after %d iterations",
+            solved.residual,
+            tolerance,
+            solved.iterations,
+        )
     return solved.ihvp
 
 
@@ -150,13 +193,17 @@ def check_converged(run, norms: list[float], tolerance: float = 0.05) -> None:
     while the average agrees with the exact solve (bench/influence.py, |ihvp| within 5%,
     Spearman 1.000)."""
     tenth = max(1, len(norms) // 10)
-    before = statistics.fmean(norms[-2 * tenth:-tenth] or norms[:1])
+    before = statistics.fmean(norms[-2 * tenth : -tenth] or norms[:1])
     drift = abs(statistics.fmean(norms[-tenth:]) - before) / max(before, 1e-12)
     run.log({"influence/lissa_tail_drift": drift}, 0)
     if drift > tolerance:
-        log.warning("influence: LiSSA had not converged after %d iterations (the mean |ihvp| "
-                    "changed by %.0f%% between the last two tenths): raise strategy.depth or "
-                    "strategy.damping", len(norms), 100 * drift)
+        log.warning(
+            "influence: LiSSA had not converged after %d iterations (the mean |ihvp| "
+            "changed by %.0f%% between the last two tenths): raise strategy.depth or "
+            "strategy.damping",
+            len(norms),
+            100 * drift,
+        )
 
 
 def checked_damping(run, loss: HeadLoss, x, y, damping: float) -> float:
@@ -165,16 +212,24 @@ def checked_damping(run, loss: HeadLoss, x, y, damping: float) -> float:
     lowest = lowest_eigenvalue(loss, x, y)
     used = safe_damping(damping, lowest)
     if used != damping:
-        log.warning("influence: the training-loss Hessian has eigenvalue %.3g < -damping %.3g; "
-                    "damping raised to %.3g so that the solve converges", lowest, damping, used)
+        log.warning(
+            "influence: the training-loss Hessian has eigenvalue %.3g < -damping %.3g; "
+            "damping raised to %.3g so that the solve converges",
+            lowest,
+            damping,
+            used,
+        )
     run.log({"influence/lowest_eigenvalue": lowest, "influence/damping": used}, 0)
     return used
 
 
 def active_head(model):
     """The head module the forward pass uses (PEFT wraps it to save it with the adapter)."""
-    head = model.get_submodule("base_model.model.head") if hasattr(model, "peft_config") \
+    head = (
+        model.get_submodule("base_model.model.head")
+        if hasattr(model, "peft_config")
         else model.head
+    )
     return head.modules_to_save["default"] if hasattr(head, "modules_to_save") else head
 
 
@@ -185,7 +240,8 @@ def head_inputs(run, model, parts):
     head = active_head(model)
     captured = []
     handle = head.register_forward_hook(
-        lambda m, args, out: captured.append(args[0].detach().cpu()))  # the solve runs on CPU
+        lambda m, args, out: captured.append(args[0].detach().cpu())
+    )  # the solve runs on CPU
     try:
         out = []
         for positions in parts:

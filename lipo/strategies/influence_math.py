@@ -8,6 +8,7 @@ and H the Hessian of the mean training loss (plus damping). Adding z with weight
 the validation loss by about -score(z)/n: a POSITIVE score predicts that adding the molecule
 LOWERS the validation loss (Koh & Liang 2017, with their sign flipped for selection).
 """
+
 from __future__ import annotations
 
 import copy
@@ -40,7 +41,7 @@ class HeadLoss:
         out, start = dict(self.fixed), 0
         for name, shape in zip(self.names, self.shapes):
             size = shape.numel()
-            out[name] = theta[start:start + size].reshape(shape)
+            out[name] = theta[start : start + size].reshape(shape)
             start += size
         return out
 
@@ -86,8 +87,15 @@ def relative_residual(loss: HeadLoss, x, y, g, damping: float, s) -> float:
     return float(r.norm() / g.norm().clamp(min=1e-300))
 
 
-def cg_ihvp(loss: HeadLoss, x, y, g, damping: float, tolerance: float = 1e-6,
-            max_iterations: int | None = None) -> Solved:
+def cg_ihvp(
+    loss: HeadLoss,
+    x,
+    y,
+    g,
+    damping: float,
+    tolerance: float = 1e-6,
+    max_iterations: int | None = None,
+) -> Solved:
     """Conjugate gradient on (H + damping I) s = g with Hessian-vector products only: the
     exact solve without the explicit Hessian (mini's head, 16,641 parameters, would need
     2.2 GB for it in float64). Stops when the residual is below ``tolerance`` x |g|; needs
@@ -102,7 +110,7 @@ def cg_ihvp(loss: HeadLoss, x, y, g, damping: float, tolerance: float = 1e-6,
     s, r = torch.zeros_like(g), g.clone()
     p, rr, goal = r.clone(), float(r @ r), tolerance * float(g.norm())
     iterations = 0
-    while iterations < limit and rr ** 0.5 > goal:
+    while iterations < limit and rr**0.5 > goal:
         ap = apply(p)
         alpha = rr / float(p @ ap)
         s, r = s + alpha * p, r - alpha * ap
@@ -112,9 +120,19 @@ def cg_ihvp(loss: HeadLoss, x, y, g, damping: float, tolerance: float = 1e-6,
     return Solved(s, relative_residual(loss, x, y, g, damping, s), iterations)
 
 
-def lissa_ihvp(loss: HeadLoss, x, y, g, damping: float, scale: float, depth: int,
-               repeats: int, batch_size: int, seed: int,
-               log: Callable[[int, float], None] = lambda it, norm: None) -> torch.Tensor:
+def lissa_ihvp(
+    loss: HeadLoss,
+    x,
+    y,
+    g,
+    damping: float,
+    scale: float,
+    depth: int,
+    repeats: int,
+    batch_size: int,
+    seed: int,
+    log: Callable[[int, float], None] = lambda it, norm: None,
+) -> torch.Tensor:
     """LiSSA (Agarwal et al. 2017): s <- g + s - (H_batch + damping I) s / scale, iterated
     ``depth`` times on random training batches; s / scale, averaged over ``repeats``, tends to
     (H + damping I)^-1 g, the same damping as ``exact_ihvp``. Converges when ``scale`` exceeds
@@ -136,8 +154,9 @@ def lissa_ihvp(loss: HeadLoss, x, y, g, damping: float, scale: float, depth: int
 def top_eigenvalue(loss: HeadLoss, x, y, iterations: int = 50, seed: int = 0) -> float:
     """Largest eigenvalue of the training-loss Hessian by power iteration (LiSSA's scale must
     exceed it, or the recursion diverges)."""
-    v = torch.randn(len(loss.theta), generator=torch.Generator().manual_seed(seed),
-                    dtype=torch.float64)
+    v = torch.randn(
+        len(loss.theta), generator=torch.Generator().manual_seed(seed), dtype=torch.float64
+    )
     value = 0.0
     for _ in range(iterations):
         hv = loss.hvp(x.double(), y.double(), v / v.norm())
@@ -151,8 +170,13 @@ def lowest_eigenvalue(loss: HeadLoss, x, y, tol: float = 1e-4, seed: int = 1) ->
     negative. (Power iteration on top I - H underestimated it by 25% in 100 steps.)"""
     n = len(loss.theta)
     xd, yd = x.double(), y.double()
-    op = LinearOperator((n, n), dtype=np.float64, matvec=lambda v: loss.hvp(
-        xd, yd, torch.as_tensor(np.ravel(v), dtype=torch.float64)).numpy())
+    op = LinearOperator(
+        (n, n),
+        dtype=np.float64,
+        matvec=lambda v: loss.hvp(
+            xd, yd, torch.as_tensor(np.ravel(v), dtype=torch.float64)
+        ).numpy(),
+    )
     start = np.random.default_rng(seed).standard_normal(n)
     try:
         values = eigsh(op, k=1, which="SA", tol=tol, v0=start, return_eigenvectors=False)

@@ -3,6 +3,7 @@
 ``lipo.training.trial_run.TrialRun`` is the implementation; a strategy that reaches past this
 surface (its workspace, its token table) breaks when those change, so a test holds every
 strategy module to the names below."""
+
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
@@ -47,8 +48,9 @@ class Trial(Protocol):
     def new_model(self, backbone=None) -> Any:
         """A fresh model on the configured backbone (or on ``backbone``)."""
 
-    def fit(self, model, train_positions, pools=None, report: bool = True,
-            phase: str | None = None) -> Any:
+    def fit(
+        self, model, train_positions, pools=None, report: bool = True, phase: str | None = None
+    ) -> Any:
         """Train ``model``: a ``FitResult``; ``pools`` gives each epoch's positions."""
 
     def loader(self, positions, shuffle: bool) -> Any:

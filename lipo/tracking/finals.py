@@ -1,6 +1,7 @@
 """Final runs as every reader counts them: finished, of a best trial, each seed once (its
 newest run: two launches may both have finished the same seed). The final phase's summary,
 the exported models, ``predict --final`` and the report all go through here."""
+
 from __future__ import annotations
 
 from lipo.tracking import schema
@@ -9,9 +10,11 @@ from lipo.tracking import schema
 def final_query(optuna_study: str, trial_number: int, seed: int | None = None) -> str:
     """MLflow filter for the finished final runs of one best trial (and one seed)."""
     seed_clause = f"AND tags.`{schema.SEED}` = '{seed}' " if seed is not None else ""
-    return (f"tags.`{schema.PHASE}` = 'final' AND tags.`{schema.OPTUNA_STUDY}` = '{optuna_study}' "
-            f"AND tags.`{schema.BEST_TRIAL}` = '{trial_number}' {seed_clause}"
-            "AND attributes.status = 'FINISHED'")
+    return (
+        f"tags.`{schema.PHASE}` = 'final' AND tags.`{schema.OPTUNA_STUDY}` = '{optuna_study}' "
+        f"AND tags.`{schema.BEST_TRIAL}` = '{trial_number}' {seed_clause}"
+        "AND attributes.status = 'FINISHED'"
+    )
 
 
 def seed_of(run) -> int:
@@ -28,8 +31,14 @@ def newest_per_seed(runs: list) -> list:
 
 def final_runs(runs: list) -> list:
     """Finished final runs that reached their test metrics."""
-    return [r for r in runs if r.tags.get(schema.PHASE) == "final" and r.status == "FINISHED"
-            and schema.BEST_TRIAL in r.tags and "test/mse" in r.metrics]
+    return [
+        r
+        for r in runs
+        if r.tags.get(schema.PHASE) == "final"
+        and r.status == "FINISHED"
+        and schema.BEST_TRIAL in r.tags
+        and "test/mse" in r.metrics
+    ]
 
 
 def newest_group(finals: list) -> list:

@@ -1,5 +1,6 @@
 """Read-only queries over every experiment of one tracking server: what the report and
 ``predict --final`` read of the store."""
+
 from __future__ import annotations
 
 import os
@@ -23,15 +24,20 @@ class StoreReader:
     def study_runs(self, exclude: tuple[str, ...] = ("pretrain", "report")) -> list[RunRecord]:
         """Runs tagged ``lipo.study`` in every experiment but ``exclude``."""
         try:
-            experiments = {e.experiment_id: e.name for e in self._pages(
-                self.client.search_experiments) if e.name not in exclude}
+            experiments = {
+                e.experiment_id: e.name
+                for e in self._pages(self.client.search_experiments)
+                if e.name not in exclude
+            }
         except MlflowException as exc:
-            raise LipoError(f"MLflow tracking at {self.uri} is not usable: "
-                            f"{str(exc).splitlines()[0]}") from None
+            raise LipoError(
+                f"MLflow tracking at {self.uri} is not usable: {str(exc).splitlines()[0]}"
+            ) from None
         if not experiments:
             return []
-        runs = self._pages(lambda **kw: self.client.search_runs(
-            list(experiments), "tags.`lipo.study` != ''", **kw))
+        runs = self._pages(
+            lambda **kw: self.client.search_runs(list(experiments), "tags.`lipo.study` != ''", **kw)
+        )
         return [record_of(r, experiments[r.info.experiment_id]) for r in runs]
 
     @staticmethod

@@ -1,5 +1,6 @@
 """Rank 0's record of one training run (a search trial or a final seed) in MLflow: the run,
 its epochs, its artifacts and how it ended; and the per-epoch hook every rank runs."""
+
 from __future__ import annotations
 
 import tempfile
@@ -8,39 +9,52 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
-from lipo.models.checkpoint import save_checkpoint
 from lipo.config import RunConfig
-from lipo.runtime.distributed import broadcast
-from lipo.errors import LipoError, TrialPruned
 from lipo.data.splits import PARTS
-from lipo.training.trial_run import TrialRun, count_params
+from lipo.errors import LipoError, TrialPruned
+from lipo.models.checkpoint import save_checkpoint
+from lipo.runtime.distributed import broadcast
 from lipo.tracking.store import Tracker
+from lipo.training.trial_run import TrialRun, count_params
 
 
 class Recorder:
     """Rank 0's side of a run: the MLflow run, its epochs, artifacts and end state."""
 
-    def __init__(self, inv, tracker: Tracker, parent: str, cfg: RunConfig, name: str,
-                 extra_tags: dict):
+    def __init__(
+        self, inv, tracker: Tracker, parent: str, cfg: RunConfig, name: str, extra_tags: dict
+    ):
         self.inv, self.tracker, self.cfg = inv, tracker, cfg
-        self.run_id = tracker.start_run(name, {**inv.tags(cfg), **extra_tags}, parent, cfg.flat(),
-                                        system_metrics=True)
+        self.run_id = tracker.start_run(
+            name, {**inv.tags(cfg), **extra_tags}, parent, cfg.flat(), system_metrics=True
+        )
         self.started = time.time()
         tracker.log_metrics(self.run_id, {"data/invalid_rows": len(inv.ws.mols.dropped)})
         # What it trains and is scored on; a search trial never sees the test part.
         split = inv.ws.split
         parts = PARTS if cfg.phase == "final" else ("train", "val")
-        tracker.log_data_inputs(self.run_id, inv.ws.mols.source, inv.ws.data_sha256, split.name,
-                                split.sha256, {part: len(split.part(part)) for part in parts})
+        tracker.log_data_inputs(
+            self.run_id,
+            inv.ws.mols.source,
+            inv.ws.data_sha256,
+            split.name,
+            split.sha256,
+            {part: len(split.part(part)) for part in parts},
+        )
 
     def log(self, metrics: dict[str, float], step: int) -> None:
         self.tracker.log_metrics(self.run_id, metrics, step=step)
 
-    def complete(self, run: TrialRun, result, extra_metrics: dict | None = None,
-                 tables: dict | None = None) -> None:
-        metrics = {**count_params(result.model), "best_epoch": result.best_epoch,
-                   "wall_time_s": time.time() - self.started, **result.seconds,
-                   **(extra_metrics or {})}
+    def complete(
+        self, run: TrialRun, result, extra_metrics: dict | None = None, tables: dict | None = None
+    ) -> None:
+        metrics = {
+            **count_params(result.model),
+            "best_epoch": result.best_epoch,
+            "wall_time_s": time.time() - self.started,
+            **result.seconds,
+            **(extra_metrics or {}),
+        }
         self.tracker.log_metrics(self.run_id, metrics)
         with tempfile.TemporaryDirectory() as tmp:
             save_checkpoint(result.model, run.backbone, self.cfg, Path(tmp) / "checkpoint")

@@ -2,6 +2,7 @@
 outside dashboards and queries rely on these strings: a test holds this module against
 ARCHITECTURE.md's contract, and another fails on a tag literal in the code that is not here,
 so a rename cannot slip through unnoticed."""
+
 from __future__ import annotations
 
 # Where runs go unless --tracking-uri says otherwise (artifacts beside it, under mlruns/)
@@ -19,8 +20,19 @@ SPLIT_SHA256 = "lipo.split_sha256"
 OPTUNA_STUDY = "lipo.optuna_study"
 TRIAL_NUMBER = "optuna.trial_number"
 PRECISION = "lipo.precision"
-RUN_TAGS = (STUDY, STRATEGY, ADAPTER, BACKBONE, PHASE, SEED, SPLIT, SPLIT_SHA256, OPTUNA_STUDY,
-            TRIAL_NUMBER, PRECISION)
+RUN_TAGS = (
+    STUDY,
+    STRATEGY,
+    ADAPTER,
+    BACKBONE,
+    PHASE,
+    SEED,
+    SPLIT,
+    SPLIT_SHA256,
+    OPTUNA_STUDY,
+    TRIAL_NUMBER,
+    PRECISION,
+)
 
 # Final runs also carry
 CONTROL = "lipo.control"  # the control's name, on a control's final runs only
@@ -52,20 +64,37 @@ TEST_METRICS = tuple(f"test/{m}" for m in REGRESSION)
 SIZE_METRICS = ("trainable_params", "total_params")
 TIME_METRICS = ("wall_time_s", "time/train_s", "time/eval_s", "time/save_s")
 # What strategies and masked-LM training log beside them (step = epoch, round or MLM step)
-STRATEGY_METRICS = ("curriculum/pool_size", "curriculum/pool_fraction",
-                    "active/labelled", "active/val_mse",
-                    "influence/selected", "influence/damping", "influence/ihvp_norm",
-                    "influence/cg_iterations", "influence/solve_residual",
-                    "influence/solve_time_s", "influence/lowest_eigenvalue",
-                    "influence/lissa_tail_drift",
-                    "mlm/loss", "mlm/accuracy", "mlm/descriptor_loss",
-                    "heldout/mlm_loss", "heldout/accuracy", "heldout/descriptor_mse")
+STRATEGY_METRICS = (
+    "curriculum/pool_size",
+    "curriculum/pool_fraction",
+    "active/labelled",
+    "active/val_mse",
+    "influence/selected",
+    "influence/damping",
+    "influence/ihvp_norm",
+    "influence/cg_iterations",
+    "influence/solve_residual",
+    "influence/solve_time_s",
+    "influence/lowest_eigenvalue",
+    "influence/lissa_tail_drift",
+    "mlm/loss",
+    "mlm/accuracy",
+    "mlm/descriptor_loss",
+    "heldout/mlm_loss",
+    "heldout/accuracy",
+    "heldout/descriptor_mse",
+)
 METRICS = EPOCH_METRICS + STEP_METRICS + TEST_METRICS + SIZE_METRICS + TIME_METRICS
 METRIC_NAMESPACES = {name.split("/")[0] for name in METRICS + STRATEGY_METRICS if "/" in name}
 
 # Optuna user attributes (not MLflow tags), read by lipo/search/ alone
-OPTUNA_ATTRS = ("lipo.origin", "lipo.worker", "lipo.warm_start",
-                "lipo.claim", "lipo.lease_until")  # the last two: final seeds' claims
+OPTUNA_ATTRS = (
+    "lipo.origin",
+    "lipo.worker",
+    "lipo.warm_start",
+    "lipo.claim",
+    "lipo.lease_until",
+)  # the last two: final seeds' claims
 
 
 def current_names(tags: dict) -> dict:

@@ -3,6 +3,7 @@
 Schema (ARCHITECTURE.md): one experiment per study, one parent run per invocation, one nested run
 per trial with the ``lipo.*`` tags; per-epoch metrics use step = epoch.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,18 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import mlflow.data
+from mlflow import MlflowClient
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from sqlalchemy.exc import SQLAlchemyError
+
 from lipo.errors import ArtifactError, LipoError, TrackingUnreachable
 from lipo.runtime.locks import sqlite_file, store_lock
 from lipo.tracking.schema import DEFAULT_TRACKING_URI, current_names
 
 ARTIFACT_ROOT = Path("mlruns") / "artifacts"
 PARAM_LIMIT = 6000  # MLflow rejects longer param values
-
-from mlflow import MlflowClient
-import mlflow.data
-from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
-from mlflow.exceptions import MlflowException
-from sqlalchemy.exc import SQLAlchemyError
 
 # MLflow announces every schema migration at INFO, and every finished run's URL on an HTTP
 # server; a study's output should be its trials.
@@ -64,11 +65,15 @@ def unopenable_store(path: Path, error: str) -> str:
     reason = error.splitlines()[0].removeprefix("(sqlite3.OperationalError) ").split(". ")[0]
     older = re.search(r"found version (\w+)", reason)
     if older and older.group(1) != "None":  # whole, from an older MLflow: keep its runs
-        return (f"the MLflow store {path} has an older MLflow's schema ({older.group(1)}): "
-                f"back it up, then run 'mlflow db upgrade sqlite:///{path}'")
-    return (f"the MLflow store {path} cannot be opened ({reason}): it was left half-created "
-            "(launches started together by an older lipo, or a kill while it was created); "
-            f"move it away (mv {path} {path}.broken) and start again")
+        return (
+            f"the MLflow store {path} has an older MLflow's schema ({older.group(1)}): "
+            f"back it up, then run 'mlflow db upgrade sqlite:///{path}'"
+        )
+    return (
+        f"the MLflow store {path} cannot be opened ({reason}): it was left half-created "
+        "(launches started together by an older lipo, or a kill while it was created); "
+        f"move it away (mv {path} {path}.broken) and start again"
+    )
 
 
 def now_ms() -> int:
@@ -89,8 +94,9 @@ class Tracker:
         try:
             self.experiment_id = self._experiment(experiment)
         except MlflowException as exc:
-            raise LipoError(f"MLflow tracking at {uri} is not usable: "
-                            f"{str(exc).splitlines()[0]}") from None
+            raise LipoError(
+                f"MLflow tracking at {uri} is not usable: {str(exc).splitlines()[0]}"
+            ) from None
 
     def _experiment(self, name: str) -> str:
         found = self.client.get_experiment_by_name(name)
@@ -103,13 +109,20 @@ class Tracker:
         if not self.uri.startswith(("http://", "https://", "databricks")):
             location = (ARTIFACT_ROOT.resolve()).as_uri()
         try:
-            return self.client.create_experiment(name, artifact_location=location,
-                                                 tags=dict([EXPERIMENT_KIND_TAG]))
+            return self.client.create_experiment(
+                name, artifact_location=location, tags=dict([EXPERIMENT_KIND_TAG])
+            )
         except MlflowException:  # another worker created it first
             return self.client.get_experiment_by_name(name).experiment_id
 
-    def start_run(self, name: str, tags: dict[str, Any], parent: str | None = None,
-                  params: dict[str, Any] | None = None, system_metrics: bool = False) -> str:
+    def start_run(
+        self,
+        name: str,
+        tags: dict[str, Any],
+        parent: str | None = None,
+        params: dict[str, Any] | None = None,
+        system_metrics: bool = False,
+    ) -> str:
         """``system_metrics``: sample the machine's load into the run until ``finish``."""
         tags = {k: str(v) for k, v in tags.items()}
         if parent:
@@ -126,22 +139,38 @@ class Tracker:
         if seconds <= 0:
             return
         from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
         monitor = SystemMetricsMonitor(run_id, sampling_interval=seconds, tracking_uri=self.uri)
         monitor.start()
         self.monitors[run_id] = monitor
 
-    def log_data_inputs(self, run_id: str, data: str, data_sha256: str, split: str,
-                        split_sha256: str, sizes: dict[str, int]) -> None:
+    def log_data_inputs(
+        self,
+        run_id: str,
+        data: str,
+        data_sha256: str,
+        split: str,
+        split_sha256: str,
+        sizes: dict[str, int],
+    ) -> None:
         """The data file and split parts a run trained and was scored on, as MLflow dataset
         inputs: the runs table's Dataset column shows ``<file>:<split>:<part>`` with the
         file's content digest, and the part (train, val, test) as its context."""
         inputs = []
         for part, rows in sizes.items():
-            profile = {"num_rows": rows, "data_sha256": data_sha256, "split": split,
-                       "split_sha256": split_sha256}
-            dataset = Dataset(name=f"{Path(data).name}:{split}:{part}", digest=data_sha256[:12],
-                              source_type="local", source=json.dumps({"uri": data}),
-                              profile=json.dumps(profile))
+            profile = {
+                "num_rows": rows,
+                "data_sha256": data_sha256,
+                "split": split,
+                "split_sha256": split_sha256,
+            }
+            dataset = Dataset(
+                name=f"{Path(data).name}:{split}:{part}",
+                digest=data_sha256[:12],
+                source_type="local",
+                source=json.dumps({"uri": data}),
+                profile=json.dumps(profile),
+            )
             inputs.append(DatasetInput(dataset, [InputTag("mlflow.data.context", part)]))
         self.client.log_inputs(run_id, datasets=inputs)
 
@@ -156,12 +185,13 @@ class Tracker:
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         items = [Param(k, str(v)[:PARAM_LIMIT]) for k, v in params.items()]
         for i in range(0, len(items), 100):  # MLflow takes at most 100 params per batch
-            self.client.log_batch(run_id, params=items[i:i + 100])
+            self.client.log_batch(run_id, params=items[i : i + 100])
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
         stamp = now_ms()
-        self.client.log_batch(run_id, metrics=[Metric(k, float(v), stamp, step)
-                                               for k, v in metrics.items()])
+        self.client.log_batch(
+            run_id, metrics=[Metric(k, float(v), stamp, step) for k, v in metrics.items()]
+        )
 
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
         self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
@@ -171,12 +201,15 @@ class Tracker:
             self.client.log_artifacts(run_id, str(folder), artifact_path)
         except OSError as exc:
             where = exc.filename or self.artifact_uri(run_id)
-            raise ArtifactError(f"writing artifacts of run {run_id} to {where} failed: "
-                                f"{exc.strerror or exc}") from None
+            raise ArtifactError(
+                f"writing artifacts of run {run_id} to {where} failed: {exc.strerror or exc}"
+            ) from None
         except MlflowException as exc:
-            raise ArtifactError(f"writing artifacts of run {run_id} to "
-                                f"{self.artifact_uri(run_id)} failed: "
-                                f"{str(exc).splitlines()[0]}") from None
+            raise ArtifactError(
+                f"writing artifacts of run {run_id} to "
+                f"{self.artifact_uri(run_id)} failed: "
+                f"{str(exc).splitlines()[0]}"
+            ) from None
 
     def log_artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(run_id, str(path), artifact_path)
@@ -194,8 +227,10 @@ class Tracker:
         page = f"#/experiments/{self.experiment_id}/runs"
         if self.uri.startswith(("http://", "https://")):
             return f"runs: {self.uri.rstrip('/')}/{page}"
-        return (f"runs: mlflow ui --backend-store-uri {self.uri}, then open "
-                f"http://127.0.0.1:5000/{page}")
+        return (
+            f"runs: mlflow ui --backend-store-uri {self.uri}, then open "
+            f"http://127.0.0.1:5000/{page}"
+        )
 
     def fail_lost_run(self, run_id: str, reason: str) -> None:
         """A run whose worker died: FAILED with the reason, and its parent run too."""
@@ -220,8 +255,10 @@ class Tracker:
         return record_of(self.client.get_run(run_id), self.experiment_name)
 
     def metric_history(self, run_id: str, key: str) -> list[float]:
-        return [m.value for m in sorted(self.client.get_metric_history(run_id, key),
-                                        key=lambda m: m.step)]
+        return [
+            m.value
+            for m in sorted(self.client.get_metric_history(run_id, key), key=lambda m: m.step)
+        ]
 
     def artifact_uri(self, run_id: str) -> str:
         return self.client.get_run(run_id).info.artifact_uri
@@ -229,8 +266,9 @@ class Tracker:
     def download(self, run_id: str, path: str, dst: Path) -> Path:
         return Path(self.client.download_artifacts(run_id, path, str(dst)))
 
-    def register_model(self, name: str, run_id: str, path: str, description: str,
-                       alias: str | None = None) -> str:
+    def register_model(
+        self, name: str, run_id: str, path: str, description: str, alias: str | None = None
+    ) -> str:
         """A new version of registered model ``name`` from a run's logged model; its version.
         ``alias`` (e.g. champion) moves to the new version."""
         try:
@@ -238,8 +276,9 @@ class Tracker:
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise LipoError(f"--register {name}: {str(exc).splitlines()[0]}") from None
-        version = self.client.create_model_version(name, f"runs:/{run_id}/{path}", run_id=run_id,
-                                                   description=description)
+        version = self.client.create_model_version(
+            name, f"runs:/{run_id}/{path}", run_id=run_id, description=description
+        )
         if alias:
             self.client.set_registered_model_alias(name, alias, version.version)
         return version.version
@@ -252,6 +291,7 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
         return
     import urllib.error
     import urllib.request
+
     try:
         with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
             pass
@@ -259,10 +299,12 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
         return  # it answers (a proxy may not route /health)
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise TrackingUnreachable(f"--tracking-uri {uri}: the MLflow server does not answer "
-                                  f"({reason}); start it (mlflow server --host 127.0.0.1 ...) "
-                                  "or drop --tracking-uri to track into "
-                                  f"{DEFAULT_TRACKING_URI}") from None
+        raise TrackingUnreachable(
+            f"--tracking-uri {uri}: the MLflow server does not answer "
+            f"({reason}); start it (mlflow server --host 127.0.0.1 ...) "
+            "or drop --tracking-uri to track into "
+            f"{DEFAULT_TRACKING_URI}"
+        ) from None
 
 
 def download_artifacts(uri: str, run_id: str, path: str, dst: Path) -> Path:
@@ -275,8 +317,9 @@ def download_artifacts(uri: str, run_id: str, path: str, dst: Path) -> Path:
     try:
         return Path(client.download_artifacts(run_id, path, str(dst)))
     except (MlflowException, OSError):
-        raise LipoError(f"run {run_id} has no '{path}' artifact (a failed or pruned trial "
-                        "keeps none)") from None
+        raise LipoError(
+            f"run {run_id} has no '{path}' artifact (a failed or pruned trial keeps none)"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -294,7 +337,13 @@ class RunRecord:
 
 
 def record_of(run, experiment: str) -> RunRecord:
-    return RunRecord(run.info.run_id, experiment, run.info.run_name or "", run.info.status,
-                     run.info.start_time or 0, current_names(run.data.tags),
-                     dict(run.data.params),
-                     dict(run.data.metrics))
+    return RunRecord(
+        run.info.run_id,
+        experiment,
+        run.info.run_name or "",
+        run.info.status,
+        run.info.start_time or 0,
+        current_names(run.data.tags),
+        dict(run.data.params),
+        dict(run.data.metrics),
+    )

@@ -1,4 +1,5 @@
 """fit(): the training loop under Accelerate, the same on a CPU, one GPU or several processes."""
+
 from __future__ import annotations
 
 import contextlib
@@ -11,10 +12,10 @@ import torch
 from accelerate import Accelerator
 from torch.nn.functional import mse_loss
 
-from lipo.data.augment import average_by_molecule
 from lipo.config import RunConfig
-from lipo.runtime.gathering import gather_by_position
+from lipo.data.augment import average_by_molecule
 from lipo.metrics import regression_metrics
+from lipo.runtime.gathering import gather_by_position
 from lipo.training.resume import Progress, TrainingState
 from lipo.training.steps import start
 
@@ -39,20 +40,36 @@ class FitResult:
     val_predictions: tuple | None = None
 
 
-def fit(model, train_loader, val_loader, cfg: RunConfig, accelerator: Accelerator,
-        on_epoch: EpochHook | None = None, pools: list[np.ndarray] | None = None,
-        state: TrainingState | None = None, on_step=None) -> FitResult:
+def fit(
+    model,
+    train_loader,
+    val_loader,
+    cfg: RunConfig,
+    accelerator: Accelerator,
+    on_epoch: EpochHook | None = None,
+    pools: list[np.ndarray] | None = None,
+    state: TrainingState | None = None,
+    on_step=None,
+) -> FitResult:
     """``pools``: the training positions of each epoch (a curriculum); default: all, always.
     Early stopping waits until the pool stops growing. ``state``: save and resume (a killed
     trial's retry continues from its last saved step and ends where an uninterrupted run ends).
     ``on_step(metrics, step)``: the per-step curves (``lipo.training.steps.Steps``), rank 0 only.
     """
-    optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr,
-                                  weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(
+        param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay
+    )
     steps, (train_loader, val_loader) = start(
-        accelerator, model, optimizer, [train_loader, val_loader],
-        schedule_length(cfg, train_loader, pools), cfg.warmup_frac, clip=cfg.grad_clip,
-        state=state, on_step=on_step)
+        accelerator,
+        model,
+        optimizer,
+        [train_loader, val_loader],
+        schedule_length(cfg, train_loader, pools),
+        cfg.warmup_frac,
+        clip=cfg.grad_clip,
+        state=state,
+        on_step=on_step,
+    )
     progress = steps.resume()
     # A resumed fit's finished epochs are replayed to the hook: the retried trial's new
     # MLflow run and Optuna trial see every epoch.
@@ -82,10 +99,20 @@ def fit(model, train_loader, val_loader, cfg: RunConfig, accelerator: Accelerato
             on_epoch(epoch, metrics)
     best = accelerator.unwrap_model(steps.model)
     best.load_state_dict(steps.best_state, strict=False)
-    seconds = {"time/train_s": clock.seconds["train"],
-               "time/eval_s": clock.seconds["eval"], "time/save_s": steps.saving_s}
-    return FitResult(progress.best_epoch, progress.best, progress.history, steps.best_state, best,
-                     seconds, best_predictions)
+    seconds = {
+        "time/train_s": clock.seconds["train"],
+        "time/eval_s": clock.seconds["eval"],
+        "time/save_s": steps.saving_s,
+    }
+    return FitResult(
+        progress.best_epoch,
+        progress.best,
+        progress.history,
+        steps.best_state,
+        best,
+        seconds,
+        best_predictions,
+    )
 
 
 class Clock:
@@ -112,8 +139,7 @@ def schedule_length(cfg: RunConfig, train_loader, pools) -> int:
     return sum(-(-len(pool) // size) for pool in pools)
 
 
-def record_epoch(progress: Progress, epoch: int, metrics: dict[str, float],
-                 counts: bool) -> bool:
+def record_epoch(progress: Progress, epoch: int, metrics: dict[str, float], counts: bool) -> bool:
     """Whether ``epoch`` is the best so far; ``counts``: a worse epoch counts towards early
     stopping (not while a curriculum's pool still grows)."""
     progress.history.append(metrics)
@@ -137,16 +163,19 @@ class Regression:
         return mse_loss(pred, self.unwrapped.standardise(batch["labels"]))
 
     def diverged(self, value: float, progress: Progress) -> str:
-        return (f"epoch {progress.epoch + 1}: training loss became {value} "
-                f"(lr={self.lr:g}); the trial stops here")
+        return (
+            f"epoch {progress.epoch + 1}: training loss became {value} "
+            f"(lr={self.lr:g}); the trial stops here"
+        )
 
     def after_step(self, progress: Progress) -> bool:
         return False
 
 
 @torch.no_grad()
-def predict(model, loader, accelerator: Accelerator | None = None,
-            keep_mode: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def predict(
+    model, loader, accelerator: Accelerator | None = None, keep_mode: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Predictions (logD), labels and table positions, gathered from every process (or this
     process's alone without ``accelerator``), each position exactly once: the copies
     Accelerate pads the last batches with are dropped by position (``lipo.runtime.gathering``).
@@ -166,9 +195,9 @@ def predict(model, loader, accelerator: Accelerator | None = None,
     if not positions:  # this process was given no batch
         preds = labels = [torch.zeros(0, device=device)]
         positions = origins = [torch.zeros(0, dtype=torch.long, device=device)]
-    pos, pred, y, origin = gather_by_position(accelerator, torch.cat(positions),
-                                              torch.cat(preds), torch.cat(labels),
-                                              torch.cat(origins))
+    pos, pred, y, origin = gather_by_position(
+        accelerator, torch.cat(positions), torch.cat(preds), torch.cat(labels), torch.cat(origins)
+    )
     # One prediction per molecule: the mean over its rows (canonical and tta spellings).
     return average_by_molecule(pos, origin, pred, y)
 

@@ -14,6 +14,7 @@ saved by another fit: each state carries its fit's identity (strategy, phase of 
 digest of the data it trains on), and only the same fit loads it (influence's retry reads
 cached scores and skips the scoring fit: its retrain must not resume the scoring fit's state).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -72,8 +73,11 @@ def data_digest(data, groups) -> str:
 
 
 def digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != CHECKSUMS}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != CHECKSUMS
+    }
 
 
 class TrainingState:
@@ -99,8 +103,11 @@ class TrainingState:
             except (OSError, ValueError):
                 expected = None
             if expected != digest(folder):
-                log.warning("%s: training state damaged (its files differ from %s); skipped",
-                            folder, CHECKSUMS)
+                log.warning(
+                    "%s: training state damaged (its files differ from %s); skipped",
+                    folder,
+                    CHECKSUMS,
+                )
             elif self.belongs(folder):
                 return folder
         return None
@@ -110,8 +117,12 @@ class TrainingState:
         saved = json.loads((folder / PROGRESS).read_text()).get("fit")
         if self.identity is None or saved == self.identity:
             return True
-        log.warning("%s: training state of another fit (%s), not of this one (%s); not loaded",
-                    folder, saved, self.identity)
+        log.warning(
+            "%s: training state of another fit (%s), not of this one (%s); not loaded",
+            folder,
+            saved,
+            self.identity,
+        )
         return False
 
     def restore(self) -> tuple[Progress, dict[str, torch.Tensor]] | None:
@@ -123,8 +134,9 @@ class TrainingState:
         self.accelerator.load_state(str(folder))
         progress = Progress.from_json((folder / PROGRESS).read_text())
         best = folder / BEST
-        log.warning("resuming from %s: epoch %d, batch %d", folder, progress.epoch + 1,
-                    progress.batch)
+        log.warning(
+            "resuming from %s: epoch %d, batch %d", folder, progress.epoch + 1, progress.batch
+        )
         return progress, (load_file(best) if best.is_file() else {})
 
     def due(self, step: int) -> bool:

@@ -7,6 +7,7 @@ batches (a resumed epoch skips those already done), one optimiser step each: the
 finite, the gradients clipped, optimiser and schedule stepped, the state saved every few
 steps. What differs between the two trainings comes from an ``Objective``.
 """
+
 from __future__ import annotations
 
 import time
@@ -43,8 +44,15 @@ def linear_warmup(optimizer, warmup_frac: float, total_steps: int):
     return get_linear_schedule_with_warmup(optimizer, int(warmup_frac * total_steps), total_steps)
 
 
-def start(accelerator: Accelerator, model, optimizer, loaders: list, total_steps: int,
-          warmup_frac: float, **options) -> tuple[Steps, list]:
+def start(
+    accelerator: Accelerator,
+    model,
+    optimizer,
+    loaders: list,
+    total_steps: int,
+    warmup_frac: float,
+    **options,
+) -> tuple[Steps, list]:
     """The engine on Accelerate's copies, and the prepared loaders (the first trains).
     ``options``: those of ``Steps``."""
     sampler = loaders[0].batch_sampler  # the same object inside Accelerate's wrapper
@@ -54,8 +62,9 @@ def start(accelerator: Accelerator, model, optimizer, loaders: list, total_steps
     # skips the first fit (cached scores) loaded those weights into the retrain. One
     # training's state holds that training alone.
     accelerator.free_memory()
-    model, optimizer, *loaders, scheduler = accelerator.prepare(model, optimizer, *loaders,
-                                                                scheduler)
+    model, optimizer, *loaders, scheduler = accelerator.prepare(
+        model, optimizer, *loaders, scheduler
+    )
     return Steps(accelerator, model, optimizer, scheduler, sampler=sampler, **options), loaders
 
 
@@ -69,9 +78,18 @@ class Steps:
     ``(metrics, step)`` every STEP_CURVE_EVERY optimiser steps, with this process's batch loss
     and the learning rate at the global step (rank 0's MLflow logger; None: no curve)."""
 
-    def __init__(self, accelerator: Accelerator, model, optimizer, scheduler, clip: float = 0.0,
-                 state: TrainingState | None = None, sampler=None, epoch_end_saves: bool = True,
-                 on_step=None):
+    def __init__(
+        self,
+        accelerator: Accelerator,
+        model,
+        optimizer,
+        scheduler,
+        clip: float = 0.0,
+        state: TrainingState | None = None,
+        sampler=None,
+        epoch_end_saves: bool = True,
+        on_step=None,
+    ):
         self.accelerator, self.model, self.optimizer = accelerator, model, optimizer
         self.scheduler, self.clip, self.state, self.sampler = scheduler, clip, state, sampler
         self.epoch_end_saves, self.on_step = epoch_end_saves, on_step
@@ -88,8 +106,9 @@ class Steps:
         progress, self.best_state = saved
         return progress
 
-    def train_epoch(self, loader, progress: Progress, objective: Objective,
-                    bar: str | None = None) -> None:
+    def train_epoch(
+        self, loader, progress: Progress, objective: Objective, bar: str | None = None
+    ) -> None:
         """Epoch ``progress.epoch``'s batches not yet trained on, one step each, until the
         objective stops it. ``bar``: the title of a progress bar over its batches."""
         if self.sampler is not None:
@@ -98,8 +117,15 @@ class Steps:
         skip = progress.batch
         batches = self.accelerator.skip_first_batches(loader, skip) if skip else loader
         if bar is not None:
-            batches = tqdm(batches, desc=bar, leave=False, unit="batch", initial=skip,
-                           total=len(loader), disable=not self.accelerator.is_main_process)
+            batches = tqdm(
+                batches,
+                desc=bar,
+                leave=False,
+                unit="batch",
+                initial=skip,
+                total=len(loader),
+                disable=not self.accelerator.is_main_process,
+            )
         # On the model's device (a GPU loss added to a CPU tensor fails), read back only for a
         # save and at the end: a step need not wait for the GPU.
         total = torch.tensor(progress.loss_sum, dtype=torch.float64, device=self.accelerator.device)
@@ -110,8 +136,13 @@ class Steps:
             progress.batch, progress.step = index, progress.step + 1
             progress.count += rows
             if self.on_step is not None and progress.step % STEP_CURVE_EVERY == 0:
-                self.on_step({"train/step_loss": loss.item(),  # waits for the GPU: 1 step in 10
-                              "train/lr": self.scheduler.get_last_lr()[0]}, progress.step)
+                self.on_step(
+                    {
+                        "train/step_loss": loss.item(),  # waits for the GPU: 1 step in 10
+                        "train/lr": self.scheduler.get_last_lr()[0],
+                    },
+                    progress.step,
+                )
             if self.due(progress, len(loader)):
                 progress.loss_sum = float(total)
                 self.save(progress)
@@ -136,15 +167,22 @@ class Steps:
 
     def epoch_loss(self, progress: Progress) -> float:
         """The epoch's mean training loss over every process's examples, not only this one's."""
-        sums = torch.tensor([progress.loss_sum, float(progress.count)], dtype=torch.float64,
-                            device=self.accelerator.device)
+        sums = torch.tensor(
+            [progress.loss_sum, float(progress.count)],
+            dtype=torch.float64,
+            device=self.accelerator.device,
+        )
         sums = self.accelerator.reduce(sums, reduction="sum")
         return float(sums[0] / sums[1])
 
     def end_epoch(self, progress: Progress) -> None:
         """The next epoch starts at its first batch (saved, where epoch ends are)."""
         progress.epoch, progress.batch, progress.loss_sum, progress.count = (
-            progress.epoch + 1, 0, 0.0, 0)
+            progress.epoch + 1,
+            0,
+            0.0,
+            0,
+        )
         if self.epoch_end_saves:
             self.save(progress)
 

@@ -1,4 +1,5 @@
 """One trial: the data it sees, the model it builds, the loaders it trains on."""
+
 from __future__ import annotations
 
 import contextlib
@@ -10,19 +11,18 @@ import pandas as pd
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
-from lipo.data.augment import Spellings
-from lipo.models.backbones import Backbone, load_backbone
-from lipo.data.batching import EncodedMolecules, make_loader
 from lipo.config import RunConfig
-from lipo.data.molecules import Molecules, content_sha256, load_molecules, locate
+from lipo.data.augment import Spellings
+from lipo.data.batching import EncodedMolecules, make_loader
 from lipo.data.features import compute, standardisation
+from lipo.data.molecules import Molecules, content_sha256, load_molecules, locate
+from lipo.data.splits import Split, make_split
+from lipo.models.backbones import Backbone, load_backbone
 from lipo.models.regressor import LogDRegressor, assemble
 from lipo.models.tokenizer import MAX_TOKENS
-from lipo.training.resume import TrainingState, data_digest
-from lipo.data.splits import Split, make_split
 from lipo.strategies import STRATEGIES, check_knobs
 from lipo.training.fit import EpochHook, FitResult, evaluate, fit, predict
-
+from lipo.training.resume import TrainingState, data_digest
 
 
 @dataclass(frozen=True)
@@ -43,16 +43,25 @@ def count_params(model) -> dict[str, int]:
     """Parameters the forward pass uses. PEFT keeps a frozen ``original_module`` copy of each
     module in ``modules_to_save`` (the head) that is never used: it is not counted."""
     used = [(n, p) for n, p in model.named_parameters() if ".original_module." not in n]
-    return {"trainable_params": sum(p.numel() for _, p in used if p.requires_grad),
-            "total_params": sum(p.numel() for _, p in used)}
+    return {
+        "trainable_params": sum(p.numel() for _, p in used if p.requires_grad),
+        "total_params": sum(p.numel() for _, p in used),
+    }
 
 
 class TrialRun:
     """Builds models and loaders for one RunConfig; strategies decide what to fit on."""
 
-    def __init__(self, cfg: RunConfig, ws: Workspace, accelerator: Accelerator,
-                 on_epoch: EpochHook | None = None, log=None, state_root: Path | None = None,
-                 save_every: int = 0):
+    def __init__(
+        self,
+        cfg: RunConfig,
+        ws: Workspace,
+        accelerator: Accelerator,
+        on_epoch: EpochHook | None = None,
+        log=None,
+        state_root: Path | None = None,
+        save_every: int = 0,
+    ):
         self.cfg, self.ws, self.accelerator, self.on_epoch = cfg, ws, accelerator, on_epoch
         # Resumable fits: state_root/<phase>, or fit-<k> for the k-th fit (None: no saving).
         self.state_root, self.save_every, self.fits = state_root, save_every, 0
@@ -95,24 +104,35 @@ class TrialRun:
         self.backbone = backbone or load_backbone(self.cfg.backbone, self.train_smiles)
         features = compute(self.cfg.head_features, self.ws.mols.smiles)
         if self.data is None:
-            ids = self.backbone.tokenizer(self.ws.mols.smiles, truncation=True,
-                                          max_length=MAX_TOKENS)["input_ids"]
+            ids = self.backbone.tokenizer(
+                self.ws.mols.smiles, truncation=True, max_length=MAX_TOKENS
+            )["input_ids"]
             self.data = EncodedMolecules(ids, self.ws.mols.y, features, list(self.ws.mols.smiles))
             self.spellings = Spellings(self.backbone.tokenizer, self.cfg.seed, MAX_TOKENS)
         y_train = self.ws.mols.y[self.split.train]
-        stats = (None if features is None else
-                 standardisation(features, self.split.train, self.cfg.head_features))
+        stats = (
+            None
+            if features is None
+            else standardisation(features, self.split.train, self.cfg.head_features)
+        )
         model = assemble(self.backbone, self.cfg, y_train.mean(), y_train.std(), stats)
         self.param_counts = count_params(model)
         return model
 
     def loader(self, positions, shuffle: bool):
         size = self.cfg.batch_size if shuffle else self.cfg.eval_batch_size
-        return make_loader(self.data, positions, size, self.backbone.tokenizer.pad_token_id,
-                           shuffle, seed=self.cfg.seed)
+        return make_loader(
+            self.data,
+            positions,
+            size,
+            self.backbone.tokenizer.pad_token_id,
+            shuffle,
+            seed=self.cfg.seed,
+        )
 
-    def fit(self, model, train_positions, pools=None, report: bool = True,
-            phase: str | None = None) -> FitResult:
+    def fit(
+        self, model, train_positions, pools=None, report: bool = True, phase: str | None = None
+    ) -> FitResult:
         """``report=False``: an intermediate fit (a strategy's scoring or an earlier round)
         that reports no epochs to the pruner or to the trial's curves. ``phase``: the fit's
         name within the strategy (influence's ``score`` and ``retrain``), for a strategy whose
@@ -121,16 +141,28 @@ class TrialRun:
         state = None
         if self.state_root is not None:
             phase = phase or f"fit-{self.fits}"
-            identity = {"strategy": self.cfg.strategy, "phase": phase,
-                        "data": data_digest(self.data, [train_positions, *(pools or [])])}
-            state = TrainingState(self.state_root / phase, self.accelerator, self.save_every,
-                                  identity)
+            identity = {
+                "strategy": self.cfg.strategy,
+                "phase": phase,
+                "data": data_digest(self.data, [train_positions, *(pools or [])]),
+            }
+            state = TrainingState(
+                self.state_root / phase, self.accelerator, self.save_every, identity
+            )
         with self.respelled():
             pools = self.augmented(train_positions, pools)
             val = self.with_tta(self.split.val)
-            return fit(model, self.loader(train_positions, True), self.loader(val, False),
-                       self.cfg, self.accelerator, self.on_epoch if report else None, pools,
-                       state, on_step=self.step_log if report else None)
+            return fit(
+                model,
+                self.loader(train_positions, True),
+                self.loader(val, False),
+                self.cfg,
+                self.accelerator,
+                self.on_epoch if report else None,
+                pools,
+                state,
+                on_step=self.step_log if report else None,
+            )
 
     @contextlib.contextmanager
     def respelled(self):
@@ -152,8 +184,10 @@ class TrialRun:
         if self.cfg.augment <= 0:
             return pools
         pools = pools if pools is not None else [np.asarray(train_positions)] * self.cfg.epochs
-        return [np.concatenate([pool, self.spell(pool, self.cfg.augment, f"augment:{epoch}")])
-                for epoch, pool in enumerate(pools, 1)]
+        return [
+            np.concatenate([pool, self.spell(pool, self.cfg.augment, f"augment:{epoch}")])
+            for epoch, pool in enumerate(pools, 1)
+        ]
 
     def with_tta(self, positions) -> np.ndarray:
         """``positions`` plus ``tta`` randomised SMILES of each, the same at every evaluation:
@@ -215,12 +249,16 @@ class TrialRun:
 
     def table(self, pred, y, positions) -> pd.DataFrame:
         """One row per molecule: its table row, SMILES, label and prediction."""
-        return pd.DataFrame({"row": self.ws.mols.rows[positions],
-                             "smiles": [self.ws.mols.smiles[p] for p in positions],
-                             "y_true": y, "y_pred": pred})
+        return pd.DataFrame(
+            {
+                "row": self.ws.mols.rows[positions],
+                "smiles": [self.ws.mols.smiles[p] for p in positions],
+                "y_true": y,
+                "y_pred": pred,
+            }
+        )
 
 
 def train_trial(run: TrialRun) -> FitResult:
     check_knobs(run.cfg)
     return STRATEGIES.get(run.cfg.strategy).train(run)
-

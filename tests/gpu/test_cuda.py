@@ -1,6 +1,7 @@
 """Mixed precision on a CUDA GPU: the real model, training loop and launcher. Skipped without
 a GPU; ``bench/gpu_check.sh`` runs them (``pytest -m gpu``) and, with LIPO_GPU_FIGURES set to
 a file, each test appends what it measured there (one JSON object a line)."""
+
 import gc
 import json
 import os
@@ -12,16 +13,18 @@ import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 
-from lipo.training import trial_run as experiment
-from lipo.models.backbones import BACKBONES
 from lipo.cli import main
 from lipo.config import RunConfig
+from lipo.models.backbones import BACKBONES
 from lipo.runtime.devices import PRECISIONS
+from lipo.training import trial_run as experiment
 from lipo.training.trial_run import TrialRun, Workspace
 from tests.conftest import DATA_DIR
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
 NAMES = [n for n in ("tiny", "molformer-tiny") if n in BACKBONES]  # molformer-tiny once registered
 N_TRAIN = 512  # molecules per fit: enough batches for the loss to mean something, seconds
 
@@ -83,8 +86,12 @@ def test_fit_one_epoch(backbone, precision, ws):
     epoch = result.history[0]
     assert np.isfinite(epoch["train/loss"]) and np.isfinite(epoch["val/mse"])
     assert next(result.model.parameters()).device.type == "cuda"
-    figure(f"fit_one_epoch[{backbone}-{precision}]", train_loss=epoch["train/loss"],
-           val_mse=epoch["val/mse"], peak_mib=torch.cuda.max_memory_allocated() / 2**20)
+    figure(
+        f"fit_one_epoch[{backbone}-{precision}]",
+        train_loss=epoch["train/loss"],
+        val_mse=epoch["val/mse"],
+        peak_mib=torch.cuda.max_memory_allocated() / 2**20,
+    )
 
 
 @pytest.mark.parametrize("backbone", NAMES)
@@ -101,9 +108,13 @@ def test_bf16_evaluation_equals_fp32(backbone, ws):
     mse16, table16 = run16.evaluate(run16.accelerator.prepare(model16), "val")
     both = table32.merge(table16, on="row", suffixes=("32", "16"))
     diff = (both["y_pred32"] - both["y_pred16"]).abs()
-    figure(f"bf16_vs_fp32_eval[{backbone}]", val_mse_fp32=mse32["val/mse"],
-           val_mse_bf16=mse16["val/mse"], mean_abs_diff=float(diff.mean()),
-           max_abs_diff=float(diff.max()))
+    figure(
+        f"bf16_vs_fp32_eval[{backbone}]",
+        val_mse_fp32=mse32["val/mse"],
+        val_mse_bf16=mse16["val/mse"],
+        mean_abs_diff=float(diff.mean()),
+        max_abs_diff=float(diff.max()),
+    )
     assert len(both) == len(table32) == len(ws.split.val)
     # bf16 keeps 8 significant bits (0.4%): predictions move by hundredths of a logD unit
     assert diff.mean() < 0.05
@@ -122,14 +133,34 @@ def test_gpu_memory_flat_across_trials(tmp_path, monkeypatch, data_dir):
         model = build(self, *args, **kwargs)
         made.append(weakref.ref(model))
         return model
+
     monkeypatch.setattr(experiment.TrialRun, "new_model", new_model)
     monkeypatch.chdir(tmp_path)
     small = tmp_path / "small.csv"
-    small.write_text("".join((DATA_DIR / "lipophilicity.csv").read_text()
-                             .splitlines(keepends=True)[:801]))
-    assert main(["--study", "baseline", "--backbone", NAMES[-1], "--epochs", "1", "--trials",
-                 "3", "--precision", "bf16", "--data", str(small),
-                 "--tracking-uri", f"sqlite:///{tmp_path}/mlruns/mlflow.db"]) == 0
+    small.write_text(
+        "".join((DATA_DIR / "lipophilicity.csv").read_text().splitlines(keepends=True)[:801])
+    )
+    assert (
+        main(
+            [
+                "--study",
+                "baseline",
+                "--backbone",
+                NAMES[-1],
+                "--epochs",
+                "1",
+                "--trials",
+                "3",
+                "--precision",
+                "bf16",
+                "--data",
+                str(small),
+                "--tracking-uri",
+                f"sqlite:///{tmp_path}/mlruns/mlflow.db",
+            ]
+        )
+        == 0
+    )
     figure("memory_across_trials", allocated_mib=[round(a / 2**20, 2) for a in allocated])
     assert len(allocated) == 3
     assert allocated[2] <= allocated[1] + 2**20 and allocated[1] <= allocated[0] + 2**20

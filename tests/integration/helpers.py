@@ -1,4 +1,5 @@
 """Run the launcher as a user would, in a scratch folder, and read back what it stored."""
+
 from __future__ import annotations
 
 import os
@@ -17,11 +18,18 @@ def env(**extra) -> dict:
     return out
 
 
-def launch(cwd: Path, *args: str, prefix: tuple = (sys.executable,), ok: bool = True,
-           timeout: int = 600, **extra_env) -> subprocess.CompletedProcess:
+def launch(
+    cwd: Path,
+    *args: str,
+    prefix: tuple = (sys.executable,),
+    ok: bool = True,
+    timeout: int = 600,
+    **extra_env,
+) -> subprocess.CompletedProcess:
     cmd = [*prefix, str(ROOT / "launch.py"), *args]
-    done = subprocess.run(cmd, cwd=cwd, env=env(**extra_env), capture_output=True, text=True,
-                          timeout=timeout)
+    done = subprocess.run(
+        cmd, cwd=cwd, env=env(**extra_env), capture_output=True, text=True, timeout=timeout
+    )
     if ok and done.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {done.returncode}\n{done.stderr[-4000:]}")
     return done
@@ -29,18 +37,23 @@ def launch(cwd: Path, *args: str, prefix: tuple = (sys.executable,), ok: bool = 
 
 def mlflow_runs(cwd: Path, experiment: str) -> list:
     from mlflow import MlflowClient
+
     client = MlflowClient(f"sqlite:///{cwd}/mlruns/mlflow.db")
     found = client.get_experiment_by_name(experiment)
     return list(client.search_runs([found.experiment_id], max_results=1000)) if found else []
 
 
 def trial_runs(cwd: Path, experiment: str, phase: str = "search") -> list:
-    return [r for r in mlflow_runs(cwd, experiment)
-            if r.data.tags.get("lipo.phase") == phase and "mlflow.parentRunId" in r.data.tags]
+    return [
+        r
+        for r in mlflow_runs(cwd, experiment)
+        if r.data.tags.get("lipo.phase") == phase and "mlflow.parentRunId" in r.data.tags
+    ]
 
 
 def metric_history(cwd: Path, run_id: str, key: str) -> list[float]:
     from mlflow import MlflowClient
+
     client = MlflowClient(f"sqlite:///{cwd}/mlruns/mlflow.db")
     return [m.value for m in sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)]
 
@@ -49,6 +62,7 @@ def optuna_trials(cwd: Path) -> list:
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
+
     storage = JournalStorage(JournalFileBackend(str(cwd / "mlruns" / "optuna.journal")))
     # the final phase's seed claims live in a side study beside the search's
     studies = [n for n in optuna.get_all_study_names(storage) if ":claims:" not in n]

@@ -1,6 +1,7 @@
 """Real servers for the scale-out tests, started natively on 127.0.0.1 with free ports:
 PostgreSQL (Optuna storage and MLflow backend) and ``mlflow server`` (artifacts on disk).
 The same topology as docker/compose.yaml, without Docker."""
+
 from __future__ import annotations
 
 import contextlib
@@ -32,8 +33,10 @@ def postgres_bin() -> Path:
         return Path(found).resolve().parent
     versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
     if not versions:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed: "
-                    "apt-get install postgresql (.ci/run does)")
+        pytest.skip(
+            "PostgreSQL server binaries (initdb, pg_ctl) are not installed: "
+            "apt-get install postgresql (.ci/run does)"
+        )
     return Path(versions[-1]).parent
 
 
@@ -55,19 +58,41 @@ def postgres(databases: tuple[str, ...] = ("optuna", "mlflow")):
     folder = Path(tempfile.mkdtemp(prefix="lipo-pg-"))  # /tmp: reachable by the postgres user
     user = as_server_user(folder)
     data, port = folder / "data", free_port()
-    run = lambda *cmd: subprocess.run([*user, *map(str, cmd)], check=True,  # noqa: E731
-                                      capture_output=True, text=True, timeout=120)
+
+    def run(*cmd):
+        return subprocess.run(
+            [*user, *map(str, cmd)],
+            check=True,  # noqa: E731
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
     try:
         run(bindir / "initdb", "-D", data, "-U", "lipo", "--auth=trust", "-E", "UTF8")
-        run(bindir / "pg_ctl", "-D", data, "-l", folder / "server.log", "-w", "-t", "60",
-            "-o", f"-h 127.0.0.1 -p {port} -k {folder}", "start")
+        run(
+            bindir / "pg_ctl",
+            "-D",
+            data,
+            "-l",
+            folder / "server.log",
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-h 127.0.0.1 -p {port} -k {folder}",
+            "start",
+        )
         for name in databases:
             run(bindir / "createdb", "-h", "127.0.0.1", "-p", port, "-U", "lipo", name)
         yield {name: f"postgresql://lipo@127.0.0.1:{port}/{name}" for name in databases}
     finally:
         if (data / "postmaster.pid").exists():
-            subprocess.run([*user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast",
-                            "-w", "stop"], capture_output=True, timeout=60)
+            subprocess.run(
+                [*user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+                capture_output=True,
+                timeout=60,
+            )
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -76,9 +101,23 @@ def mlflow_server(backend: str, artifacts: Path):
     """``mlflow server`` on 127.0.0.1, proxying artifacts to a folder; yields its URL."""
     port = free_port()
     log = open(artifacts.parent / "mlflow-server.log", "w")
-    cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-           "--backend-store-uri", backend, "--serve-artifacts",
-           "--artifacts-destination", artifacts.as_uri(), "--workers", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        backend,
+        "--serve-artifacts",
+        "--artifacts-destination",
+        artifacts.as_uri(),
+        "--workers",
+        "1",
+    ]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:

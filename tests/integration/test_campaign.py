@@ -4,6 +4,7 @@ interrupted after its first piece resumes to the same table as one never interru
 
 To keep it short, the molecules are a few hundred rows of Lipophilicity: the first rows of
 each part of both split files, and the two split files restricted to them (same parts)."""
+
 import json
 import shutil
 
@@ -41,8 +42,9 @@ def table(cwd) -> pd.DataFrame:
 def restrict(folder):
     """A small CSV of rows from every part of both split files, and both files on it."""
     splits = {name: json.loads((DATA_DIR / "splits" / name).read_text()) for name in SPLIT_FILES}
-    rows = sorted({i for spec in splits.values() for part, n in PER_PART.items()
-                   for i in spec[part][:n]})
+    rows = sorted(
+        {i for spec in splits.values() for part, n in PER_PART.items() for i in spec[part][:n]}
+    )
     frame = pd.read_csv(DATA_DIR / "lipophilicity.csv")
     frame.iloc[rows].to_csv(folder / "small.csv", index=False)
     new = {old: i for i, old in enumerate(rows)}
@@ -62,8 +64,9 @@ def campaign_file(tmp_path_factory):
 
 
 def run(cwd, campaign, *args, **kw):
-    return launch(cwd, "campaign", str(campaign), "--data", str(campaign.parent / "small.csv"),
-                  *args, **kw)
+    return launch(
+        cwd, "campaign", str(campaign), "--data", str(campaign.parent / "small.csv"), *args, **kw
+    )
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +81,11 @@ def test_campaign_runs_every_piece_and_reports_them(finished):
     assert stdout.count(" ran: ") == 13  # 2 splits x (2 searches, 3 final phases), 2 refs, report
     frame = table(cwd)
     finals = frame[frame.status == "final"]
-    expected = {(s, c, split) for split in ("random_seed0", "scaffold")
-                for s, c in (("baseline", ""), ("curriculum", ""), ("curriculum", "no-curriculum"))}
+    expected = {
+        (s, c, split)
+        for split in ("random_seed0", "scaffold")
+        for s, c in (("baseline", ""), ("curriculum", ""), ("curriculum", "no-curriculum"))
+    }
     assert set(finals.index) == expected
     assert (finals.n_seeds == 2).all() and (finals.seeds_vary == "initialisation").all()
     curriculum = finals.loc[("curriculum", "", "scaffold")]
@@ -106,7 +112,9 @@ def test_dry_run_estimates_from_history(finished, campaign_file, tmp_path):
     other.write_text(CAMPAIGN.replace("SEEDS = (0, 1)", "SEEDS = (0, 1, 2)"))
     plan = run(cwd, other, "--dry-run").stdout
     line = next(x for x in plan.splitlines() if "baseline final on scaffold" in x)
-    assert "1 of 3 seeds left" in line and "1 seeds x" in line and "mean of 4 runs" in line  # 2 seeds x 2 splits
+    assert (
+        "1 of 3 seeds left" in line and "1 seeds x" in line and "mean of 4 runs" in line
+    )  # 2 seeds x 2 splits
 
 
 def test_interrupted_campaign_resumes_to_the_same_table(finished, campaign_file, tmp_path):

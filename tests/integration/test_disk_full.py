@@ -1,6 +1,7 @@
 """No space left while writing artifacts: a real full filesystem (a 4 MB tmpfs mounted as the
 artifact store). The worker stops with one line, the trial is FAIL and re-queued, what was
 recorded before is intact, and a re-run after freeing space finishes the study."""
+
 import contextlib
 import hashlib
 import subprocess
@@ -17,8 +18,11 @@ pytestmark = pytest.mark.slow
 @contextlib.contextmanager
 def small_filesystem(folder: Path, size: str = "4m"):
     folder.mkdir(parents=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs to fill (needs root): {done.stderr.strip()}")
     try:
@@ -34,8 +38,11 @@ def fill(folder: Path) -> Path:
 
 
 def checksums(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in folder.rglob("*") if p.is_file() and p.name != "filler"}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != "filler"
+    }
 
 
 def test_full_disk_fails_the_trial_and_keeps_earlier_results(tmp_path, data_dir):
@@ -57,8 +64,11 @@ def test_full_disk_fails_the_trial_and_keeps_earlier_results(tmp_path, data_dir)
         assert {name: after.get(name) for name in before} == before  # trial 0's, byte for byte
 
         trials = sorted(optuna_trials(tmp_path), key=lambda t: t.number)
-        assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL,
-                                             TrialState.WAITING]
+        assert [t.state for t in trials] == [
+            TrialState.COMPLETE,
+            TrialState.FAIL,
+            TrialState.WAITING,
+        ]
         assert trials[2].system_attrs["fixed_params"] == trials[1].params
         runs = {r.data.tags["optuna.trial_number"]: r for r in trial_runs(tmp_path, "baseline")}
         assert runs["0"].info.status == "FINISHED"
@@ -68,10 +78,10 @@ def test_full_disk_fails_the_trial_and_keeps_earlier_results(tmp_path, data_dir)
         filler.unlink()  # space again: the same command finishes the study
         launch(tmp_path, *args, "--trials", "2")
     trials = sorted(optuna_trials(tmp_path), key=lambda t: t.number)
-    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL,
-                                         TrialState.COMPLETE]
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
     assert trials[2].params == trials[1].params
     runs = {r.data.tags["optuna.trial_number"]: r for r in trial_runs(tmp_path, "baseline")}
     assert runs["2"].info.status == "FINISHED"
     assert trials[2].value == pytest.approx(
-        metric_history(tmp_path, runs["1"].info.run_id, "val/mse")[-1], rel=1e-6)
+        metric_history(tmp_path, runs["1"].info.run_id, "val/mse")[-1], rel=1e-6
+    )

@@ -1,5 +1,6 @@
 """Faults, each on a real process: SIGKILL mid-epoch, a diverging loss, a tracking server that
 does not answer. Nothing recorded before the fault is lost; nothing is recorded twice."""
+
 import json
 import os
 import shutil
@@ -14,13 +15,29 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.conftest import ROOT
-from tests.integration.helpers import (env, launch, metric_history, mlflow_runs, optuna_trials,
-                                       trial_runs)
+from tests.integration.helpers import (
+    env,
+    launch,
+    metric_history,
+    mlflow_runs,
+    optuna_trials,
+    trial_runs,
+)
 
 pytestmark = pytest.mark.slow
 # Trial 0 of seed 0 draws batch size 64: 53 steps an epoch on the full table, ~6 s with tiny.
-KILLED = ("--study", "baseline", "--backbone", "tiny", "--trials", "1", "--epochs", "2",
-          "--save-every", "10")
+KILLED = (
+    "--study",
+    "baseline",
+    "--backbone",
+    "tiny",
+    "--trials",
+    "1",
+    "--epochs",
+    "2",
+    "--save-every",
+    "10",
+)
 
 
 def wait_for_state(folder: Path, proc, step: int, fit: str = "trial-0") -> dict:
@@ -45,9 +62,14 @@ def test_sigkill_mid_epoch_is_failed_retried_and_resumed(tmp_path):
     launch(straight, *KILLED)
     (reference,) = optuna_trials(straight)
 
-    proc = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), *KILLED], cwd=killed,
-                            env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "launch.py"), *KILLED],
+        cwd=killed,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     progress = wait_for_state(killed, proc, 10)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -73,16 +95,25 @@ def test_sigkill_mid_epoch_is_failed_retried_and_resumed(tmp_path):
     ref_run = trial_runs(straight, "baseline")[0]
     for key in ("val/mse", "train/loss"):  # every epoch, the resumed one included
         assert metric_history(killed, alive.info.run_id, key) == pytest.approx(
-            metric_history(straight, ref_run.info.run_id, key), rel=1e-6)
-    parents = [r for r in mlflow_runs(killed, "baseline") if "mlflow.parentRunId" not in r.data.tags]
+            metric_history(straight, ref_run.info.run_id, key), rel=1e-6
+        )
+    parents = [
+        r for r in mlflow_runs(killed, "baseline") if "mlflow.parentRunId" not in r.data.tags
+    ]
     assert sorted(p.info.status for p in parents) == ["FAILED", "FINISHED"]
     assert not list(killed.glob("mlruns/state/*/trial-*"))  # finished: nothing left to resume
 
 
 def test_sigterm_mid_epoch_fails_and_requeues_the_trial(tmp_path):
-    proc = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), *KILLED], cwd=tmp_path,
-                            env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "launch.py"), *KILLED],
+        cwd=tmp_path,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     wait_for_state(tmp_path, proc, 10)
     proc.terminate()  # SIGTERM, as a scheduler or `docker stop` sends
     _, stderr = proc.communicate(timeout=120)
@@ -100,24 +131,40 @@ def test_a_final_seed_stopped_mid_epoch_resumes_where_it_stopped(tmp_path):
     straight.mkdir()
     launch(straight, *KILLED)
     shutil.copytree(straight, stopped)  # the same search, finalised twice
-    final = ("--study", "baseline", "--backbone", "tiny", "--epochs", "2", "--save-every", "10",
-             "--final", "--seeds", "0")
+    final = (
+        "--study",
+        "baseline",
+        "--backbone",
+        "tiny",
+        "--epochs",
+        "2",
+        "--save-every",
+        "10",
+        "--final",
+        "--seeds",
+        "0",
+    )
     launch(straight, *final)
-    proc = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), *final], cwd=stopped,
-                            env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "launch.py"), *final],
+        cwd=stopped,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     wait_for_state(stopped, proc, 10, fit="final-0-strategy-seed0")
     proc.terminate()
     assert proc.wait(timeout=120) == 130
     again = launch(stopped, *final)
     assert "resuming from" in again.stderr
     [reference] = trial_runs(straight, "baseline", phase="final")
-    resumed = [r for r in trial_runs(stopped, "baseline", phase="final")
-               if r.info.status == "FINISHED"]
+    resumed = [
+        r for r in trial_runs(stopped, "baseline", phase="final") if r.info.status == "FINISHED"
+    ]
     assert len(resumed) == 1
     for key in ("test/mse", "val/mse"):
-        assert resumed[0].data.metrics[key] == pytest.approx(reference.data.metrics[key],
-                                                             rel=1e-6)
+        assert resumed[0].data.metrics[key] == pytest.approx(reference.data.metrics[key], rel=1e-6)
     assert not list(stopped.glob("mlruns/state/*/final-*"))  # finished: nothing left to resume
 
 
@@ -136,7 +183,7 @@ def space(trial):
 
 def noisy_table(data_dir: Path, target: Path, rows: int = 300) -> Path:
     """The first ``rows`` molecules with every tenth SMILES broken: 10% invalid."""
-    lines = (data_dir / "lipophilicity.csv").read_text().splitlines()[:rows + 1]
+    lines = (data_dir / "lipophilicity.csv").read_text().splitlines()[: rows + 1]
     out = [lines[0]]
     for i, line in enumerate(lines[1:]):
         chembl, exp, smiles = line.split(",", 2)
@@ -150,8 +197,16 @@ def test_nan_loss_stops_the_trial_and_the_study_goes_on(tmp_path, data_dir):
     studies.mkdir()
     (studies / "diverging.py").write_text(DIVERGING)
     data = noisy_table(data_dir, tmp_path / "noisy.csv")
-    done = launch(tmp_path, "--study", "diverging", "--backbone", "tiny", "--data", str(data),
-                  LIPO_STUDIES=str(studies))
+    done = launch(
+        tmp_path,
+        "--study",
+        "diverging",
+        "--backbone",
+        "tiny",
+        "--data",
+        str(data),
+        LIPO_STUDIES=str(studies),
+    )
     assert "dropped 30 of 300 rows" in done.stderr  # the 10% invalid SMILES, named and skipped
     trials = sorted(optuna_trials(tmp_path), key=lambda t: t.number)
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
@@ -171,8 +226,18 @@ def free_port() -> int:
 
 def test_unreachable_tracking_server_fails_before_training(tmp_path):
     started = time.time()
-    done = launch(tmp_path, "--study", "baseline", "--backbone", "tiny", "--trials", "1",
-                  "--tracking-uri", f"http://127.0.0.1:{free_port()}", ok=False)
+    done = launch(
+        tmp_path,
+        "--study",
+        "baseline",
+        "--backbone",
+        "tiny",
+        "--trials",
+        "1",
+        "--tracking-uri",
+        f"http://127.0.0.1:{free_port()}",
+        ok=False,
+    )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "the MLflow server does not answer" in done.stderr
     assert "epoch" not in done.stderr + done.stdout  # no training started

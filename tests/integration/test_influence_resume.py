@@ -1,6 +1,7 @@
 """A trial of the influence strategy killed during its retrain resumes the retrain, not the
 scoring fit (its retry reads cached scores and skips the scoring fit), and ends with the
 metrics of an uninterrupted run."""
+
 import json
 import os
 import signal
@@ -36,8 +37,9 @@ def wait_for_retrain_state(folder: Path, proc, step: int) -> tuple[Path, dict]:
     deadline = time.time() + 300
     scoring: set | None = None
     while True:
-        states = {p.parents[1]
-                  for p in folder.glob("mlruns/state/*/trial-0/*/current/progress.json")}
+        states = {
+            p.parents[1] for p in folder.glob("mlruns/state/*/trial-0/*/current/progress.json")
+        }
         if scoring is None and list(folder.glob("mlruns/cache/influence/*.csv")):
             scoring = states
         for state in sorted(states - (scoring or states)):
@@ -55,18 +57,31 @@ def test_a_trial_killed_during_its_retrain_resumes_the_retrain(tmp_path, data_di
     studies = tmp_path / "studies"
     studies.mkdir()
     (studies / "influence_resume.py").write_text(STUDY)
-    lines = (data_dir / "lipophilicity.csv").read_text().splitlines()[:ROWS + 1]
+    lines = (data_dir / "lipophilicity.csv").read_text().splitlines()[: ROWS + 1]
     (tmp_path / "few.csv").write_text("\n".join(lines) + "\n")
-    args = ("--study", "influence_resume", "--backbone", "tiny", "--data",
-            str(tmp_path / "few.csv"), "--save-every", "4")
+    args = (
+        "--study",
+        "influence_resume",
+        "--backbone",
+        "tiny",
+        "--data",
+        str(tmp_path / "few.csv"),
+        "--save-every",
+        "4",
+    )
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     straight.mkdir(), killed.mkdir()
     launch(straight, *args, LIPO_STUDIES=str(studies))
     (reference,) = optuna_trials(straight)
 
-    proc = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), *args], cwd=killed,
-                            env=env(LIPO_STUDIES=str(studies)), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "launch.py"), *args],
+        cwd=killed,
+        env=env(LIPO_STUDIES=str(studies)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     state, progress = wait_for_retrain_state(killed, proc, 4)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()

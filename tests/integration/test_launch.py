@@ -1,15 +1,23 @@
 """End to end through launch.py: MLflow and Optuna are read back as a user would."""
+
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from lipo.search.claims import SeedClaims
-from tests.integration.helpers import (launch, metric_history, mlflow_runs, optuna_trials,
-                                       trial_runs)
+from tests.integration.helpers import launch, metric_history, mlflow_runs, optuna_trials, trial_runs
 
-TAGS = ("lipo.study", "lipo.strategy", "lipo.adapter", "lipo.backbone", "lipo.phase",
-        "lipo.seed", "lipo.split", "optuna.trial_number")
+TAGS = (
+    "lipo.study",
+    "lipo.strategy",
+    "lipo.adapter",
+    "lipo.backbone",
+    "lipo.phase",
+    "lipo.seed",
+    "lipo.split",
+    "optuna.trial_number",
+)
 TINY = ("--study", "baseline", "--backbone", "tiny", "--epochs", "2")
 
 pytestmark = pytest.mark.slow
@@ -39,7 +47,8 @@ def test_search_resume_and_final(tmp_path):
             assert sum(spent) <= metrics["wall_time_s"]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert complete and complete[0].value == pytest.approx(
-        min(metric_history(tmp_path, complete[0].user_attrs["mlflow_run_id"], "val/mse")))
+        min(metric_history(tmp_path, complete[0].user_attrs["mlflow_run_id"], "val/mse"))
+    )
 
     launch(tmp_path, *TINY, "--trials", "3")  # continues the same study
     assert len(optuna_trials(tmp_path)) == 3
@@ -51,13 +60,17 @@ def test_search_resume_and_final(tmp_path):
     for run in finals:
         assert {"test/mse", "test/rmse", "test/mae", "test/r2"} <= set(run.data.metrics)
         # its validation table is the best epoch's, the one its val/mse curve reached lowest
-        table = pd.read_csv(MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
-                            .download_artifacts(run.info.run_id, "predictions_val.csv",
-                                                str(tmp_path)))
+        table = pd.read_csv(
+            MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db").download_artifacts(
+                run.info.run_id, "predictions_val.csv", str(tmp_path)
+            )
+        )
         assert ((table.y_pred - table.y_true) ** 2).mean() == pytest.approx(
-            min(metric_history(tmp_path, run.info.run_id, "val/mse")), rel=1e-5)
-    assert not any(k.startswith("test/") for r in trial_runs(tmp_path, "baseline")
-                   for k in r.data.metrics)
+            min(metric_history(tmp_path, run.info.run_id, "val/mse")), rel=1e-5
+        )
+    assert not any(
+        k.startswith("test/") for r in trial_runs(tmp_path, "baseline") for k in r.data.metrics
+    )
 
     again = launch(tmp_path, *TINY, "--final", "--seeds", "0,1")  # nothing to redo
     assert "already finished" in again.stdout + again.stderr
@@ -66,8 +79,9 @@ def test_search_resume_and_final(tmp_path):
     # a seed another launch is training (it holds the seed's claim in the shared Optuna
     # storage) is left to that launch
     best = finals[0].data.tags["lipo.best_trial"]
-    claims = SeedClaims(finals[0].data.tags["lipo.optuna_study"],
-                        str(tmp_path / "mlruns" / "optuna.journal"))
+    claims = SeedClaims(
+        finals[0].data.tags["lipo.optuna_study"], str(tmp_path / "mlruns" / "optuna.journal")
+    )
     with claims.hold(f"final-{best}-strategy-seed2") as held:
         assert held
         busy = launch(tmp_path, *TINY, "--final", "--seeds", "2")
@@ -95,18 +109,29 @@ def test_failing_trial_is_recorded_and_the_study_goes_on(tmp_path):
     launch(tmp_path, "--study", "flaky", "--backbone", "tiny", LIPO_STUDIES=str(studies))
     trials = sorted(optuna_trials(tmp_path), key=lambda t: t.number)
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
-    assert "RuntimeError" in trials[0].user_attrs["error"] or "negative" in \
-        trials[0].user_attrs["error"]
+    assert (
+        "RuntimeError" in trials[0].user_attrs["error"]
+        or "negative" in trials[0].user_attrs["error"]
+    )
     runs = {r.data.tags["optuna.trial_number"]: r for r in trial_runs(tmp_path, "flaky")}
     assert runs["0"].info.status == "FAILED" and runs["0"].data.tags["lipo.error"]
     assert runs["1"].info.status == "FINISHED"
 
 
 def test_torchrun_two_processes_make_exactly_the_trials(tmp_path):
-    launch(tmp_path, *TINY, "--trials", "2", "--epochs", "1",
-           prefix=("torchrun", "--nproc_per_node", "2", "--master_port", "29517"))
+    launch(
+        tmp_path,
+        *TINY,
+        "--trials",
+        "2",
+        "--epochs",
+        "1",
+        prefix=("torchrun", "--nproc_per_node", "2", "--master_port", "29517"),
+    )
     assert len(optuna_trials(tmp_path)) == 2
     runs = trial_runs(tmp_path, "baseline")
     assert len(runs) == 2
-    parents = [r for r in mlflow_runs(tmp_path, "baseline") if "mlflow.parentRunId" not in r.data.tags]
+    parents = [
+        r for r in mlflow_runs(tmp_path, "baseline") if "mlflow.parentRunId" not in r.data.tags
+    ]
     assert len(parents) == 1  # rank 1 recorded nothing of its own

@@ -1,5 +1,6 @@
 """End to end through launch.py: what a user finds in the MLflow UI after a search and a final
 phase (system metrics, per-step curves, dataset inputs) and the runs address printed last."""
+
 import re
 
 import pytest
@@ -18,8 +19,10 @@ def test_a_study_ends_with_its_runs_address_and_its_runs_show_what_a_user_looks_
     experiment = client.get_experiment_by_name("baseline").experiment_id
     for done in (search, final):
         last = done.stdout.strip().splitlines()[-1]
-        assert last == ("runs: mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db, then "
-                        f"open http://127.0.0.1:5000/#/experiments/{experiment}/runs")
+        assert last == (
+            "runs: mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db, then "
+            f"open http://127.0.0.1:5000/#/experiments/{experiment}/runs"
+        )
     for phase, parts in (("search", {"train", "val"}), ("final", {"train", "val", "test"})):
         (run,) = trial_runs(tmp_path, "baseline", phase)
         metrics = run.data.metrics

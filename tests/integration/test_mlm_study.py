@@ -1,4 +1,5 @@
 """The `mlm` study: adaptation on training SMILES, then regression; adapted encoders cached."""
+
 import pytest
 from optuna.trial import TrialState
 
@@ -16,6 +17,7 @@ def test_mlm_study_two_trials_and_cache(tmp_path):
     cache = tmp_path / "mlruns" / "cache" / "mlm"
     folders = sorted(p.name for p in cache.iterdir())
     assert len(folders) == 2
-    launch(tmp_path, "--study", "mlm", "--backbone", "tiny", "--epochs", "1", "--final",
-           "--seeds", "0")  # the best trial's adapted encoder (seed 0) is reused
+    launch(
+        tmp_path, "--study", "mlm", "--backbone", "tiny", "--epochs", "1", "--final", "--seeds", "0"
+    )  # the best trial's adapted encoder (seed 0) is reused
     assert sorted(p.name for p in cache.iterdir()) == folders

@@ -2,6 +2,7 @@
 loads with PEFT alone and as an MLflow pyfunc model; the registered model is the seeds'
 ensemble (mean, spread, conformal interval, similarity), loads as `models:/NAME@champion`,
 answers behind `mlflow models serve` and gives what `predict --study NAME --final` gives."""
+
 import json
 import os
 import signal
@@ -31,8 +32,20 @@ def finals(tmp_path_factory):
     """(folder, final runs by seed) after search, final phase and --register."""
     cwd = tmp_path_factory.mktemp("exports")
     launch(cwd, "--study", "lora", "--backbone", "tiny", "--trials", "1", "--epochs", "1")
-    done = launch(cwd, "--study", "lora", "--backbone", "tiny", "--final", "--seeds", "0,1",
-                  "--epochs", "1", "--register", "lipo-logd")
+    done = launch(
+        cwd,
+        "--study",
+        "lora",
+        "--backbone",
+        "tiny",
+        "--final",
+        "--seeds",
+        "0,1",
+        "--epochs",
+        "1",
+        "--register",
+        "lipo-logd",
+    )
     assert "registered models:/lipo-logd/1 (models:/lipo-logd@champion)" in done.stdout
     runs = {int(r.data.tags["lipo.seed"]): r for r in trial_runs(cwd, "lora", "final")}
     assert sorted(runs) == [0, 1]
@@ -49,6 +62,7 @@ def members(finals) -> dict:
 
 def client(cwd):
     from mlflow import MlflowClient
+
     return MlflowClient(f"sqlite:///{cwd}/mlruns/mlflow.db")
 
 
@@ -56,24 +70,42 @@ def predict(cwd, *args) -> pd.DataFrame:
     """`launch.py predict ...`, through the command line's own entry, in this process (a new
     interpreter per call costs ~10 s of imports)."""
     from lipo.cli import main
+
     out = cwd / f"predicted-{time.monotonic_ns()}.csv"
-    assert main(["predict", *args, "--smiles", str(cwd / "molecules.csv"), "--out", str(out),
-                 "--tracking-uri", f"sqlite:///{cwd}/mlruns/mlflow.db"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                *args,
+                "--smiles",
+                str(cwd / "molecules.csv"),
+                "--out",
+                str(out),
+                "--tracking-uri",
+                f"sqlite:///{cwd}/mlruns/mlflow.db",
+            ]
+        )
+        == 0
+    )
     return pd.read_csv(out)
 
 
 def test_peft_alone_reproduces_the_run(finals, tmp_path):
     from peft import PeftModel
-    from lipo.models.checkpoint import base_model, read_config
-    from lipo.inference.predict import predict_logd
     from transformers import AutoTokenizer
+
+    from lipo.inference.predict import predict_logd
+    from lipo.models.checkpoint import base_model, read_config
+
     cwd, runs = finals
     run_id = runs[0].info.run_id
     folder = client(cwd).download_artifacts(run_id, "checkpoint", str(tmp_path))
-    expected = pd.read_csv(client(cwd).download_artifacts(run_id, "predictions_test.csv",
-                                                          str(tmp_path)))
-    model = PeftModel.from_pretrained(base_model(tmp_path / "checkpoint"),
-                                      f"{folder}/adapter").eval()
+    expected = pd.read_csv(
+        client(cwd).download_artifacts(run_id, "predictions_test.csv", str(tmp_path))
+    )
+    model = PeftModel.from_pretrained(
+        base_model(tmp_path / "checkpoint"), f"{folder}/adapter"
+    ).eval()
     tokenizer = AutoTokenizer.from_pretrained(f"{folder}/tokenizer")
     cfg, _ = read_config(tmp_path / "checkpoint")
     got = predict_logd(model, tokenizer, cfg, list(expected["smiles"]))
@@ -82,6 +114,7 @@ def test_peft_alone_reproduces_the_run(finals, tmp_path):
 
 def test_pyfunc_matches_predict(finals, members, monkeypatch):
     import mlflow
+
     cwd, runs = finals
     monkeypatch.chdir(cwd)
     mlflow.set_tracking_uri(TRACKING)
@@ -94,8 +127,9 @@ def test_pyfunc_matches_predict(finals, members, monkeypatch):
     assert model.metadata.signature.inputs.input_names() == ["smiles"]
     names = {f.path for f in client(cwd).list_artifacts(run_id, "model")}
     assert {"model/README.md", "model/requirements.txt", "model/MLmodel"} <= names
-    requirements = open(client(cwd).download_artifacts(run_id, "model/requirements.txt",
-                                                       str(cwd))).read()
+    requirements = open(
+        client(cwd).download_artifacts(run_id, "model/requirements.txt", str(cwd))
+    ).read()
     assert "peft==" in requirements and "torch==" in requirements
     assert "+" not in requirements  # torch==2.13.0, not this machine's 2.13.0+cpu
 
@@ -104,6 +138,7 @@ def test_pyfunc_matches_predict(finals, members, monkeypatch):
 def champion(finals, members):
     """models:/lipo-logd@champion predicting SMILES, and the version the alias points at."""
     import mlflow
+
     cwd, _ = finals
     mlflow.set_tracking_uri(f"sqlite:///{cwd}/mlruns/mlflow.db")
     try:
@@ -141,8 +176,9 @@ def test_registered_model_is_the_ensemble(finals, members, champion):
     card = version.description
     assert "ensemble of seeds 0, 1" in card and "| test/mse |" in card
     assert "validation molecules (never test)" in card
-    requirements = open(client(cwd).download_artifacts(
-        version.run_id, "ensemble/requirements.txt", str(cwd))).read()
+    requirements = open(
+        client(cwd).download_artifacts(version.run_id, "ensemble/requirements.txt", str(cwd))
+    ).read()
     assert "+" not in requirements and "rdkit==" in requirements
 
 
@@ -151,16 +187,37 @@ def test_mlflow_models_serve_answers(finals, champion):
     cwd, _ = finals
     expected, port = champion[1], free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/lipo-logd@champion",
-         "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=cwd, env=env(MLFLOW_TRACKING_URI=TRACKING), stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            "models:/lipo-logd@champion",
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=cwd,
+        env=env(MLFLOW_TRACKING_URI=TRACKING),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         wait_until_up(f"http://127.0.0.1:{port}/ping", server, timeout=180)
-        body = json.dumps({"dataframe_split": {"columns": ["smiles"],
-                                               "data": [[s] for s in SMILES]}}).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
-                                         headers={"Content-Type": "application/json"})
+        body = json.dumps(
+            {"dataframe_split": {"columns": ["smiles"], "data": [[s] for s in SMILES]}}
+        ).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=120) as answer:
             rows = json.loads(answer.read())["predictions"]
     finally:
@@ -169,8 +226,9 @@ def test_mlflow_models_serve_answers(finals, champion):
     served = pd.DataFrame(rows)
     assert list(served.columns) == COLUMNS
     numbers = COLUMNS[:-1]
-    np.testing.assert_allclose(served[numbers].to_numpy(float), expected[numbers].to_numpy(float),
-                               rtol=0, atol=1e-6)  # NaN (JSON null) where the row is bad
+    np.testing.assert_allclose(
+        served[numbers].to_numpy(float), expected[numbers].to_numpy(float), rtol=0, atol=1e-6
+    )  # NaN (JSON null) where the row is bad
     assert served["error"].iloc[2] == "RDKit cannot parse this SMILES"
 
 
@@ -198,10 +256,13 @@ def test_ensemble_mean_is_the_mean_of_members(finals, members, champion):
     assert ensemble["logd_pred"].isna().tolist() == [False, False, True, False, False]
     # the registered model's columns, from the same code (lipo.inference.bundle)
     numbers = ["logd_pred", "logd_std", "logd_lo", "logd_hi", "similarity"]
-    np.testing.assert_allclose(ensemble[numbers].to_numpy(float),
-                               champion[1][numbers].to_numpy(float), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        ensemble[numbers].to_numpy(float), champion[1][numbers].to_numpy(float), rtol=0, atol=1e-6
+    )
     narrower = predict(cwd, "--study", "lora", "--final", "--coverage", "0.5")
-    assert ((narrower["logd_hi"] - narrower["logd_lo"])[valid]
-            <= (ensemble["logd_hi"] - ensemble["logd_lo"])[valid] + 1e-12).all()
+    assert (
+        (narrower["logd_hi"] - narrower["logd_lo"])[valid]
+        <= (ensemble["logd_hi"] - ensemble["logd_lo"])[valid] + 1e-12
+    ).all()
     by_ids = predict(cwd, "--run", runs[0].info.run_id, runs[1].info.run_id)
     np.testing.assert_allclose(by_ids["logd_pred"], ensemble["logd_pred"], atol=1e-9)

@@ -1,6 +1,7 @@
 """Every study through the launcher on `molformer-tiny` (our MoLFormer architecture, random
 weights), then --final, predict from a run, and the report: one small data folder (400
 Lipophilicity molecules, 150 external ones), one trial of one epoch each."""
+
 import io
 
 import pandas as pd
@@ -13,7 +14,7 @@ from tests.integration.helpers import launch, trial_runs
 pytestmark = pytest.mark.slow
 BACKBONE = ("--backbone", "molformer-tiny")
 SMALL = {  # the active and influence studies at this data size
-    "active_small": '''STRATEGY = "active"
+    "active_small": """STRATEGY = "active"
 ADAPTER = "full"
 TRIALS = 1
 EPOCHS = 1
@@ -23,8 +24,8 @@ DEFAULTS = {"strategy.initial": 60, "strategy.acquire": 40, "strategy.rounds": 2
 
 def space(trial):
     return {"lr": trial.suggest_float("lr", 1e-3, 2e-3)}
-''',
-    "influence_small": '''STRATEGY = "influence"
+""",
+    "influence_small": """STRATEGY = "influence"
 ADAPTER = "full"
 TRIALS = 1
 EPOCHS = 1
@@ -33,7 +34,8 @@ DEFAULTS = {"strategy.depth": 50, "strategy.method": "lissa"}
 
 def space(trial):
     return {"strategy.k": trial.suggest_categorical("strategy.k", [20])}
-'''}
+""",
+}
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +43,9 @@ def work(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("molformer")
     data = cwd / "data"
     data.mkdir()
-    pd.read_csv(DATA_DIR / "lipophilicity.csv").head(400).to_csv(data / "lipophilicity.csv",
-                                                                  index=False)
+    pd.read_csv(DATA_DIR / "lipophilicity.csv").head(400).to_csv(
+        data / "lipophilicity.csv", index=False
+    )
     pool = DATA_DIR / "External-Dataset_for_Task2.csv"
     pd.read_csv(pool).head(150).to_csv(data / pool.name, index=False)
     studies = cwd / "studies"
@@ -54,8 +57,7 @@ def work(tmp_path_factory):
 
 def run_study(work, study: str, *extra: str):
     cwd, env = work
-    return launch(cwd, "--study", study, *BACKBONE, "--trials", "1", "--epochs", "1", *extra,
-                  **env)
+    return launch(cwd, "--study", study, *BACKBONE, "--trials", "1", "--epochs", "1", *extra, **env)
 
 
 def last_trial(cwd, experiment: str, phase: str = "search"):
@@ -64,8 +66,10 @@ def last_trial(cwd, experiment: str, phase: str = "search"):
     return max(runs, key=lambda r: r.info.start_time)
 
 
-@pytest.mark.parametrize("study", ["baseline", "lora", "ia3", "bitfit", "mlm", "curriculum",
-                                   "active_small", "influence_small"])
+@pytest.mark.parametrize(
+    "study",
+    ["baseline", "lora", "ia3", "bitfit", "mlm", "curriculum", "active_small", "influence_small"],
+)
 def test_every_study_trains_on_molformer(work, study):
     run_study(work, study)
     run = last_trial(work[0], study)
@@ -94,16 +98,18 @@ def test_final_and_predict_rebuild_the_run(work):
     run = last_trial(cwd, "baseline", "final")
     assert "test/mse" in run.data.metrics
     client = MlflowClient(f"sqlite:///{cwd}/mlruns/mlflow.db")
-    expected = pd.read_csv(client.download_artifacts(run.info.run_id, "predictions_test.csv",
-                                                     str(cwd)))
+    expected = pd.read_csv(
+        client.download_artifacts(run.info.run_id, "predictions_test.csv", str(cwd))
+    )
     info = client.download_artifacts(run.info.run_id, "checkpoint/backbone.json", str(cwd))
     assert '"implementation": "lipo.molformer/1"' in open(info).read()
     smiles = cwd / "molecules.csv"
     pd.DataFrame({"smiles": expected["smiles"]}).to_csv(smiles, index=False)
     out = launch(cwd, "predict", "--run", run.info.run_id, "--smiles", str(smiles), **env)
     got = pd.read_csv(io.StringIO(out.stdout))
-    pd.testing.assert_series_equal(got["logd_pred"], expected["y_pred"].rename("logd_pred"),
-                                   rtol=1e-4, atol=1e-5)
+    pd.testing.assert_series_equal(
+        got["logd_pred"], expected["y_pred"].rename("logd_pred"), rtol=1e-4, atol=1e-5
+    )
 
 
 def test_report_has_the_molformer_rows(work):

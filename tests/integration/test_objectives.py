@@ -1,4 +1,5 @@
 """--objective mse,params: a two-objective study keeping the Pareto front, without pruning."""
+
 import pytest
 from optuna.trial import TrialState
 
@@ -8,8 +9,19 @@ pytestmark = pytest.mark.slow
 
 
 def test_multi_objective_lora(tmp_path):
-    done = launch(tmp_path, "--study", "lora", "--backbone", "tiny", "--trials", "3",
-                  "--epochs", "1", "--objective", "mse,params")
+    done = launch(
+        tmp_path,
+        "--study",
+        "lora",
+        "--backbone",
+        "tiny",
+        "--trials",
+        "3",
+        "--epochs",
+        "1",
+        "--objective",
+        "mse,params",
+    )
     assert "pruning is off" in done.stdout
     assert "Pareto front" in done.stdout
     trials = optuna_trials(tmp_path)

@@ -2,6 +2,7 @@
 registration line each) train through the launcher's own path, on `tiny`. In this process:
 a registration lives in the process that made it; `--workers` hands it on to the processes it
 starts."""
+
 import pytest
 from accelerate.state import AcceleratorState
 from mlflow import MlflowClient
@@ -42,17 +43,34 @@ def plugged(tmp_path, monkeypatch):
 def small_table(folder):
     """The first 400 molecules: enough to train on, quick to tokenise."""
     path = folder / "small.csv"
-    path.write_text("".join((DATA_DIR / "lipophilicity.csv").read_text()
-                            .splitlines(keepends=True)[:401]))
+    path.write_text(
+        "".join((DATA_DIR / "lipophilicity.csv").read_text().splitlines(keepends=True)[:401])
+    )
     return path
 
 
 def test_a_plugin_adapter_and_strategy_train_through_the_launcher(plugged, tmp_path):
     # An absolute URI: MLflow caches its store per URI within a process.
     uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
-    assert main(["--study", "plugin_study", "--adapter", "head_norms", "--backbone", "tiny",
-                 "--data", str(small_table(tmp_path)), "--tracking-uri", uri,
-                 "--precision", "fp32"]) == 0
+    assert (
+        main(
+            [
+                "--study",
+                "plugin_study",
+                "--adapter",
+                "head_norms",
+                "--backbone",
+                "tiny",
+                "--data",
+                str(small_table(tmp_path)),
+                "--tracking-uri",
+                uri,
+                "--precision",
+                "fp32",
+            ]
+        )
+        == 0
+    )
     (trial,) = optuna_trials(tmp_path)
     run = MlflowClient(uri).get_run(trial.user_attrs["mlflow_run_id"])
     tags, metrics = run.data.tags, run.data.metrics
@@ -69,12 +87,35 @@ def test_a_plugin_adapter_and_strategy_train_through_the_launcher(plugged, tmp_p
 def test_workers_started_by_the_launcher_see_its_plugins(plugged, tmp_path):
     """--workers starts fresh processes: the registrations made here are handed on to them."""
     uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
-    assert main(["--study", "plugin_study", "--adapter", "head_norms", "--backbone",
-                 "tiny-again", "--data", str(small_table(tmp_path)), "--tracking-uri", uri,
-                 "--precision", "fp32", "--trials", "2", "--workers", "2"]) == 0
+    assert (
+        main(
+            [
+                "--study",
+                "plugin_study",
+                "--adapter",
+                "head_norms",
+                "--backbone",
+                "tiny-again",
+                "--data",
+                str(small_table(tmp_path)),
+                "--tracking-uri",
+                uri,
+                "--precision",
+                "fp32",
+                "--trials",
+                "2",
+                "--workers",
+                "2",
+            ]
+        )
+        == 0
+    )
     trials = optuna_trials(tmp_path)
     assert len(trials) == 2 and all(t.state.name == "COMPLETE" for t in trials)
     for trial in trials:
         tags = MlflowClient(uri).get_run(trial.user_attrs["mlflow_run_id"]).data.tags
         assert (tags["lipo.strategy"], tags["lipo.adapter"], tags["lipo.backbone"]) == (
-            "short_half", "head_norms", "tiny-again")
+            "short_half",
+            "head_norms",
+            "tiny-again",
+        )

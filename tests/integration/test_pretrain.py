@@ -1,5 +1,6 @@
 """`launch.py pretrain` on `tiny`: reloadable through AutoModel/AutoTokenizer, a model card
 that matches its files, and a resume after SIGKILL that ends where an uninterrupted run ends."""
+
 import json
 import os
 import signal
@@ -14,8 +15,19 @@ from tests.conftest import DATA_DIR, ROOT
 from tests.integration.helpers import env, launch, mlflow_runs
 
 pytestmark = pytest.mark.slow
-ARGS = ("pretrain", "--size", "tiny", "--limit", "600", "--epochs", "2", "--batch-size", "32",
-        "--save-every", "5")
+ARGS = (
+    "pretrain",
+    "--size",
+    "tiny",
+    "--limit",
+    "600",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "32",
+    "--save-every",
+    "5",
+)
 
 
 def card(folder):
@@ -32,7 +44,9 @@ def test_pretrain_reload_and_card(tmp_path):
     # the default mix, 600 of each corpus, 2% of each held out: MOSES once, ChEMBL 5 times
     assert info["heldout_smiles"] == 24 and info["train_smiles"] == 588 + 5 * 588
     assert [(c["file"], c["weight"]) for c in info["corpora"]] == [
-        ("moses_train_smiles.csv.gz", 1), ("chembl_moleculeace_smiles.csv.gz", 5)]
+        ("moses_train_smiles.csv.gz", 1),
+        ("chembl_moleculeace_smiles.csv.gz", 5),
+    ]
     assert info["objective"].startswith("masked-LM + 1.0 x descriptors")
     assert (out / "descriptor_head.safetensors").is_file()
     assert info["command"].startswith("python launch.py pretrain --size tiny")
@@ -41,6 +55,7 @@ def test_pretrain_reload_and_card(tmp_path):
         assert str(folder) not in shipped
     assert 0 < info["heldout/mlm_loss"] < 10
     import hashlib
+
     for name, digest in json.loads((out / "checksums.json").read_text()).items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
     assert "| moses_train_smiles.csv.gz | `" in (out / "README.md").read_text()
@@ -57,8 +72,14 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path):
     launch(tmp_path, *ARGS, "--out", str(tmp_path / "straight"))
     target = tmp_path / "resumed"
     cmd = [sys.executable, str(ROOT / "launch.py"), *ARGS, "--out", str(target)]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     progress = target / "state" / "current" / "progress.json"
     deadline = time.time() + 300
     while saved_step(progress) < 10:
@@ -69,7 +90,8 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path):
     assert not (target / "lipo_card.json").exists()
     launch(tmp_path, *ARGS, "--out", str(target))  # the same command continues
     assert card(target)["heldout/mlm_loss"] == pytest.approx(
-        card(tmp_path / "straight")["heldout/mlm_loss"], abs=1e-5)
+        card(tmp_path / "straight")["heldout/mlm_loss"], abs=1e-5
+    )
     assert len(mlflow_runs(tmp_path, "pretrain")) == 2  # straight and resumed: one run each
 
 
@@ -77,11 +99,27 @@ def test_init_continues_an_encoder_with_its_tokenizer_and_heads(tmp_path):
     """`--init FOLDER` starts from the folder's weights and descriptor head: at a vanishing
     learning rate the continued encoder is the starting one."""
     from safetensors.torch import load_file
+
     first, continued = tmp_path / "first", tmp_path / "continued"
     launch(tmp_path, *ARGS, "--max-steps", "12", "--out", str(first))
-    launch(tmp_path, "pretrain", "--init", str(first), "--limit", "600", "--max-steps", "2",
-           "--batch-size", "32", "--lr", "1e-12", "--tracking-uri", "none",
-           "--out", str(continued))
+    launch(
+        tmp_path,
+        "pretrain",
+        "--init",
+        str(first),
+        "--limit",
+        "600",
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "32",
+        "--lr",
+        "1e-12",
+        "--tracking-uri",
+        "none",
+        "--out",
+        str(continued),
+    )
     assert (continued / "tokenizer.json").read_bytes() == (first / "tokenizer.json").read_bytes()
     for name in ("model.safetensors", "descriptor_head.safetensors"):
         before, after = load_file(first / name), load_file(continued / name)

@@ -1,6 +1,7 @@
 """The SMILES fine-tuning recipe end to end: randomised-SMILES augmentation, test-time
 averaging and RDKit's whole 2D descriptor set in the head, through the launcher, MLflow and
 ``predict`` (which must rebuild the descriptors and the averaging from the checkpoint)."""
+
 import io
 
 import pandas as pd
@@ -27,8 +28,20 @@ def test_recipe_with_rdkit2d_trains_records_and_predicts(tmp_path):
     studies = tmp_path / "studies"
     studies.mkdir()
     (studies / "recipe.py").write_text(RECIPE_STUDY)
-    launch(tmp_path, "--study", "recipe", "--backbone", "tiny", "--trials", "1", "--epochs", "1",
-           "--head-features", "rdkit2d", LIPO_STUDIES=str(studies))
+    launch(
+        tmp_path,
+        "--study",
+        "recipe",
+        "--backbone",
+        "tiny",
+        "--trials",
+        "1",
+        "--epochs",
+        "1",
+        "--head-features",
+        "rdkit2d",
+        LIPO_STUDIES=str(studies),
+    )
     trial = optuna_trials(tmp_path)[0]
     [run] = trial_runs(tmp_path, "recipe")
     assert run.data.tags["lipo.optuna_study"].endswith(":+rdkit2d")  # its own report row
@@ -40,7 +53,9 @@ def test_recipe_with_rdkit2d_trains_records_and_predicts(tmp_path):
     assert len(expected) == 420 and expected["row"].is_unique  # one prediction per molecule
     smiles = tmp_path / "molecules.csv"
     pd.DataFrame({"smiles": expected["smiles"]}).to_csv(smiles, index=False)
-    got = pd.read_csv(io.StringIO(launch(tmp_path, "predict", "--run", run_id,
-                                         "--smiles", str(smiles)).stdout))
-    pd.testing.assert_series_equal(got["logd_pred"], expected["y_pred"].rename("logd_pred"),
-                                   rtol=1e-4, atol=1e-5)
+    got = pd.read_csv(
+        io.StringIO(launch(tmp_path, "predict", "--run", run_id, "--smiles", str(smiles)).stdout)
+    )
+    pd.testing.assert_series_equal(
+        got["logd_pred"], expected["y_pred"].rename("logd_pred"), rtol=1e-4, atol=1e-5
+    )

@@ -1,4 +1,5 @@
 """``launch.py --report`` on a store built by real `tiny` runs, and its page in Chromium."""
+
 import importlib.util
 import json
 import re
@@ -30,8 +31,18 @@ def store(tmp_path_factory):
     `baseline`, then the report (few trees)."""
     cwd = tmp_path_factory.mktemp("report")
     launch(cwd, "--study", "baseline", "--backbone", "tiny", "--trials", "3", "--epochs", "1")
-    launch(cwd, "--study", "baseline", "--backbone", "tiny", "--final", "--seeds", "0,1",
-           "--epochs", "1")
+    launch(
+        cwd,
+        "--study",
+        "baseline",
+        "--backbone",
+        "tiny",
+        "--final",
+        "--seeds",
+        "0,1",
+        "--epochs",
+        "1",
+    )
     done = launch(cwd, "--report", LIPO_REPORT_TREES="5")
     return cwd, done.stdout
 
@@ -52,7 +63,9 @@ def test_table_holds_the_final_runs_metrics(store):
     # convex), and less unless they predict alike
     assert 0 < row.test_ensemble_mse <= row.test_mse_mean
     mean = statistics.mean(r.data.metrics["test/mse"] for r in finals)
-    assert re.search(rf"baseline\s+final\s+tiny\s+2\s+initialisation\s+{mean:.3f} ±", stdout), stdout
+    assert re.search(rf"baseline\s+final\s+tiny\s+2\s+initialisation\s+{mean:.3f} ±", stdout), (
+        stdout
+    )
     assert (cwd / "reports" / "report.md").read_text().count("| baseline |") == 1
 
 
@@ -60,9 +73,12 @@ def test_reference_rows_use_the_same_split_and_seeds(store):
     cwd, _ = store
     table = pd.read_csv(cwd / "reports" / "report.csv")
     refs = table[table.status == "reference"]
-    assert sorted(refs.study) == ["chemprop_dmpnn (reference)",
-                                  "hist_gradient_boosting (reference)",
-                                  "lightgbm (reference)", "random_forest (reference)"]
+    assert sorted(refs.study) == [
+        "chemprop_dmpnn (reference)",
+        "hist_gradient_boosting (reference)",
+        "lightgbm (reference)",
+        "random_forest (reference)",
+    ]
     base = table[table.study == "baseline"].iloc[0]
     assert (refs.split_sha256 == base.split_sha256).all()
     fitted = refs[refs.study != "chemprop_dmpnn (reference)"]
@@ -77,7 +93,8 @@ def test_reference_rows_use_the_same_split_and_seeds(store):
     cached = sorted((cwd / "reports" / ".cache").glob("references_*.json"))
     assert len(cached) == len(fitted)  # one file per model fitted
     assert {json.loads(p.read_text())["model"] for p in cached} == {
-        s.removesuffix(" (reference)") for s in fitted.study}
+        s.removesuffix(" (reference)") for s in fitted.study
+    }
 
 
 def test_report_is_logged_to_mlflow(store):
@@ -85,6 +102,7 @@ def test_report_is_logged_to_mlflow(store):
     runs = mlflow_runs(cwd, "report")
     assert len(runs) == 1 and runs[0].data.tags["lipo.phase"] == "report"
     from mlflow import MlflowClient
+
     client = MlflowClient(f"sqlite:///{cwd}/mlruns/mlflow.db")
     names = {f.path for f in client.list_artifacts(runs[0].info.run_id)}
     assert names == {"report.md", "report.csv", "report.html", "similarity_bands.csv"}
@@ -105,13 +123,33 @@ def test_page_renders_in_chromium(store, tmp_path):
     page = (cwd / "reports" / "report.html").read_text()
     probed = tmp_path / "probed.html"
     probed.write_text(page.replace("</head>", PROBE + "</head>", 1))
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+    ]
     shot = tmp_path / "page.png"
-    done = subprocess.run([CHROMIUM, *flags, "--dump-dom", "--window-size=1400,2400",
-                           f"--screenshot={shot}", probed.as_uri()],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            CHROMIUM,
+            *flags,
+            "--dump-dom",
+            "--window-size=1400,2400",
+            f"--screenshot={shot}",
+            probed.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     dom = done.stdout
     assert 'class="dataframe results"' in dom and ">baseline<" in dom
     assert "Parity on test" in dom and "Parameter importances" in dom
@@ -127,8 +165,10 @@ def test_calibration_of_the_seed_ensemble(store):
     """Each final row with two or more seeds: |error| of the mean against the spread across
     seeds on test, its Spearman printed, written under the table and plotted."""
     cwd, stdout = store
-    line = (r"calibration on test, baseline · tiny: Spearman\(\|error\|, spread across 2 seeds\) "
-            r"= -?\d\.\d{3} over \d+ molecules")
+    line = (
+        r"calibration on test, baseline · tiny: Spearman\(\|error\|, spread across 2 seeds\) "
+        r"= -?\d\.\d{3} over \d+ molecules"
+    )
     assert re.search(line, stdout)
     assert re.search(line, (cwd / "reports" / "report.md").read_text())
     assert "Calibration on test" in (cwd / "reports" / "report.html").read_text()
@@ -140,8 +180,10 @@ def test_interval_coverage_and_error_by_similarity(store):
     cwd, stdout = store
     row = pd.read_csv(cwd / "reports" / "report.csv").query("study == 'baseline'").iloc[0]
     assert 0.5 < row.test_interval_coverage <= 1.0  # ~0.9 for exchangeable val and test
-    line = (r"90% conformal interval \(mean ± \d\.\d{3}, calibrated on validation\), "
-            r"baseline · tiny: covers (\d+\.\d)% of (\d+) test molecules")
+    line = (
+        r"90% conformal interval \(mean ± \d\.\d{3}, calibrated on validation\), "
+        r"baseline · tiny: covers (\d+\.\d)% of (\d+) test molecules"
+    )
     found = re.search(line, stdout)
     assert found and re.search(line, (cwd / "reports" / "report.md").read_text())
     assert float(found.group(1)) == pytest.approx(100 * row.test_interval_coverage, abs=0.06)

@@ -1,5 +1,6 @@
 """--warm-start and --pruner from the command line: the source study's best settings are the
 new search's first trial, and both choices are recorded on the search's parent run."""
+
 import pytest
 
 from tests.integration.helpers import launch, mlflow_runs, trial_runs
@@ -9,8 +10,9 @@ TINY = ("--backbone", "tiny", "--epochs", "1", "--trials", "1")
 
 def test_a_search_warm_started_from_a_finished_study(tmp_path):
     launch(tmp_path, "--study", "baseline", *TINY)
-    done = launch(tmp_path, "--study", "lora", *TINY, "--warm-start", "baseline",
-                  "--pruner", "hyperband")
+    done = launch(
+        tmp_path, "--study", "lora", *TINY, "--warm-start", "baseline", "--pruner", "hyperband"
+    )
     assert "warm start: the best settings of baseline queued first" in done.stdout
     [source] = trial_runs(tmp_path, "baseline")
     [trial] = trial_runs(tmp_path, "lora")
@@ -21,10 +23,13 @@ def test_a_search_warm_started_from_a_finished_study(tmp_path):
     assert parent.data.params["warm_start"] == "baseline"
 
 
-@pytest.mark.parametrize("flags, message", [
-    (("--warm-start", "nosuch"), "nosuch"),
-    (("--final", "--pruner", "none"), "--pruner and --warm-start shape a search"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (("--warm-start", "nosuch"), "nosuch"),
+        (("--final", "--pruner", "none"), "--pruner and --warm-start shape a search"),
+    ],
+)
 def test_bad_search_flags_fail_before_any_trial(tmp_path, flags, message):
     done = launch(tmp_path, "--study", "lora", "--backbone", "tiny", *flags, ok=False)
     assert done.returncode != 0 and message in done.stderr and "Traceback" not in done.stderr

@@ -1,5 +1,6 @@
 """Two launchers, as on two machines: one shared Optuna storage and MLflow store, each its own
 ``--workdir``. The second skips the final seed the first holds, and the seed trains once."""
+
 import os
 import signal
 import subprocess
@@ -18,8 +19,12 @@ pytestmark = pytest.mark.slow
 def test_second_launcher_skips_the_seed_the_first_holds(tmp_path):
     shared = tmp_path / "shared"
     shared.mkdir()
-    stores = ("--storage", f"sqlite:///{shared}/optuna.db",
-              "--tracking-uri", f"sqlite:///{shared}/mlflow.db")
+    stores = (
+        "--storage",
+        f"sqlite:///{shared}/optuna.db",
+        "--tracking-uri",
+        f"sqlite:///{shared}/mlflow.db",
+    )
     study = ("--study", "baseline", "--backbone", "tiny", "--epochs", "2", *stores)
     one, two = tmp_path / "machine-1", tmp_path / "machine-2"
     one.mkdir(), two.mkdir()
@@ -28,10 +33,25 @@ def test_second_launcher_skips_the_seed_the_first_holds(tmp_path):
     assert not {"state", "cache"} & {p.name for p in (one / "mlruns").iterdir()}
 
     first = subprocess.Popen(
-        [sys.executable, str(ROOT / "launch.py"), *study, "--final", "--seeds", "0",
-         "--save-every", "2", "--workdir", str(one / "work")],
-        cwd=one, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
+        [
+            sys.executable,
+            str(ROOT / "launch.py"),
+            *study,
+            "--final",
+            "--seeds",
+            "0",
+            "--save-every",
+            "2",
+            "--workdir",
+            str(one / "work"),
+        ],
+        cwd=one,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 300
         while not list((one / "work" / "state").glob("*/final-*-seed0/*")):
@@ -46,8 +66,9 @@ def test_second_launcher_skips_the_seed_the_first_holds(tmp_path):
     assert first.returncode == 0, out[-3000:]
     assert "seed 0: val/mse" in out
     client = MlflowClient(f"sqlite:///{shared}/mlflow.db")
-    runs = client.search_runs([client.get_experiment_by_name("baseline").experiment_id],
-                              "tags.`lipo.phase` = 'final'")
+    runs = client.search_runs(
+        [client.get_experiment_by_name("baseline").experiment_id], "tags.`lipo.phase` = 'final'"
+    )
     seeds = [r.data.tags["lipo.seed"] for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert seeds == ["0"]  # trained once, by the first launcher
     assert not list((two / "work" / "state").glob("*/final-*"))
@@ -68,11 +89,19 @@ def test_launchers_racing_for_one_seed_on_postgresql_one_wins(tmp_path):
     claim study created by whichever comes first): exactly one holds it."""
     from lipo.search.claims import SeedClaims
     from tests.integration.servers import postgres
+
     with postgres(("optuna",)) as urls:
         SeedClaims("race", urls["optuna"])  # Optuna's tables, made once (the launcher does too)
-        racers = [subprocess.Popen([sys.executable, "-c", RACER, urls["optuna"]], env=env(),
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-                  for _ in range(4)]
+        racers = [
+            subprocess.Popen(
+                [sys.executable, "-c", RACER, urls["optuna"]],
+                env=env(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
         for racer in racers:
             assert racer.stdout.readline().strip() == "ready"
         for racer in racers:

@@ -1,5 +1,6 @@
 """``--final --split-per-seed``: seed S trains and is tested on the random split of seed S, so
 the report's ± spans the split too; its runs are a row of their own, resumed on their own."""
+
 import pandas as pd
 import pytest
 
@@ -18,7 +19,9 @@ def test_final_seeds_on_their_own_random_splits(tmp_path):
     launch(tmp_path, *final, "--split-per-seed")
     runs = {r.data.tags["lipo.seed"]: r for r in trial_runs(tmp_path, "baseline", "final")}
     assert {s: r.data.tags["lipo.split"] for s, r in runs.items()} == {
-        "0": "random_seed0", "1": "random_seed1"}
+        "0": "random_seed0",
+        "1": "random_seed1",
+    }
     assert runs["0"].data.tags["lipo.split_sha256"] != runs["1"].data.tags["lipo.split_sha256"]
     assert all(r.data.tags["lipo.split_per_seed"] == "1" for r in runs.values())
     assert runs["1"].data.params["split_seed"] == "1"

@@ -1,5 +1,6 @@
 """One invocation, several trials: each trial's model is gone before the next one starts
 (Accelerate keeps everything ``prepare`` returned), and the run records its precision."""
+
 import gc
 import weakref
 
@@ -7,8 +8,8 @@ import pytest
 import torch
 from accelerate.state import AcceleratorState
 
-from lipo.training import trial_run as experiment
 from lipo.cli import main
+from lipo.training import trial_run as experiment
 from tests.conftest import DATA_DIR
 from tests.integration.helpers import mlflow_runs
 
@@ -42,6 +43,7 @@ def trial_models(monkeypatch):
         model = build(self, *args, **kwargs)
         made.append(weakref.ref(model))
         return model
+
     monkeypatch.setattr(experiment.TrialRun, "new_model", new_model)
     return seen
 
@@ -49,24 +51,38 @@ def trial_models(monkeypatch):
 def stores(folder) -> list[str]:
     """An absolute tracking URI: MLflow caches its store per URI in a process, so a relative
     one would write a later test's runs into the first test's database."""
-    return ["--data", str(small_table(folder)),
-            "--tracking-uri", f"sqlite:///{folder}/mlruns/mlflow.db"]
+    return [
+        "--data",
+        str(small_table(folder)),
+        "--tracking-uri",
+        f"sqlite:///{folder}/mlruns/mlflow.db",
+    ]
 
 
 def small_table(folder):
     """The first 400 molecules: what is measured is the memory between trials, not the fit."""
     path = folder / "small.csv"
-    path.write_text("".join((DATA_DIR / "lipophilicity.csv").read_text()
-                            .splitlines(keepends=True)[:401]))
+    path.write_text(
+        "".join((DATA_DIR / "lipophilicity.csv").read_text().splitlines(keepends=True)[:401])
+    )
     return path
 
 
-def test_trials_free_their_models_and_record_precision(tmp_path, monkeypatch, data_dir,
-                                                       fresh_accelerate, trial_models):
+def test_trials_free_their_models_and_record_precision(
+    tmp_path, monkeypatch, data_dir, fresh_accelerate, trial_models
+):
     monkeypatch.chdir(tmp_path)
-    common = ["--study", "baseline", "--backbone", "tiny", "--epochs", "1",
-              *stores(tmp_path),
-              "--precision", "bf16"]  # bf16 autocast runs on a CPU too
+    common = [
+        "--study",
+        "baseline",
+        "--backbone",
+        "tiny",
+        "--epochs",
+        "1",
+        *stores(tmp_path),
+        "--precision",
+        "bf16",
+    ]  # bf16 autocast runs on a CPU too
     assert main([*common, "--trials", "3"]) == 0
     assert main([*common, "--final", "--seeds", "0,1"]) == 0
     assert len(trial_models) == 5
@@ -84,7 +100,21 @@ def test_default_precision_on_cpu_is_fp32(tmp_path, monkeypatch, data_dir, fresh
     if torch.cuda.is_available():
         pytest.skip("the default is bf16 on a GPU that has it")
     monkeypatch.chdir(tmp_path)
-    assert main(["--study", "baseline", "--backbone", "tiny", "--epochs", "1", "--trials", "1",
-                 *stores(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "--study",
+                "baseline",
+                "--backbone",
+                "tiny",
+                "--epochs",
+                "1",
+                "--trials",
+                "1",
+                *stores(tmp_path),
+            ]
+        )
+        == 0
+    )
     runs = mlflow_runs(tmp_path, "baseline")
     assert len(runs) == 2 and {r.data.tags["lipo.precision"] for r in runs} == {"fp32"}

@@ -2,6 +2,7 @@
 ``mlflow server`` takes the artifacts, and three workers share one study; a worker on
 "another machine" (its own hostname, through a UTS namespace) is killed mid-trial and found
 by its missing heartbeats."""
+
 import json
 import os
 import shutil
@@ -39,19 +40,28 @@ def table(data_dir: Path, target: Path, rows: slice) -> Path:
 def study_trials(url: str, data: Path):
     """The trials of the one study run on ``data`` (studies are named by data checksum)."""
     import optuna
+
     from lipo.data.molecules import content_sha256, load_molecules
+
     mols = load_molecules(data)
-    (name,) = [n for n in optuna.get_all_study_names(url)
-               if n.endswith(content_sha256(mols.smiles, mols.y)[:8])]
+    (name,) = [
+        n
+        for n in optuna.get_all_study_names(url)
+        if n.endswith(content_sha256(mols.smiles, mols.y)[:8])
+    ]
     return name, optuna.load_study(study_name=name, storage=url).get_trials()
 
 
 def search_runs(url: str, study: str):
     from mlflow import MlflowClient
+
     client = MlflowClient(url)
     found = client.get_experiment_by_name("baseline")
-    return list(client.search_runs([found.experiment_id],
-                                   f"tags.`lipo.optuna_study` = '{study}'", max_results=1000))
+    return list(
+        client.search_runs(
+            [found.experiment_id], f"tags.`lipo.optuna_study` = '{study}'", max_results=1000
+        )
+    )
 
 
 def check_one_run_per_trial(trials, runs) -> dict:
@@ -60,16 +70,33 @@ def check_one_run_per_trial(trials, runs) -> dict:
     assert sorted(t.user_attrs["mlflow_run_id"] for t in trials) == sorted(trial_runs)  # and back
     for trial in trials:
         assert trial_runs[trial.user_attrs["mlflow_run_id"]].data.tags[
-            "optuna.trial_number"] == str(trial.number)
+            "optuna.trial_number"
+        ] == str(trial.number)
     return trial_runs
 
 
 def test_three_workers_share_one_study(stack, tmp_path, data_dir):
     storage, tracking, artifacts = stack
     data = table(data_dir, tmp_path / "small.csv", slice(0, 600))
-    done = launch(tmp_path, "--study", "baseline", "--backbone", "tiny", "--data", str(data),
-                  "--trials", str(TRIALS), "--epochs", "1", "--workers", "3",
-                  "--storage", storage, "--tracking-uri", tracking)
+    done = launch(
+        tmp_path,
+        "--study",
+        "baseline",
+        "--backbone",
+        "tiny",
+        "--data",
+        str(data),
+        "--trials",
+        str(TRIALS),
+        "--epochs",
+        "1",
+        "--workers",
+        "3",
+        "--storage",
+        storage,
+        "--tracking-uri",
+        tracking,
+    )
     output = done.stdout + done.stderr
     assert "database is locked" not in output and "duplicate" not in output.lower()
     assert "starting 3 workers" in output
@@ -103,13 +130,45 @@ def test_worker_lost_on_another_machine_is_found_by_its_heartbeat(stack, tmp_pat
         pytest.skip("a second hostname needs a UTS namespace (unshare, as root)")
     storage, tracking, _ = stack
     data = table(data_dir, tmp_path / "other.csv", slice(600, 1800))
-    args = ["--study", "baseline", "--backbone", "tiny", "--data", str(data), "--trials", "1",
-            "--epochs", "1", "--storage", storage, "--tracking-uri", tracking,
-            "--heartbeat", "1", "--save-every", "3"]
-    elsewhere = ["unshare", "--uts", "sh", "-c", 'hostname elsewhere && exec "$@"', "sh",
-                 sys.executable, str(ROOT / "launch.py"), *args]
-    proc = subprocess.Popen(elsewhere, cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    args = [
+        "--study",
+        "baseline",
+        "--backbone",
+        "tiny",
+        "--data",
+        str(data),
+        "--trials",
+        "1",
+        "--epochs",
+        "1",
+        "--storage",
+        storage,
+        "--tracking-uri",
+        tracking,
+        "--heartbeat",
+        "1",
+        "--save-every",
+        "3",
+    ]
+    elsewhere = [
+        "unshare",
+        "--uts",
+        "sh",
+        "-c",
+        'hostname elsewhere && exec "$@"',
+        "sh",
+        sys.executable,
+        str(ROOT / "launch.py"),
+        *args,
+    ]
+    proc = subprocess.Popen(
+        elsewhere,
+        cwd=tmp_path,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     wait_for_state(tmp_path, proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()

@@ -1,18 +1,23 @@
 """Active learning sees only its labelled molecules' labels, their mean and spread included."""
+
 import numpy as np
 import pytest
 from accelerate import Accelerator
 
 from lipo.config import RunConfig
-from lipo.training.trial_run import TrialRun, Workspace
 from lipo.data.splits import Split
 from lipo.strategies import active
+from lipo.training.trial_run import TrialRun, Workspace
 
 
 def test_targets_are_standardised_with_the_labelled_molecules_only(molecules):
     split = Split("s", np.arange(80), np.arange(80, 96), np.arange(96, 112))
-    cfg = RunConfig(backbone="tiny", strategy="active", epochs=1,
-                    strategy_args={"initial": 20, "acquire": 10, "rounds": 1, "passes": 2})
+    cfg = RunConfig(
+        backbone="tiny",
+        strategy="active",
+        epochs=1,
+        strategy_args={"initial": 20, "acquire": 10, "rounds": 1, "passes": 2},
+    )
     run = TrialRun(cfg, Workspace(molecules, split, "t"), Accelerator(cpu=True))
     seen = []
     fit = run.fit

@@ -1,14 +1,15 @@
 """Exact trainable-parameter counts on `tiny` (2 layers, width 32, feed-forward 128, head
 32 -> 32 -> 1), worked out by hand, and a save/rebuild round trip for every adapter."""
+
 import pytest
 import torch
 
-from lipo.models.backbones import load_backbone
-from lipo.models.checkpoint import load_checkpoint, save_checkpoint
 from lipo.config import RunConfig
 from lipo.errors import ConfigError
-from lipo.training.trial_run import count_params
+from lipo.models.backbones import load_backbone
+from lipo.models.checkpoint import load_checkpoint, save_checkpoint
 from lipo.models.regressor import assemble
+from lipo.training.trial_run import count_params
 
 W, FF, LAYERS = 32, 128, 2
 HEAD = (W * W + W) + (W + 1)  # Linear(32, 32) and Linear(32, 1) = 1089
@@ -23,8 +24,8 @@ BY_HAND = {
     ("full", ()): None,  # every parameter
     ("bitfit", ()): HEAD + W + LAYERS * (3 * W + W + W + FF + W + W),  # embeddings LN + per layer
     ("lora", (("r", 4),)): HEAD + LAYERS * 3 * lora(4, W, W),  # query, key, value
-    ("lora", (("r", 4), ("targets", "all"))): HEAD + LAYERS * (
-        4 * lora(4, W, W) + lora(4, W, FF) + lora(4, FF, W)),
+    ("lora", (("r", 4), ("targets", "all"))): HEAD
+    + LAYERS * (4 * lora(4, W, W) + lora(4, W, FF) + lora(4, FF, W)),
     ("ia3", ()): HEAD + LAYERS * (W + W + FF),  # keys, values, feed-forward activation
 }
 
@@ -69,12 +70,15 @@ def test_position_table_is_neither_trained_nor_decayed(name):
     model(ids, torch.ones_like(ids)).sum().backward()
     optimizer.step()
     assert torch.equal(table, before)
-    assert count_params(model)["trainable_params"] == count_params(model)["total_params"] - \
-        table.numel()
+    assert (
+        count_params(model)["trainable_params"]
+        == count_params(model)["total_params"] - table.numel()
+    )
 
 
 def test_masked_lm_adaptation_leaves_the_position_table_fixed():
     from lipo.masked_lm.adapt import masked_lm
+
     mlm = masked_lm(load_backbone("mini", ["CCO"]))
     tables = [p for n, p in mlm.named_parameters() if "embed_positions" in n]
     assert tables and not any(p.requires_grad for p in tables)
@@ -90,8 +94,16 @@ def test_unknown_lora_targets():
         build("lora", targets="mlp")
 
 
-@pytest.mark.parametrize("adapter, knobs", [("full", {}), ("bitfit", {}), ("lora", {"r": 2}),
-                                            ("lora", {"r": 2, "use_dora": True}), ("ia3", {})])
+@pytest.mark.parametrize(
+    "adapter, knobs",
+    [
+        ("full", {}),
+        ("bitfit", {}),
+        ("lora", {"r": 2}),
+        ("lora", {"r": 2, "use_dora": True}),
+        ("ia3", {}),
+    ],
+)
 def test_checkpoint_round_trip(tmp_path, adapter, knobs):
     model, backbone, cfg = build(adapter, **knobs)
     with torch.no_grad():  # move every trainable weight away from its initial value

@@ -1,17 +1,18 @@
 """Randomised SMILES: training augmentation and test-time averaging."""
+
 import numpy as np
 import pytest
 import torch
 from accelerate import Accelerator
 
-from lipo.data.augment import Spellings, average_by_molecule, randomised
 from lipo.config import RunConfig
+from lipo.data.augment import Spellings, average_by_molecule, randomised
 from lipo.data.molecules import canonical
-from lipo.errors import ConfigError
-from lipo.training.trial_run import TrialRun, Workspace
 from lipo.data.splits import Split
+from lipo.errors import ConfigError
 from lipo.models.tokenizer import build_tokenizer
 from lipo.training.fit import predict
+from lipo.training.trial_run import TrialRun, Workspace
 
 STEREO = "C[C@H](N)C(=O)O"  # a stereocentre and a charge-free acid: both must survive
 
@@ -106,8 +107,9 @@ def test_augmented_pools_add_fresh_spellings_each_epoch(molecules):
         again = trial(molecules, augment=2, epochs=3)
         with again.respelled():  # a resumed or other-rank trial builds the same rows
             same = again.augmented(again.split.train, None)
-            assert [[again.data.ids[p] for p in pool] for pool in same] == \
-                [[run.data.ids[p] for p in pool] for pool in pools]
+            assert [[again.data.ids[p] for p in pool] for pool in same] == [
+                [run.data.ids[p] for p in pool] for pool in pools
+            ]
     assert len(run.data) == len(molecules) and len(run.data.origin) == len(molecules)
 
 

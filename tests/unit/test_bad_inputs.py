@@ -1,5 +1,6 @@
 """Bad input at every edge: one line naming the flag, file or row, or a logged skip; nothing
 starts training on it. (Split files: test_splits.py; empty pools: test_pool.py.)"""
+
 import logging
 
 import numpy as np
@@ -7,16 +8,16 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from lipo.models.backbones import load_backbone
-from lipo.models.checkpoint import load_checkpoint, save_checkpoint
 from lipo.cli import main
 from lipo.config import RunConfig
 from lipo.data.molecules import load_molecules
+from lipo.data.splits import Split
 from lipo.errors import ConfigError, DataError, LipoError
-from lipo.training.trial_run import TrialRun, Workspace
+from lipo.models.backbones import load_backbone
+from lipo.models.checkpoint import load_checkpoint, save_checkpoint
 from lipo.models.regressor import assemble
 from lipo.training.resume import TrainingState
-from lipo.data.splits import Split
+from lipo.training.trial_run import TrialRun, Workspace
 from tests.conftest import write_csv
 
 STUDY = '''"""A study naming a {kind} that does not exist."""
@@ -38,31 +39,47 @@ def one_line_error(argv, capsys) -> str:
     return err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--study", "baseline", "--backbone", "bert"],
-     "unknown backbone 'bert': expected one of tiny, mini, mini-scratch, mini-5500, mini-moses"),
-    (["--study", "baseline", "--workers", "2", "--final"], "--workers shares a search"),
-    (["--study", "baseline", "--workers", "0"], "--workers must be at least 1"),
-    (["--study", "baseline", "--heartbeat", "0"], "--heartbeat must be at least 1"),
-    (["--study", "baseline", "--save-every", "-1"], "--save-every must be 0 or more"),
-    (["--report", "--workers", "2"], "--workers shares a search"),
-    (["--study", "baseline", "--workers", "2", "--storage", "sqlite:///o.db"],
-     "SQLite locks under parallel workers"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["--study", "baseline", "--backbone", "bert"],
+            "unknown backbone 'bert': expected one of tiny, mini, mini-scratch, mini-5500, "
+            "mini-moses",
+        ),
+        (["--study", "baseline", "--workers", "2", "--final"], "--workers shares a search"),
+        (["--study", "baseline", "--workers", "0"], "--workers must be at least 1"),
+        (["--study", "baseline", "--heartbeat", "0"], "--heartbeat must be at least 1"),
+        (["--study", "baseline", "--save-every", "-1"], "--save-every must be 0 or more"),
+        (["--report", "--workers", "2"], "--workers shares a search"),
+        (
+            ["--study", "baseline", "--workers", "2", "--storage", "sqlite:///o.db"],
+            "SQLite locks under parallel workers",
+        ),
+    ],
+)
 def test_unknown_names_and_conflicting_flags(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert message in one_line_error(argv, capsys)
     assert not (tmp_path / "mlruns").exists()  # nothing recorded, nothing trained
 
 
-@pytest.mark.parametrize("kind, strategy, adapter, message", [
-    ("adapter", "all", "lora2", "unknown adapter 'lora2': expected one of bitfit, full, ia3, lora"),
-    ("strategy", "random", "full", "unknown strategy 'random': expected one of active, all"),
-])
-def test_study_naming_unknown_parts(kind, strategy, adapter, message, capsys, tmp_path,
-                                    monkeypatch):
-    (tmp_path / "broken.py").write_text(STUDY.format(kind=kind, strategy=strategy,
-                                                     adapter=adapter))
+@pytest.mark.parametrize(
+    "kind, strategy, adapter, message",
+    [
+        (
+            "adapter",
+            "all",
+            "lora2",
+            "unknown adapter 'lora2': expected one of bitfit, full, ia3, lora",
+        ),
+        ("strategy", "random", "full", "unknown strategy 'random': expected one of active, all"),
+    ],
+)
+def test_study_naming_unknown_parts(
+    kind, strategy, adapter, message, capsys, tmp_path, monkeypatch
+):
+    (tmp_path / "broken.py").write_text(STUDY.format(kind=kind, strategy=strategy, adapter=adapter))
     monkeypatch.setenv("LIPO_STUDIES", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     assert message in one_line_error(["--study", "broken", "--backbone", "tiny"], capsys)
@@ -71,8 +88,11 @@ def test_study_naming_unknown_parts(kind, strategy, adapter, message, capsys, tm
 
 def test_label_column_of_strings(tmp_path):
     path = write_csv(tmp_path / "text.csv", "smiles,exp\nCCO,high\nc1ccccc1,low\n")
-    with pytest.raises(DataError, match=r"text.csv: no valid rows: label column 'exp' holds "
-                                        r"text, not numbers \(row 0: 'high'\)") as info:
+    with pytest.raises(
+        DataError,
+        match=r"text.csv: no valid rows: label column 'exp' holds "
+        r"text, not numbers \(row 0: 'high'\)",
+    ) as info:
         load_molecules(path)
     assert "\n" not in str(info.value)
 
@@ -102,7 +122,7 @@ def test_corrupted_checkpoint_is_one_line(tmp_path, molecules, damage):
     weights = folder / "weights.safetensors"
     data = weights.read_bytes()
     if damage == "truncate":
-        weights.write_bytes(data[:len(data) // 2])
+        weights.write_bytes(data[: len(data) // 2])
     elif damage == "garbage":
         weights.write_bytes(b"\x80\x04not a safetensors file" * 10)  # a pickle opcode first
     else:
@@ -142,4 +162,5 @@ def test_damaged_training_state_is_skipped_not_half_loaded(tmp_path, molecules, 
         again = fit_once(molecules, tmp_path)  # starts afresh, ends where a fresh fit ends
     assert "training state damaged" in caplog.text and "skipped" in caplog.text
     assert [h["val/mse"] for h in again.history] == pytest.approx(
-        [h["val/mse"] for h in straight.history], rel=1e-6)
+        [h["val/mse"] for h in straight.history], rel=1e-6
+    )

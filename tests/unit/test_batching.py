@@ -34,8 +34,12 @@ def test_grouping_cuts_padding_against_random_batches():
     data = fake_data()
     grouped = make_loader(data, np.arange(500), 32, 0, shuffle=True)
     random_order = torch.utils.data.DataLoader(
-        data, batch_size=32, shuffle=True, collate_fn=grouped.collate_fn,
-        generator=torch.Generator().manual_seed(0))
+        data,
+        batch_size=32,
+        shuffle=True,
+        collate_fn=grouped.collate_fn,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert padding_fraction(grouped) < 0.5 * padding_fraction(random_order)
 
 

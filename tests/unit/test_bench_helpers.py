@@ -1,5 +1,6 @@
 """The benchmarks' shared pieces: the headline form, interleaved rounds, padding to 300,
 the budget a search needed. Behaviour only: nothing here times anything."""
+
 import sys
 from pathlib import Path
 
@@ -20,8 +21,9 @@ def test_headline_is_one_name_value_line(capsys):
 
 def test_interleaved_runs_every_contender_once_per_round_in_turn():
     calls = []
-    spent = common.interleaved({"a": lambda: calls.append("a") or 1.0,
-                                "b": lambda: calls.append("b") or 2.0}, rounds=3)
+    spent = common.interleaved(
+        {"a": lambda: calls.append("a") or 1.0, "b": lambda: calls.append("b") or 2.0}, rounds=3
+    )
     assert calls == ["a", "b"] * 3
     assert spent == {"a": 3.0, "b": 6.0}
 
@@ -36,8 +38,11 @@ def test_sized_loader_takes_the_next_n_batches_and_restarts_nothing():
 
 def test_pad300_keeps_the_molecules_and_masks_the_padding():
     throughput = pytest.importorskip("throughput")
-    batch = {"input_ids": torch.tensor([[5, 6, 7], [5, 6, 0]]),
-             "attention_mask": torch.tensor([[1, 1, 1], [1, 1, 0]]), "labels": torch.ones(2)}
+    batch = {
+        "input_ids": torch.tensor([[5, 6, 7], [5, 6, 0]]),
+        "attention_mask": torch.tensor([[1, 1, 1], [1, 1, 0]]),
+        "labels": torch.ones(2),
+    }
     out = throughput.padded(batch, pad_id=0)
     assert out["input_ids"].shape == (2, 300) and out["attention_mask"].shape == (2, 300)
     assert out["input_ids"][:, :3].tolist() == batch["input_ids"].tolist()
@@ -53,19 +58,24 @@ def test_budget_needed_is_the_first_point_at_or_below_the_target():
 
 def test_budget_ratio_averages_needs_over_seeds_and_counts_a_miss_as_the_budget(capsys):
     sweep_efficiency = pytest.importorskip("sweep_efficiency")
-    curves = {(0, "random"): [(6, 1.0), (12, 0.8), (24, 0.8)],  # target 1.02 x 0.8
-              (0, "hyperband"): [(6, 0.81), (24, 0.81)],
-              (1, "random"): [(12, 1.0), (24, 0.9)],
-              (1, "hyperband"): [(24, 1.0)]}  # never within 1.02 x 0.9
+    curves = {
+        (0, "random"): [(6, 1.0), (12, 0.8), (24, 0.8)],  # target 1.02 x 0.8
+        (0, "hyperband"): [(6, 0.81), (24, 0.81)],
+        (1, "random"): [(12, 1.0), (24, 0.9)],
+        (1, "hyperband"): [(24, 1.0)],
+    }  # never within 1.02 x 0.9
     ratio = sweep_efficiency.summarise(curves, [0, 1], ["random", "hyperband"], 24, "hyperband")
     assert ratio == pytest.approx((12 + 24) / 2 / ((6 + 24) / 2))
     assert ">24" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("*.py")
-                                          if p.name not in ("common.py", "hf_trainer.py")))
+@pytest.mark.parametrize(
+    "script",
+    sorted(p.name for p in BENCH.glob("*.py") if p.name not in ("common.py", "hf_trainer.py")),
+)
 def test_every_benchmark_documents_its_one_command(script):
     import ast
+
     doc = ast.get_docstring(ast.parse((BENCH / script).read_text()))
     assert f"python bench/{script}" in doc
     assert "headline(" in (BENCH / script).read_text()  # its last line is name=value

@@ -1,11 +1,16 @@
 """Split-conformal intervals: the quantile's rank, and the coverage it promises on
 exchangeable synthetic data (where the guarantee is exact: between c and c + 1/(n+1))."""
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from lipo.inference.conformal import (conformal_quantile, empirical_coverage,
-                                      ensemble_residuals, interval)
+from lipo.inference.conformal import (
+    conformal_quantile,
+    empirical_coverage,
+    ensemble_residuals,
+    interval,
+)
 
 
 def test_quantile_is_the_conformal_rank():

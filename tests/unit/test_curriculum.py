@@ -1,5 +1,3 @@
-import json
-
 import numpy as np
 import pytest
 from accelerate import Accelerator
@@ -52,10 +50,14 @@ def test_two_epochs_still_start_at_start():
         assert competence(2, {"pacing": "linear", "frac": frac, "start": 0.3}) == [0.3, 1.0]
 
 
-@pytest.mark.parametrize("knobs, message", [
-    ({"pacing": "cubic"}, "pacing 'cubic'"),
-    ({"start": 0.0}, "strategy.start=0"),
-    ({"frac": 1.5}, "strategy.frac=1.5")])
+@pytest.mark.parametrize(
+    "knobs, message",
+    [
+        ({"pacing": "cubic"}, "pacing 'cubic'"),
+        ({"start": 0.0}, "strategy.start=0"),
+        ({"frac": 1.5}, "strategy.frac=1.5"),
+    ],
+)
 def test_bad_knobs_are_named(knobs, message):
     with pytest.raises(ConfigError, match=message):
         schedule(POSITIONS, LEVEL, 3, {"pacing": "linear", "frac": 0.5, "start": 0.1, **knobs})
@@ -63,11 +65,15 @@ def test_bad_knobs_are_named(knobs, message):
 
 @pytest.fixture(scope="module")
 def seed0_run(molecules, data_dir):
-    from lipo.training.trial_run import TrialRun, Workspace
     from lipo.data.splits import make_split
+    from lipo.training.trial_run import TrialRun, Workspace
+
     split = make_split(str(data_dir / "splits" / "random_seed0.json"), molecules, 0)
-    run = TrialRun(RunConfig(backbone="tiny", strategy="curriculum"),
-                   Workspace(molecules, split, "t"), Accelerator(cpu=True))
+    run = TrialRun(
+        RunConfig(backbone="tiny", strategy="curriculum"),
+        Workspace(molecules, split, "t"),
+        Accelerator(cpu=True),
+    )
     run.new_model()  # tokenizes the table
     train = np.asarray(split.train)
     return train, {kind: difficulty(run, train, kind) for kind in ("tokens", "heavy_atoms")}

@@ -3,7 +3,7 @@ import logging
 import numpy as np
 import pytest
 
-from lipo.data.molecules import (LIPO_FILE, check_lipophilicity, download, load_molecules, locate)
+from lipo.data.molecules import LIPO_FILE, check_lipophilicity, download, load_molecules, locate
 from lipo.errors import DataError
 from tests.conftest import write_csv
 
@@ -34,15 +34,18 @@ def test_strict_rejects_with_the_row(tmp_path):
         load_molecules(path, strict=True)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "the file is empty"),
-    ("smiles,exp\n", "header but no data rows"),
-    ("name,value\nCCO,1.0\n", "no SMILES column .*found name, value"),
-    ("smiles,weight\nCCO,1.0\n", "no label column"),
-    ("smiles;exp\nCCO;1.0\n", "semicolon-separated"),
-    ("smiles\texp\nCCO\t1.0\n", "tab-separated"),
-    ("smiles,exp\nxx,yy\nzz,ww\n", "no valid rows"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "the file is empty"),
+        ("smiles,exp\n", "header but no data rows"),
+        ("name,value\nCCO,1.0\n", "no SMILES column .*found name, value"),
+        ("smiles,weight\nCCO,1.0\n", "no label column"),
+        ("smiles;exp\nCCO;1.0\n", "semicolon-separated"),
+        ("smiles\texp\nCCO\t1.0\n", "tab-separated"),
+        ("smiles,exp\nxx,yy\nzz,ww\n", "no valid rows"),
+    ],
+)
 def test_unusable_files_get_one_line_errors(tmp_path, text, message):
     path = write_csv(tmp_path / "f.csv", text)
     with pytest.raises(DataError, match=message) as info:

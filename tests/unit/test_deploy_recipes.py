@@ -1,6 +1,7 @@
 """deploy/: the Slurm job array and the Kubernetes Job, rendered as their users render them
 (bash with the job's environment; envsubst), and the launcher command lines they run parsed
 and checked with the launcher's own parser. No cluster runs here."""
+
 import os
 import re
 import subprocess
@@ -12,9 +13,15 @@ from lipo.cli import check, parser
 from tests.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"
-K8S_VALUES = {"LIPO_DB_PASSWORD": "s3cret", "LIPO_MLFLOW_IMAGE": "registry/lipo-mlflow:1",
-              "LIPO_VOLUME_SIZE": "50Gi", "LIPO_IMAGE": "registry/lipo-gpu:1",
-              "LIPO_WORKERS": "4", "LIPO_STUDY": "lora", "LIPO_TRIALS": "32"}
+K8S_VALUES = {
+    "LIPO_DB_PASSWORD": "s3cret",
+    "LIPO_MLFLOW_IMAGE": "registry/lipo-mlflow:1",
+    "LIPO_VOLUME_SIZE": "50Gi",
+    "LIPO_IMAGE": "registry/lipo-gpu:1",
+    "LIPO_WORKERS": "4",
+    "LIPO_STUDY": "lora",
+    "LIPO_TRIALS": "32",
+}
 
 
 def launcher_args(argv: list[str]):
@@ -43,8 +50,13 @@ def kubelet_expand(args: list[str], env: list[dict]) -> list[str]:
 def kubernetes():
     docs = []
     for name in ("services.yaml", "job.yaml"):
-        docs += [d for d in yaml.safe_load_all(envsubst((DEPLOY / "kubernetes" / name)
-                                                        .read_text(), K8S_VALUES)) if d]
+        docs += [
+            d
+            for d in yaml.safe_load_all(
+                envsubst((DEPLOY / "kubernetes" / name).read_text(), K8S_VALUES)
+            )
+            if d
+        ]
     return {(d["kind"], d["metadata"]["name"]): d for d in docs}
 
 
@@ -81,17 +93,31 @@ def slurm_run(tmp_path, **env) -> subprocess.CompletedProcess:
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / "srun").write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$SRUN_ARGS"\n')
     (bin_dir / "srun").chmod(0o755)
-    return subprocess.run(["bash", str(DEPLOY / "slurm" / "lipo-array.sbatch")], cwd=ROOT,
-                          capture_output=True, text=True, check=False,
-                          env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "HOME": str(tmp_path),
-                               "SRUN_ARGS": str(tmp_path / "srun.txt"),
-                               "SLURM_ARRAY_TASK_ID": "3", "SLURM_CPUS_PER_TASK": "8", **env})
+    return subprocess.run(
+        ["bash", str(DEPLOY / "slurm" / "lipo-array.sbatch")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={
+            "PATH": f"{bin_dir}:{os.environ['PATH']}",
+            "HOME": str(tmp_path),
+            "SRUN_ARGS": str(tmp_path / "srun.txt"),
+            "SLURM_ARRAY_TASK_ID": "3",
+            "SLURM_CPUS_PER_TASK": "8",
+            **env,
+        },
+    )
 
 
 def test_slurm_array_task_runs_the_launcher_with_the_urls_from_the_environment(tmp_path):
-    done = slurm_run(tmp_path, LIPO_STORAGE="postgresql://lipo:pw@db:5432/optuna",
-                     LIPO_TRACKING_URI="http://mlflow-host:5000", LIPO_STUDY="lora",
-                     LIPO_WORKDIR="/shared/lipo")
+    done = slurm_run(
+        tmp_path,
+        LIPO_STORAGE="postgresql://lipo:pw@db:5432/optuna",
+        LIPO_TRACKING_URI="http://mlflow-host:5000",
+        LIPO_STUDY="lora",
+        LIPO_WORKDIR="/shared/lipo",
+    )
     assert done.returncode == 0, done.stderr
     srun = (tmp_path / "srun.txt").read_text().splitlines()
     assert srun[:3] == ["--ntasks=1", "python", "launch.py"]

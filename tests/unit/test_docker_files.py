@@ -1,5 +1,6 @@
 """docker/: no engine runs here, so the files are checked for the topology that
 tests/integration/test_workers.py runs natively (PostgreSQL + mlflow server + workers)."""
+
 import re
 
 import pytest
@@ -37,12 +38,14 @@ def test_compose_topology_matches_the_native_test(services):
 
 def compose_substitute(text: str) -> str:
     """Compose's ${VAR:-default} and ${VAR:?message}, with no variable set but the password."""
+
     def value(match):
         name, kind, rest = match.groups()
         if name == "LIPO_DB_PASSWORD":
             return "pw"
         assert kind == ":-", f"${{{name}}} must be set: {rest}"
         return rest
+
     return re.sub(r"\$\{(\w+)(:[-?])([^}]*)\}", value, text)
 
 
@@ -78,8 +81,9 @@ def test_image_runs_the_launcher_as_a_non_root_user():
     assert 'ENTRYPOINT ["python", "launch.py"]' in text
 
 
-@pytest.mark.parametrize("name, kind, processes", [("one_gpu", "NO", 1),
-                                                   ("multi_gpu", "MULTI_GPU", 2)])
+@pytest.mark.parametrize(
+    "name, kind, processes", [("one_gpu", "NO", 1), ("multi_gpu", "MULTI_GPU", 2)]
+)
 def test_accelerate_configs_load(name, kind, processes):
     config = ClusterConfig.from_yaml_file(DOCKER / "accelerate" / f"{name}.yaml")
     assert config.distributed_type.value == kind and config.num_processes == processes

@@ -1,7 +1,8 @@
 """A plugin that is merely installed: a distribution whose entry points (``lipo.adapters``,
-``lipo.strategies``, ``lipo.models.backbones``, ``lipo.commands``) name its code is in every registry
+``lipo.strategies``, ``lipo.backbones``, ``lipo.commands``) name its code is in every registry
 of a process started afresh, with no registration line run anywhere (what a ``--workers``
 worker, a ``torchrun`` rank or another machine sees)."""
+
 import json
 import os
 import subprocess
@@ -21,7 +22,7 @@ head_norms = plugin_head_norms
 [lipo.strategies]
 short_half = plugin_short_half
 
-[lipo.models.backbones]
+[lipo.backbones]
 tiny-again = plugin_tiny_again:tiny_again
 
 [lipo.commands]
@@ -54,8 +55,7 @@ def installed_plugin(folder: Path, entry_points: str = ENTRY_POINTS) -> Path:
         (folder / f"{module}.py").write_text(source)
     info = folder / "lipo_demo_plugin-0.1.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lipo-demo-plugin\n"
-                                   "Version: 0.1\n")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lipo-demo-plugin\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text(entry_points)
     (info / "top_level.txt").write_text("\n".join(plugins.SOURCES) + "\n")
     return folder
@@ -63,8 +63,9 @@ def installed_plugin(folder: Path, entry_points: str = ENTRY_POINTS) -> Path:
 
 def probe(folder: Path, code: str = PROBE) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), str(ROOT)])}
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_an_installed_plugin_is_in_every_registry_of_a_new_process(tmp_path):
@@ -86,8 +87,10 @@ def test_a_plugin_that_takes_a_built_in_name_is_refused_by_name(tmp_path):
     installed_plugin(tmp_path, "[lipo.adapters]\nlora = plugin_head_norms\n")
     done = probe(tmp_path, "from lipo.adapters import ADAPTERS; ADAPTERS.names()")
     assert done.returncode != 0
-    assert ("entry point 'lora' in group lipo.adapters of the installed distribution "
-            "lipo-demo-plugin: adapter 'lora' is already registered (.lora)") in done.stderr
+    assert (
+        "entry point 'lora' in group lipo.adapters of the installed distribution "
+        "lipo-demo-plugin: adapter 'lora' is already registered (.lora)"
+    ) in done.stderr
 
 
 def test_plugins_are_read_when_the_registry_is_first_read_not_at_import(tmp_path, monkeypatch):
@@ -104,8 +107,12 @@ def test_plugins_are_read_when_the_registry_is_first_read_not_at_import(tmp_path
 
 def test_the_package_registries_read_their_groups():
     assert ADAPTERS.group == "lipo.adapters"
-    from lipo.models.backbone_names import BACKBONES
     from lipo.cli import SUBCOMMANDS
+    from lipo.models.backbone_names import BACKBONES
     from lipo.strategies import STRATEGIES
+
     assert (STRATEGIES.group, BACKBONES.group, SUBCOMMANDS.group) == (
-        "lipo.strategies", "lipo.models.backbones", "lipo.commands")
+        "lipo.strategies",
+        "lipo.backbones",
+        "lipo.commands",
+    )

@@ -1,11 +1,11 @@
 import numpy as np
 import torch
 
-from lipo.models.backbones import load_backbone
 from lipo.config import RunConfig
 from lipo.data.features import CLIP, RDKIT_DESCRIPTORS, compute, feature_names, standardisation
-from lipo.models.regressor import assemble
 from lipo.data.splits import make_split
+from lipo.models.backbones import load_backbone
+from lipo.models.regressor import assemble
 
 
 def test_descriptors_are_computed():
@@ -38,6 +38,7 @@ def test_features_reach_the_head():
 
 def test_rdkit2d_is_rdkits_whole_2d_set():
     from rdkit.Chem import Descriptors
+
     feats = compute("rdkit2d", ["CCO", "c1ccccc1O"])
     assert feats.shape == (2, len(Descriptors.descList)) and feats.shape[1] >= 200
     names = feature_names("rdkit2d")
@@ -74,14 +75,17 @@ def test_rdkit2d_standardised_with_train_statistics_only():
     touched = feats.copy()
     touched[30:] = np.float32(1e30)  # validation and test rows: never looked at
     touched[31, 0] = np.nan
-    assert [a.tolist() for a in standardisation(touched, train, "rdkit2d")] == \
-        [centre.tolist(), spread.tolist()]
+    assert [a.tolist() for a in standardisation(touched, train, "rdkit2d")] == [
+        centre.tolist(),
+        spread.tolist(),
+    ]
     touched[:2] = np.float32(50.0)
     assert standardisation(touched, train, "rdkit2d")[1].tolist() != spread.tolist()
 
 
 def test_rdkit2d_is_cached_on_disk(tmp_path, monkeypatch):
     import lipo.data.features as features
+
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(features, "_CACHE", {})
     first = compute("rdkit2d", ["CCO", "CCN"])

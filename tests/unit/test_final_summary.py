@@ -1,4 +1,5 @@
 """The final phase's printed summary counts each seed once, in a real SQLite MLflow store."""
+
 from types import SimpleNamespace
 
 from lipo.final.phase import summarise
@@ -7,14 +8,19 @@ from lipo.tracking.store import Tracker
 
 def test_a_seed_finished_twice_counts_once(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # the experiment's artifact folder lands here
-    inv = SimpleNamespace(study="baseline", control="", optuna_name="baseline:tiny:split:data",
-                          split_per_seed=False)
+    inv = SimpleNamespace(
+        study="baseline", control="", optuna_name="baseline:tiny:split:data", split_per_seed=False
+    )
     tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "baseline")
     parent = tracker.start_run("final", {"lipo.study": "baseline", "lipo.phase": "final"})
     # seed 0 finished by two launches (the same MSE twice), seed 1 once
     for seed, mse in ((0, 0.2), (0, 0.2), (1, 0.6)):
-        tags = {"lipo.phase": "final", "lipo.optuna_study": inv.optuna_name,
-                "lipo.best_trial": 1, "lipo.seed": seed}
+        tags = {
+            "lipo.phase": "final",
+            "lipo.optuna_study": inv.optuna_name,
+            "lipo.best_trial": 1,
+            "lipo.seed": seed,
+        }
         run = tracker.start_run(f"final seed {seed}", tags, parent, {"seed": seed})
         tracker.log_metrics(run, {"test/mse": mse, "test/r2": 1 - mse})
         tracker.finish(run)

@@ -1,12 +1,13 @@
 """Evaluation scores every molecule of a split part exactly once, whatever the sizes."""
+
 import numpy as np
 import pytest
 import torch
 from accelerate import Accelerator
 
 from lipo.data.batching import EncodedMolecules, make_loader
-from lipo.runtime.gathering import PAD, gather_by_position
 from lipo.metrics import regression_metrics
+from lipo.runtime.gathering import PAD, gather_by_position
 from lipo.training.fit import evaluate
 
 
@@ -45,9 +46,17 @@ def test_a_part_of_417_is_scored_once_per_molecule_in_one_process(batch_size):
     assert sorted(positions.tolist()) == part.tolist()  # each once, none lost
     # The same molecules one at a time, without Accelerate: the same metrics.
     with torch.no_grad():
-        single = [float(model.to_logd(model(torch.tensor([data.ids[p]]),
-                                            torch.ones(1, len(data.ids[p]), dtype=torch.long))))
-                  for p in part]
+        single = [
+            float(
+                model.to_logd(
+                    model(
+                        torch.tensor([data.ids[p]]),
+                        torch.ones(1, len(data.ids[p]), dtype=torch.long),
+                    )
+                )
+            )
+            for p in part
+        ]
     expected = regression_metrics(data.targets[part].numpy(), single, "val")
     assert metrics == pytest.approx(expected, abs=1e-6)
 

@@ -1,8 +1,9 @@
 """head_lr_mult: the regression head in an optimiser group of its own."""
+
 import pytest
 
-from lipo.models.backbones import load_backbone
 from lipo.config import RunConfig
+from lipo.models.backbones import load_backbone
 from lipo.models.regressor import assemble
 from lipo.training.fit import param_groups
 

@@ -1,5 +1,6 @@
 """The package's shape: no import cycles among lipo's modules (imports inside functions
 count: they still tie two modules together), and few modules directly in ``lipo/``."""
+
 import ast
 
 from tests.conftest import ROOT
@@ -27,8 +28,11 @@ def imported(name: str, path, modules) -> set[str]:
             package = base
             for _ in range(node.level - 1):
                 package = package.rpartition(".")[0]
-            module = (f"{package}.{node.module}" if node.module else package) if node.level \
+            module = (
+                (f"{package}.{node.module}" if node.module else package)
+                if node.level
                 else node.module or ""
+            )
             targets = [module, *(f"{module}.{a.name}" for a in node.names)]
         else:
             continue

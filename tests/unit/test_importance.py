@@ -1,4 +1,5 @@
 """Parameter importances rebuilt from MLflow's string params, as the report sees them."""
+
 import random
 
 from lipo.search.importance import param_importances
@@ -10,8 +11,12 @@ def observations(n=10):
     for _ in range(n):
         lr, dropout = 10 ** rng.uniform(-4, -2), rng.uniform(0.0, 0.3)
         use_dora = rng.choice([True, False])
-        params = {"lr": str(lr), "dropout": str(dropout), "adapter.use_dora": str(use_dora),
-                  "seed": "0"}  # a setting that never varied is not a knob
+        params = {
+            "lr": str(lr),
+            "dropout": str(dropout),
+            "adapter.use_dora": str(use_dora),
+            "seed": "0",
+        }  # a setting that never varied is not a knob
         found.append((params, abs(lr - 1e-3) * 1000 + 0.01 * dropout))
     return found
 

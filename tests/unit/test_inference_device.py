@@ -1,16 +1,17 @@
 """``predict --device``, and the loaders of batches bound for a GPU (pinned memory, worker
 processes). On a CPU everything stays as it was: the same device, the same loader."""
+
 import numpy as np
 import pytest
 import torch
 
-from lipo.models.backbones import load_backbone
-from lipo.data.batching import EncodedMolecules, make_loader
 from lipo.config import RunConfig
-from lipo.runtime.devices import inference_device, loader_options
+from lipo.data.batching import EncodedMolecules, make_loader
 from lipo.errors import ConfigError
-from lipo.models.regressor import assemble
 from lipo.inference.predict import predict_logd
+from lipo.models.backbones import load_backbone
+from lipo.models.regressor import assemble
+from lipo.runtime.devices import inference_device, loader_options
 
 SMILES = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "CCN(CC)CC", "OC(=O)c1ccccc1", "C1CCCCC1"]
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is visible")
@@ -38,18 +39,32 @@ def test_worker_processes_make_the_same_batches():
     tokenizer = load_backbone("tiny", SMILES).tokenizer
     ids = tokenizer(SMILES)["input_ids"]
     data = EncodedMolecules(ids, np.arange(len(SMILES), dtype=np.float32), None, SMILES)
+
     def batches(**options):
-        return [(b["input_ids"].tolist(), b["origin"].tolist())
-                for b in make_loader(data, np.arange(len(SMILES)), 2, 0, False, **options)]
+        return [
+            (b["input_ids"].tolist(), b["origin"].tolist())
+            for b in make_loader(data, np.arange(len(SMILES)), 2, 0, False, **options)
+        ]
+
     assert batches(num_workers=2) == batches()
 
 
 @no_gpu
 def test_predict_with_a_gpu_asked_for_and_none_here_is_one_line(tmp_path, capsys):
     from lipo.cli import main
+
     (tmp_path / "one.smi").write_text("CCO\n")
-    code = main(["predict", "--checkpoint", str(tmp_path), "--smiles",
-                 str(tmp_path / "one.smi"), "--device", "cuda"])
+    code = main(
+        [
+            "predict",
+            "--checkpoint",
+            str(tmp_path),
+            "--smiles",
+            str(tmp_path / "one.smi"),
+            "--device",
+            "cuda",
+        ]
+    )
     assert code == 2 and "--device cuda: no CUDA GPUs visible" in capsys.readouterr().err
 
 

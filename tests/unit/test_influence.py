@@ -1,13 +1,21 @@
 """Influence on small problems: LiSSA agrees with the exact solve, and on a convex problem
 the scores predict what adding an example really does to the validation loss."""
+
 import numpy as np
 import pytest
 import torch
 from scipy.stats import spearmanr
 from torch import nn
 
-from lipo.strategies.influence_math import (HeadLoss, exact_ihvp, influence_scores, lissa_ihvp,
-                            lowest_eigenvalue, safe_damping, top_eigenvalue)
+from lipo.strategies.influence_math import (
+    HeadLoss,
+    exact_ihvp,
+    influence_scores,
+    lissa_ihvp,
+    lowest_eigenvalue,
+    safe_damping,
+    top_eigenvalue,
+)
 
 
 def problem(seed=0, n=200, d=6):
@@ -21,9 +29,13 @@ def problem(seed=0, n=200, d=6):
 def fitted_linear(x, y, damping):
     """Ridge solution of mean squared error + damping/2 |w|^2 (a convex head)."""
     head = nn.Linear(x.shape[1], 1, bias=False).double()
-    a = 2 * x.double().T @ x.double() / len(x) + damping * torch.eye(x.shape[1], dtype=torch.float64)
+    a = 2 * x.double().T @ x.double() / len(x) + damping * torch.eye(
+        x.shape[1], dtype=torch.float64
+    )
     with torch.no_grad():
-        head.weight.copy_(torch.linalg.solve(a, 2 * x.double().T @ y.double() / len(x)).unsqueeze(0))
+        head.weight.copy_(
+            torch.linalg.solve(a, 2 * x.double().T @ y.double() / len(x)).unsqueeze(0)
+        )
     return head
 
 
@@ -43,8 +55,19 @@ def test_lissa_agrees_with_exact_on_a_small_mlp():
     exact = exact_ihvp(loss, x, y, g, damping=0.1)
     norms = []
     scale = 1.5 * (top_eigenvalue(loss, x, y) + 0.1)
-    lissa = lissa_ihvp(loss, x, y, g, damping=0.1, scale=scale, depth=600, repeats=2,
-                       batch_size=200, seed=0, log=lambda it, norm: norms.append(norm))
+    lissa = lissa_ihvp(
+        loss,
+        x,
+        y,
+        g,
+        damping=0.1,
+        scale=scale,
+        depth=600,
+        repeats=2,
+        batch_size=200,
+        seed=0,
+        log=lambda it, norm: norms.append(norm),
+    )
     a = influence_scores(loss, exact, xp, yp).numpy()
     b = influence_scores(loss, lissa, xp, yp).numpy()
     assert spearmanr(a, b).statistic >= 0.95
@@ -69,7 +92,7 @@ def test_scores_predict_the_effect_of_adding_an_example():
     scores = influence_scores(loss, s, xp, yp).numpy()
     before = val_loss(head, xv, yv)
     for pick, should_lower in ((int(np.argmax(scores)), True), (int(np.argmin(scores)), False)):
-        x2, y2 = torch.cat([x, xp[pick:pick + 1]]), torch.cat([y, yp[pick:pick + 1]])
+        x2, y2 = torch.cat([x, xp[pick : pick + 1]]), torch.cat([y, yp[pick : pick + 1]])
         after = val_loss(fitted_linear(x2, y2, damping), xv, yv)
         assert (after < before) == should_lower, (pick, before, after)
 
@@ -86,8 +109,11 @@ def test_negative_curvature_is_found_and_damped_until_lissa_agrees_with_exact():
         ((head(x).squeeze(-1) - y) ** 2).mean().backward()
         optimiser.step()
     loss = HeadLoss(head, [n for n, _ in head.named_parameters()])
-    true_lowest = float(torch.linalg.eigvalsh(
-        torch.func.hessian(loss.mean)(loss.theta, x.double(), y.double())).min())
+    true_lowest = float(
+        torch.linalg.eigvalsh(
+            torch.func.hessian(loss.mean)(loss.theta, x.double(), y.double())
+        ).min()
+    )
     assert true_lowest < -0.01  # the situation this guards against
     top = top_eigenvalue(loss, x, y)
     lowest = lowest_eigenvalue(loss, x, y)
@@ -98,9 +124,23 @@ def test_negative_curvature_is_found_and_damped_until_lissa_agrees_with_exact():
     g = loss.mean_grad(*problem(seed=1, n=50))
     xp, yp = problem(seed=2, n=40)
     exact = influence_scores(loss, exact_ihvp(loss, x, y, g, damping), xp, yp).numpy()
-    lissa = influence_scores(loss, lissa_ihvp(loss, x, y, g, damping, 1.5 * (top + damping),
-                                              depth=600, repeats=2, batch_size=200, seed=0),
-                             xp, yp).numpy()
+    lissa = influence_scores(
+        loss,
+        lissa_ihvp(
+            loss,
+            x,
+            y,
+            g,
+            damping,
+            1.5 * (top + damping),
+            depth=600,
+            repeats=2,
+            batch_size=200,
+            seed=0,
+        ),
+        xp,
+        yp,
+    ).numpy()
     assert spearmanr(exact, lissa).statistic >= 0.95
 
 
@@ -120,7 +160,7 @@ def test_a_lissa_series_still_moving_is_reported(caplog):
     jitter = np.random.default_rng(0).uniform(-0.2, 0.2, 500)
     check_converged(run, list(1.0 + jitter))
     assert run.logged["influence/lissa_tail_drift"] < 0.05 and not caplog.records
-    check_converged(run, [0.04 * 1.01 ** i for i in range(500)])  # the real model's run
+    check_converged(run, [0.04 * 1.01**i for i in range(500)])  # the real model's run
     assert run.logged["influence/lissa_tail_drift"] > 0.05
     assert "had not converged after 500 iterations" in caplog.text
 
@@ -138,10 +178,12 @@ class LoggedRun:
 def trained_head(width, n, steps, seed=0):
     """The strategy's head shape (Linear-GELU-Linear), briefly trained on a smooth target."""
     from lipo.models.regressor import RegressionHead
+
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, width, generator=g)
-    y = torch.tanh(x @ torch.randn(width, generator=g) / width ** 0.5) \
-        + 0.3 * torch.randn(n, generator=g)
+    y = torch.tanh(x @ torch.randn(width, generator=g) / width**0.5) + 0.3 * torch.randn(
+        n, generator=g
+    )
     torch.manual_seed(seed)
     head = RegressionHead(width, width, dropout=0.0)
     optimiser = torch.optim.Adam(head.parameters(), lr=1e-3)
@@ -154,6 +196,7 @@ def trained_head(width, n, steps, seed=0):
 
 def test_conjugate_gradient_agrees_with_the_dense_solve():
     from lipo.strategies.influence_math import cg_ihvp
+
     loss, x, y = trained_head(width=12, n=300, steps=300)  # 12*12+12 + 12+1 = 169 parameters
     damping = safe_damping(0.01, lowest_eigenvalue(loss, x, y))
     g = loss.mean_grad(x[:50], y[:50])
@@ -166,6 +209,7 @@ def test_conjugate_gradient_agrees_with_the_dense_solve():
 def test_the_exact_solve_runs_on_minis_head_size():
     """16,641 parameters (mini's head, 128 -> 128 -> 1): refused before (limit 6,000)."""
     from lipo.strategies.influence import exact_solve
+
     loss, x, y = trained_head(width=128, n=1000, steps=100)
     assert len(loss.theta) == 16_641
     g = loss.mean_grad(x[:200], y[:200])
@@ -180,12 +224,20 @@ def test_the_exact_solve_runs_on_minis_head_size():
 
 def test_influence_runs_say_the_hessian_is_the_heads(molecules):
     from lipo.config import RunConfig
-    from lipo.training.trial_run import Workspace
-    from lipo.invocation import Invocation
     from lipo.data.splits import make_split
+    from lipo.invocation import Invocation
     from lipo.study_files import load_study
+    from lipo.training.trial_run import Workspace
+
     ws = Workspace(molecules, make_split("random", molecules, 0), "t")
-    inv = Invocation("influence", load_study("influence"), RunConfig(strategy="influence"), 1,
-                     None, "sqlite://", ws)
+    inv = Invocation(
+        "influence",
+        load_study("influence"),
+        RunConfig(strategy="influence"),
+        1,
+        None,
+        "sqlite://",
+        ws,
+    )
     assert inv.tags(inv.base)["lipo.influence.hessian"] == "head"
     assert "lipo.influence.hessian" not in inv.tags(RunConfig(strategy="all"))

@@ -1,12 +1,13 @@
 """MC dropout switches only the dropout modules on: with dropout 0 the spread is zero."""
+
 import numpy as np
 import torch
 from accelerate import Accelerator
 
 from lipo.config import RunConfig
-from lipo.training.trial_run import TrialRun, Workspace
 from lipo.data.splits import Split
 from lipo.strategies.active import mc_dropout_std
+from lipo.training.trial_run import TrialRun, Workspace
 
 
 def spread(molecules, dropout):

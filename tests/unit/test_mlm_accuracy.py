@@ -1,12 +1,13 @@
 """Masked-token accuracy counts the positions the model saw as <mask>, nothing else."""
+
 import numpy as np
 import torch
 from accelerate import Accelerator
 from transformers.modeling_outputs import MaskedLMOutput
 
-from lipo.models.backbones import load_backbone
 from lipo.data.batching import EncodedMolecules, make_loader
 from lipo.masked_lm.loop import heldout_metrics
+from lipo.models.backbones import load_backbone
 
 
 class CopyInput(torch.nn.Module):
@@ -25,8 +26,14 @@ class CopyInput(torch.nn.Module):
 def test_reading_the_unchanged_positions_scores_no_accuracy(molecules):
     tokenizer = load_backbone("tiny", molecules.smiles[:400]).tokenizer
     ids = tokenizer(list(molecules.smiles[:400]))["input_ids"]
-    loader = make_loader(EncodedMolecules(ids, np.zeros(len(ids), np.float32)),
-                         np.arange(len(ids)), 64, tokenizer.pad_token_id, shuffle=False)
-    metrics = heldout_metrics(CopyInput(len(tokenizer)), loader, tokenizer, 0.15,
-                              Accelerator(cpu=True))
+    loader = make_loader(
+        EncodedMolecules(ids, np.zeros(len(ids), np.float32)),
+        np.arange(len(ids)),
+        64,
+        tokenizer.pad_token_id,
+        shuffle=False,
+    )
+    metrics = heldout_metrics(
+        CopyInput(len(tokenizer)), loader, tokenizer, 0.15, Accelerator(cpu=True)
+    )
     assert metrics["heldout/accuracy"] == 0.0  # it was ~0.1 counting every chosen position

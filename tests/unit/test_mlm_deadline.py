@@ -1,5 +1,6 @@
 """`--max-minutes`: masked-LM training stops at a step every rank agrees on, the first
 multiple of log_every past the deadline, and says it ran out of time."""
+
 import time
 
 from accelerate import Accelerator
@@ -10,8 +11,16 @@ from lipo.training.resume import Progress
 
 def objective(minutes: float) -> MaskedLM:
     settings = MLMSettings(max_minutes=minutes, log_every=4)
-    found = MaskedLM(None, None, settings, lambda metrics, step: None, "t", total_steps=100,
-                     done_steps=0, accelerator=Accelerator(cpu=True))
+    found = MaskedLM(
+        None,
+        None,
+        settings,
+        lambda metrics, step: None,
+        "t",
+        total_steps=100,
+        done_steps=0,
+        accelerator=Accelerator(cpu=True),
+    )
     found.flush = lambda step: None  # no batches ran: nothing to log
     return found
 

@@ -1,11 +1,12 @@
 """Pieces of the exported models that need no training: the ensemble's columns, the
 calibration table, the model card's commands and metrics."""
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from lipo.inference.ensemble import combine
 from lipo.final.card import CardFacts, render, search_argv
+from lipo.inference.ensemble import combine
 from lipo.report.calibration import ensemble_mse, spearman, spread_and_error
 
 
@@ -35,20 +36,42 @@ def test_calibration_table_and_spearman():
 
 
 def facts(**changes) -> CardFacts:
-    base = dict(study="lora", run_id="abc123", seed=1, optuna_study="lora:tiny:random_seed0:1",
-                best_trial="4", data="/data/lipophilicity.csv", data_sha256="f" * 64,
-                molecules=4200, split="random_seed0", split_sha256="e" * 64,
-                split_sizes={"train": 3360, "val": 420, "test": 420}, backbone="mini",
-                revision="0123abcd", adapter="lora", settings={"lr": 0.001, "adapter.r": 8},
-                per_seed={0: {"mse": 0.5, "r2": 0.6}, 1: {"mse": 0.7, "r2": 0.5}},
-                argv=["--study", "lora", "--final", "--seeds", "0,1", "--register", "logd",
-                      "--backbone", "mini"])
+    base = dict(
+        study="lora",
+        run_id="abc123",
+        seed=1,
+        optuna_study="lora:tiny:random_seed0:1",
+        best_trial="4",
+        data="/data/lipophilicity.csv",
+        data_sha256="f" * 64,
+        molecules=4200,
+        split="random_seed0",
+        split_sha256="e" * 64,
+        split_sizes={"train": 3360, "val": 420, "test": 420},
+        backbone="mini",
+        revision="0123abcd",
+        adapter="lora",
+        settings={"lr": 0.001, "adapter.r": 8},
+        per_seed={0: {"mse": 0.5, "r2": 0.6}, 1: {"mse": 0.7, "r2": 0.5}},
+        argv=[
+            "--study",
+            "lora",
+            "--final",
+            "--seeds",
+            "0,1",
+            "--register",
+            "logd",
+            "--backbone",
+            "mini",
+        ],
+    )
     return CardFacts(**{**base, **changes})
 
 
 def test_search_command_drops_final_only_flags():
-    assert search_argv(["--study", "lora", "--final", "--seeds=0,1", "--control", "random-k",
-                        "--epochs", "3"]) == ["--study", "lora", "--epochs", "3"]
+    assert search_argv(
+        ["--study", "lora", "--final", "--seeds=0,1", "--control", "random-k", "--epochs", "3"]
+    ) == ["--study", "lora", "--epochs", "3"]
 
 
 def test_model_card_says_what_and_how():
@@ -57,29 +80,43 @@ def test_model_card_says_what_and_how():
     assert "Seeds of the final phase: 0, 1; this model: seed 1" in card
     assert "`mini`, revision `0123abcd`" in card and "PeftModel.from_pretrained" in card
     assert "python launch.py --study lora --backbone mini    # the search" in card
-    assert ("python launch.py --study lora --final --seeds 0,1 --register logd --backbone mini"
-            in card)
+    assert (
+        "python launch.py --study lora --final --seeds 0,1 --register logd --backbone mini" in card
+    )
     assert "| `adapter.r` | `8` |" in card and "random_seed0 (train 3360" not in card
     assert "`random_seed0` (train 3360, val 420, test 420" in card
     assert "weights.safetensors" in render(facts(adapter="bitfit"))
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--study", "lora"], "--study NAME and --final go together"),
-    (["--run", "abc", "--mc-dropout", "1"], "--mc-dropout 1: give 2 or more passes"),
-    (["--study", "lora", "--final"], "no finished final run of study 'lora'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--study", "lora"], "--study NAME and --final go together"),
+        (["--run", "abc", "--mc-dropout", "1"], "--mc-dropout 1: give 2 or more passes"),
+        (["--study", "lora", "--final"], "no finished final run of study 'lora'"),
+    ],
+)
 def test_predict_flags_fail_in_one_line(tmp_path, capsys, args, message):
     from lipo.cli import main
+
     smiles = tmp_path / "one.smi"
     smiles.write_text("CCO\n")
-    code = main(["predict", *args, "--smiles", str(smiles),
-                 "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"])
+    code = main(
+        [
+            "predict",
+            *args,
+            "--smiles",
+            str(smiles),
+            "--tracking-uri",
+            f"sqlite:///{tmp_path}/mlflow.db",
+        ]
+    )
     assert code == 2 and message in capsys.readouterr().err
 
 
 def test_register_needs_final(capsys):
     from lipo.cli import main
+
     assert main(["--study", "lora", "--register", "logd"]) == 2
     assert "--register logd applies to --final only" in capsys.readouterr().err
 
@@ -113,20 +150,33 @@ def test_requirements_are_what_serving_imports():
     import os
     import subprocess
     import sys
+
     from lipo.mlflow_model import REQUIREMENTS
     from tests.conftest import ROOT
-    done = subprocess.run([sys.executable, "-c", SERVING_IMPORTS], capture_output=True,
-                          text=True, cwd=ROOT, timeout=300, check=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+    done = subprocess.run(
+        [sys.executable, "-c", SERVING_IMPORTS],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     # mlflow's top-level module belongs to mlflow, mlflow-skinny and mlflow-tracing
-    imported = {d.replace("-", "_").lower() for d in json.loads(done.stdout)
-                if d != "lipo" and not d.startswith("mlflow-")}
+    imported = {
+        d.replace("-", "_").lower()
+        for d in json.loads(done.stdout)
+        if d != "lipo" and not d.startswith("mlflow-")
+    }
     assert imported == {r.replace("-", "_").lower() for r in REQUIREMENTS}
 
 
 def test_pinned_requirements_carry_no_local_labels():
     from importlib.metadata import version
+
     from lipo.mlflow_model import REQUIREMENTS, pinned_requirements
+
     pins = pinned_requirements()
     assert [p.split("==")[0] for p in pins] == list(REQUIREMENTS)  # all installed here
     assert not any("+" in p for p in pins), pins  # torch 2.13.0+cpu resolves nowhere else

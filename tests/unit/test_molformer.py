@@ -1,6 +1,7 @@
 """Our MoLFormer against the public reference code (fixtures made by
 tests/fixtures/molformer/make_fixture.py): outputs to 1e-5, tokens id for id, and the
 published model's tensor names and shapes."""
+
 import json
 from pathlib import Path
 
@@ -9,13 +10,13 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from lipo.models.backbones import load_backbone
 from lipo.config import RunConfig
-from lipo.training.trial_run import count_params
+from lipo.models.backbones import load_backbone
 from lipo.models.regressor import assemble
 from lipo.molformer import MoLFormerConfig, MoLFormerForMaskedLM, MoLFormerModel
 from lipo.molformer.tokenizer import tokenizer_from_folder
 from lipo.molformer.weights import load_encoder, masked_lm
+from lipo.training.trial_run import count_params
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "molformer"
 TOLERANCE = 1e-5
@@ -38,8 +39,11 @@ def test_outputs_match_the_reference_in_evaluation(expected, reference_folder_mo
     ids, mask = expected["input_ids"], expected["attention_mask"]
     assert (mask == 0).any(), "the fixture must exercise padding"
     out = encoder(ids, mask)
-    got = {"last_hidden_state": out.last_hidden_state, "pooled": out.pooler_output,
-           "logits": mlm(ids, mask).logits}
+    got = {
+        "last_hidden_state": out.last_hidden_state,
+        "pooled": out.pooler_output,
+        "logits": mlm(ids, mask).logits,
+    }
     diffs = {name: (got[name] - expected[name]).abs().max().item() for name in got}
     print("max abs diff vs reference:", diffs)
     assert all(d <= TOLERANCE for d in diffs.values()), diffs
@@ -69,10 +73,13 @@ def published_names():
 def test_names_and_shapes_equal_the_published_checkpoints():
     model = MoLFormerForMaskedLM(MoLFormerConfig())  # the published configuration
     params = dict(model.named_parameters())
-    ours = [{"name": k, "shape": list(v.shape), "kind": "parameter" if k in params else "buffer"}
-            for k, v in model.state_dict().items()]
-    assert sorted(ours, key=lambda e: e["name"]) == sorted(published_names(),
-                                                           key=lambda e: e["name"])
+    ours = [
+        {"name": k, "shape": list(v.shape), "kind": "parameter" if k in params else "buffer"}
+        for k, v in model.state_dict().items()
+    ]
+    assert sorted(ours, key=lambda e: e["name"]) == sorted(
+        published_names(), key=lambda e: e["name"]
+    )
 
 
 def test_total_params_is_the_checkpoints_encoder_plus_our_head():
@@ -81,8 +88,11 @@ def test_total_params_is_the_checkpoints_encoder_plus_our_head():
     backbone.encoder = MoLFormerModel(MoLFormerConfig())  # full size, random
     cfg = RunConfig(backbone="molformer", adapter="full")
     model = assemble(backbone, cfg, 0.0, 1.0)
-    encoder_params = sum(torch.Size(e["shape"]).numel() for e in published_names()
-                         if e["kind"] == "parameter" and e["name"].startswith("molformer."))
+    encoder_params = sum(
+        torch.Size(e["shape"]).numel()
+        for e in published_names()
+        if e["kind"] == "parameter" and e["name"].startswith("molformer.")
+    )
     head = sum(p.numel() for p in model.head.parameters())
     assert count_params(model)["total_params"] == encoder_params + head
     # By hand: embeddings 2362*768 + 12 layers * (4 attention Linear(768, 768) + 2 feed-forward
@@ -121,14 +131,17 @@ def test_without_deterministic_eval_features_are_redrawn(expected):
     for layer in encoder.encoder.layer:
         layer.attention.self.feature_map.deterministic = False
     ids, mask = expected["input_ids"], expected["attention_mask"]
-    assert not torch.allclose(encoder(ids, mask).last_hidden_state,
-                              encoder(ids, mask).last_hidden_state)
+    assert not torch.allclose(
+        encoder(ids, mask).last_hidden_state, encoder(ids, mask).last_hidden_state
+    )
 
 
 def test_special_tokens_missing_from_the_vocabulary_get_the_references_ids():
     from lipo.molformer.tokenizer import tokenizer_from_vocab
+
     # MoLFormer's tokenizer (4.34) appends a missing <unk> after the vocabulary: id 6 here.
-    tokenizer = tokenizer_from_vocab({"<bos>": 0, "<eos>": 1, "<pad>": 2, "<mask>": 3, "C": 4,
-                                      "O": 5})
+    tokenizer = tokenizer_from_vocab(
+        {"<bos>": 0, "<eos>": 1, "<pad>": 2, "<mask>": 3, "C": 4, "O": 5}
+    )
     assert tokenizer.unk_token_id == 6
     assert tokenizer("CC[Se]O")["input_ids"] == [0, 4, 4, 6, 5, 1]

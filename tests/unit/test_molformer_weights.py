@@ -1,6 +1,7 @@
 """Finding and reading MoLFormer's published files: the Hugging Face cache at the pinned
 revision (no network: a cache laid out as huggingface_hub lays it out), a folder, and the
 errors for missing or unfitting weights."""
+
 import shutil
 from pathlib import Path
 
@@ -9,10 +10,10 @@ import torch
 from huggingface_hub import constants
 from safetensors.torch import load_file, save_file
 
-from lipo.models.backbones import load_backbone
-from lipo.models.checkpoint import save_checkpoint, load_checkpoint
 from lipo.config import RunConfig
 from lipo.errors import ConfigError
+from lipo.models.backbones import load_backbone
+from lipo.models.checkpoint import load_checkpoint, save_checkpoint
 from lipo.models.regressor import assemble
 from lipo.molformer import IMPLEMENTATION, MoLFormerModel
 from lipo.molformer.weights import MOLFORMER_ID, MOLFORMER_REVISION, published_folder
@@ -36,8 +37,10 @@ def test_published_weights_come_from_the_cache_without_hub_code(hub_cache):
     assert (backbone.source, backbone.revision) == ("molformer", MOLFORMER_REVISION)
     assert backbone.implementation == IMPLEMENTATION and backbone.pretrained
     stored = load_file(TINY / "model.safetensors")
-    assert torch.equal(backbone.encoder.encoder.layer[2].output.dense.weight,
-                       stored["molformer.encoder.layer.2.output.dense.weight"])
+    assert torch.equal(
+        backbone.encoder.encoder.layer[2].output.dense.weight,
+        stored["molformer.encoder.layer.2.output.dense.weight"],
+    )
     assert backbone.encoder.config.deterministic_eval  # the published config says so or not
     assert backbone.tokenizer("CCO")["input_ids"] == [0, 5, 5, 13, 1]
 
@@ -104,12 +107,12 @@ def test_cache_lookup_is_pinned_to_the_revision(tmp_path, monkeypatch):
 
 def test_molformer_tiny_saves_and_loads_by_auto_classes(tmp_path):
     from transformers import AutoModel
+
     backbone = load_backbone("molformer-tiny", ["CCO", "c1ccccc1"])
     backbone.encoder.save_pretrained(tmp_path / "enc")
     again = AutoModel.from_pretrained(tmp_path / "enc")  # no remote code: our registered class
     assert isinstance(again, MoLFormerModel)
-    for (name, a), (_, b) in zip(backbone.encoder.state_dict().items(),
-                                 again.state_dict().items()):
+    for (name, a), (_, b) in zip(backbone.encoder.state_dict().items(), again.state_dict().items()):
         assert torch.equal(a, b), name
 
 
@@ -117,8 +120,9 @@ def test_weights_without_random_features_load_the_same_every_time(tmp_path):
     folder = tmp_path / "no-features"
     shutil.copytree(TINY, folder)
     weights = load_file(folder / "model.safetensors")
-    save_file({k: v for k, v in weights.items() if "feature_map" not in k},
-              folder / "model.safetensors")
+    save_file(
+        {k: v for k, v in weights.items() if "feature_map" not in k}, folder / "model.safetensors"
+    )
     first, second = (load_backbone(str(folder), corpus=[]).encoder for _ in range(2))
     stored = weights["molformer.encoder.layer.0.attention.self.feature_map.weight"]
     drawn = first.encoder.layer[0].attention.self.feature_map.weight

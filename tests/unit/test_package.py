@@ -2,16 +2,17 @@
 and benchmarks' under ``dev``), the declared ranges hold what is installed, the PostgreSQL
 extra brings a SQLAlchemy that reads ``postgresql://`` with the driver it installs, and the
 ``lipo`` console command runs the same ``main`` as ``python launch.py``."""
+
 import ast
 import importlib.util
 import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from importlib.metadata import entry_points, packages_distributions, version
 from pathlib import Path
 
+import tomllib
 from packaging.requirements import Requirement
 
 import lipo.cli
@@ -25,14 +26,16 @@ def normalised(name: str) -> str:
 
 
 def declared(*extras: str) -> set[str]:
-    lines = PROJECT["dependencies"] + [r for e in extras for r in
-                                       PROJECT["optional-dependencies"][e]]
+    lines = PROJECT["dependencies"] + [
+        r for e in extras for r in PROJECT["optional-dependencies"][e]
+    ]
     return {normalised(Requirement(line).name) for line in lines}
 
 
 # an extra a user installs for one feature (the report's chemprop row); the suite runs without
-OPTIONAL = {normalised(Requirement(line).name)
-            for line in PROJECT["optional-dependencies"]["chemprop"]}
+OPTIONAL = {
+    normalised(Requirement(line).name) for line in PROJECT["optional-dependencies"]["chemprop"]
+}
 
 
 def top_level_imports(files: list[Path]) -> dict[str, Path]:
@@ -61,17 +64,24 @@ def undeclared(files: list[Path], allowed: set[str], local: set[str]) -> list[st
         if not dists and normalised(name) in OPTIONAL:
             continue  # an optional extra's module, imported only where it is installed
         if not dists:
-            problems.append(f"{path.relative_to(ROOT)}: 'import {name}' is no installed "
-                            "distribution's module")
+            problems.append(
+                f"{path.relative_to(ROOT)}: 'import {name}' is no installed distribution's module"
+            )
         elif not dists & allowed:
-            problems.append(f"{path.relative_to(ROOT)}: 'import {name}' comes from "
-                            f"{' or '.join(sorted(dists))}, not declared in pyproject.toml")
+            problems.append(
+                f"{path.relative_to(ROOT)}: 'import {name}' comes from "
+                f"{' or '.join(sorted(dists))}, not declared in pyproject.toml"
+            )
     return problems
 
 
 def package_files() -> list[Path]:
-    return [*ROOT.glob("lipo/**/*.py"), *ROOT.glob("sweeps/*.py"), *ROOT.glob("campaigns/*.py"),
-            ROOT / "launch.py"]
+    return [
+        *ROOT.glob("lipo/**/*.py"),
+        *ROOT.glob("sweeps/*.py"),
+        *ROOT.glob("campaigns/*.py"),
+        ROOT / "launch.py",
+    ]
 
 
 def test_every_distribution_the_package_imports_is_a_dependency():
@@ -91,7 +101,8 @@ def test_the_check_finds_an_undeclared_import(tmp_path):
         script.write_text("import yaml\nimport lipo.cli\nimport json\n")
         assert undeclared([script], declared(), {"lipo"}) == [
             "lipo/undeclared_probe.py: 'import yaml' comes from pyyaml, not declared in "
-            "pyproject.toml"]
+            "pyproject.toml"
+        ]
     finally:
         script.unlink()
 
@@ -104,19 +115,22 @@ def test_the_installed_versions_satisfy_the_declared_ranges():
 
 
 def test_the_majors_with_private_apis_in_use_are_bounded():
-    ranges = {Requirement(line).name: str(Requirement(line).specifier)
-              for line in PROJECT["dependencies"]}
+    ranges = {
+        Requirement(line).name: str(Requirement(line).specifier) for line in PROJECT["dependencies"]
+    }
     for name in ("optuna", "transformers", "mlflow", "peft", "accelerate", "torch"):
         assert "<" in ranges[name], name
 
 
 def test_the_postgres_extra_brings_a_sqlalchemy_that_uses_its_driver():
     """SQLAlchemy 2.0 reads postgresql:// as psycopg2, which the extra does not install."""
-    extra = {Requirement(r).name: Requirement(r) for r in
-             PROJECT["optional-dependencies"]["postgres"]}
+    extra = {
+        Requirement(r).name: Requirement(r) for r in PROJECT["optional-dependencies"]["postgres"]
+    }
     assert not extra["sqlalchemy"].specifier.contains("2.0.40")
     assert extra["sqlalchemy"].specifier.contains(version("sqlalchemy"))
     from sqlalchemy.engine import make_url
+
     assert make_url("postgresql://lipo@127.0.0.1/optuna").get_dialect().driver == "psycopg"
     assert importlib.util.find_spec("psycopg") is not None
 
@@ -135,8 +149,10 @@ def test_the_console_command_answers():
     command = shutil.which("lipo")
     if command is None:  # an environment without the package installed
         import pytest
+
         pytest.skip("no lipo command on PATH: pip install -e .")
-    done = subprocess.run([command, "--list"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [command, "--list"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert re.search(r"^lora\s", done.stdout, re.MULTILINE)

@@ -1,14 +1,15 @@
 """LoRA and IA3 checkpoints are PEFT's own format: PEFT alone, on the base model that
 ``lipo.models.checkpoint.base_model`` builds, reproduces the trained model's predictions."""
+
 import json
 
 import pytest
 import torch
 from peft import PeftModel
 
+from lipo.config import RunConfig
 from lipo.models.backbones import load_backbone
 from lipo.models.checkpoint import base_model, save_checkpoint
-from lipo.config import RunConfig
 from lipo.models.regressor import assemble
 
 
@@ -32,7 +33,9 @@ def test_peft_alone_reproduces_predictions(tmp_path, adapter):
         before = model.to_logd(model(batch["input_ids"], batch["attention_mask"]))
     folder = save_checkpoint(model, backbone, cfg, tmp_path / "checkpoint")
     assert {p.name for p in (folder / "adapter").iterdir()} >= {
-        "adapter_config.json", "adapter_model.safetensors"}
+        "adapter_config.json",
+        "adapter_model.safetensors",
+    }
     config = json.loads((folder / "adapter" / "adapter_config.json").read_text())
     assert config["modules_to_save"] == ["head"] and config["base_model_name_or_path"] == "tiny"
     assert not (folder / "weights.safetensors").exists()  # one copy of the weights, PEFT's

@@ -3,10 +3,10 @@ import pytest
 from accelerate import Accelerator
 
 from lipo.config import RunConfig
-from lipo.errors import DataError
-from lipo.training.trial_run import TrialRun, Workspace
 from lipo.data.pool import load_pool
 from lipo.data.splits import make_split
+from lipo.errors import DataError
+from lipo.training.trial_run import TrialRun, Workspace
 
 
 @pytest.fixture(scope="module")
@@ -15,8 +15,9 @@ def workspace(molecules):
 
 
 def run_with(ws, pool):
-    return TrialRun(RunConfig(strategy_args={"pool": str(pool)} if pool else {}), ws,
-                    Accelerator(cpu=True))
+    return TrialRun(
+        RunConfig(strategy_args={"pool": str(pool)} if pool else {}), ws, Accelerator(cpu=True)
+    )
 
 
 def test_default_pool_drops_lipophilicity_molecules(workspace):
@@ -26,8 +27,9 @@ def test_default_pool_drops_lipophilicity_molecules(workspace):
     assert np.isfinite(pool["label"]).all()
 
 
-@pytest.mark.parametrize("text, message", [("", "the file is empty"),
-                                           ("SMILES,Label\n", "no data rows")])
+@pytest.mark.parametrize(
+    "text, message", [("", "the file is empty"), ("SMILES,Label\n", "no data rows")]
+)
 def test_empty_pool_is_one_line(tmp_path, workspace, text, message):
     path = tmp_path / "pool.csv"
     path.write_text(text)
@@ -51,12 +53,14 @@ def test_a_temporary_extension_leaves_later_positions_unchanged(workspace):
 def test_the_influence_k_grid_holds_no_k_above_the_pool(workspace):
     """Above the pool's size every k selects the whole pool: one setting trained twice."""
     from sweeps.influence import K_GRID
+
     assert max(K_GRID) <= len(load_pool(run_with(workspace, None)))
 
 
 def test_a_k_above_the_pool_is_an_error_naming_the_sizes(workspace):
-    from lipo.errors import ConfigError
     from lipo.data.pool import check_k
+    from lipo.errors import ConfigError
+
     pool = load_pool(run_with(workspace, None))
     check_k(pool, len(pool))
     with pytest.raises(ConfigError, match=f"strategy.k=278 is more than the {len(pool)} pool"):

@@ -1,9 +1,10 @@
 """`pretrain --init`: which encoder it starts from and at what size, or a clear error."""
+
 import pytest
 
-from lipo.models.backbones import SHIPPED
 from lipo.errors import ConfigError
 from lipo.masked_lm.continued import resolve_size, starting_point
+from lipo.models.backbones import SHIPPED
 
 
 def test_a_shipped_name_starts_from_the_packaged_encoder():

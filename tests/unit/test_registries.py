@@ -1,17 +1,18 @@
 """Backbones, adapters, strategies and commands: one registry each, and everything that lists
 them (the CLI's choices and help, --control, the report's strategy figures) reads it, so
 nothing can drift; a plugin is one file plus one registration line (tests/plugins.py)."""
+
 import subprocess
 import sys
 
 import pytest
 
 from lipo.adapters import ADAPTERS
-from lipo.models.backbone_names import BACKBONES
-from lipo.models.backbones import check_name, load_backbone
 from lipo.cli import SUBCOMMANDS, main, parser
 from lipo.config import RunConfig
 from lipo.errors import ConfigError
+from lipo.models.backbone_names import BACKBONES
+from lipo.models.backbones import check_name, load_backbone
 from lipo.models.regressor import assemble
 from lipo.registry import Registry
 from lipo.strategies import STRATEGIES, control_knobs, control_names, plotted
@@ -38,10 +39,22 @@ def help_text() -> str:
 def test_cli_choices_and_help_come_from_the_registries():
     assert option("--adapter").choices == ADAPTERS.names() == ["full", "lora", "ia3", "bitfit"]
     assert option("--backbone").help == " | ".join(
-        ["tiny", "mini (default)", "mini-scratch", "mini-5500", "mini-moses", "molformer",
-         "molformer-tiny", "small", "small-scratch", "PATH"])
-    assert ("(curriculum: no-curriculum; active: random-acquisition, one-shot; influence: "
-            "random-k)") in option("--control").help
+        [
+            "tiny",
+            "mini (default)",
+            "mini-scratch",
+            "mini-5500",
+            "mini-moses",
+            "molformer",
+            "molformer-tiny",
+            "small",
+            "small-scratch",
+            "PATH",
+        ]
+    )
+    assert (
+        "(curriculum: no-curriculum; active: random-acquisition, one-shot; influence: random-k)"
+    ) in option("--control").help
     assert "Other commands: predict, pretrain, campaign" in help_text()
 
 
@@ -66,11 +79,14 @@ def test_every_registration_resolves_to_its_contract():
 
 def test_listing_the_names_imports_no_torch():
     """--help builds the parser from the registries: it must stay instant."""
-    code = ("import sys; from lipo.cli import parser; parser().format_help(); "
-            "print(sorted(m for m in ('torch', 'transformers', 'peft', 'rdkit') "
-            "if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, check=True)
+    code = (
+        "import sys; from lipo.cli import parser; parser().format_help(); "
+        "print(sorted(m for m in ('torch', 'transformers', 'peft', 'rdkit') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert done.stdout.strip() == "[]"
 
 
@@ -110,8 +126,12 @@ def test_a_plugin_backbone_and_adapter_build_a_model(plugged):
 
 
 def test_registrations_do_not_outlive_the_test():
-    for registry, name in ((ADAPTERS, "head_norms"), (STRATEGIES, "short_half"),
-                           (BACKBONES, "tiny-again"), (SUBCOMMANDS, "hello")):
+    for registry, name in (
+        (ADAPTERS, "head_norms"),
+        (STRATEGIES, "short_half"),
+        (BACKBONES, "tiny-again"),
+        (SUBCOMMANDS, "hello"),
+    ):
         assert name not in registry
     with pytest.raises(SystemExit):
         parser().parse_args(["--adapter", "head_norms"])

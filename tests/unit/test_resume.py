@@ -1,4 +1,5 @@
 """A saved training state is resumed only by the fit that saved it."""
+
 import json
 import logging
 
@@ -7,8 +8,8 @@ import pytest
 from accelerate import Accelerator
 
 from lipo.config import RunConfig
-from lipo.training.trial_run import TrialRun, Workspace
 from lipo.data.splits import Split
+from lipo.training.trial_run import TrialRun, Workspace
 
 FEW = np.arange(80)
 

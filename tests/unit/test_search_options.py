@@ -1,5 +1,6 @@
 """--warm-start and --pruner on a real journal storage: a finished study's best settings
 queued once as the next study's first trial, on the knobs the two share."""
+
 import optuna
 import pytest
 
@@ -17,8 +18,11 @@ def finished(path, name, params, value):
     study.enqueue_trial(params)
     trial = optuna_trials.ask(study, seed=0, startup=1, total=1)
     for knob, v in params.items():
-        (trial.suggest_categorical(knob, [v]) if isinstance(v, (bool, str))
-         else trial.suggest_float(knob, v / 10, v * 10))
+        (
+            trial.suggest_categorical(knob, [v])
+            if isinstance(v, (bool, str))
+            else trial.suggest_float(knob, v / 10, v * 10)
+        )
     optuna_trials.tell(study, trial, "COMPLETE", value)
 
 
@@ -61,12 +65,18 @@ def test_the_space_probe_knows_every_knob_of_a_study_and_its_range():
     assert knobs["epochs"](4) and not knobs["epochs"](4.5)
 
 
-@pytest.mark.parametrize("name, kind", [("median", optuna.pruners.MedianPruner),
-                                        ("hyperband", optuna.pruners.HyperbandPruner),
-                                        ("none", optuna.pruners.NopPruner)])
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        ("median", optuna.pruners.MedianPruner),
+        ("hyperband", optuna.pruners.HyperbandPruner),
+        ("none", optuna.pruners.NopPruner),
+    ],
+)
 def test_each_pruner_flag_builds_its_pruner(tmp_path, name, kind):
     study = open_study("s", str(tmp_path / "j"), seed=0, startup=1, pruner=name, epochs=6)
     assert isinstance(study.pruner, kind)
-    two = open_study("t", str(tmp_path / "j"), seed=0, startup=1, pruner=name,
-                           objectives=("mse", "params"))
+    two = open_study(
+        "t", str(tmp_path / "j"), seed=0, startup=1, pruner=name, objectives=("mse", "params")
+    )
     assert isinstance(two.pruner, optuna.pruners.NopPruner)  # Optuna prunes one objective

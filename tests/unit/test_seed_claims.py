@@ -1,6 +1,7 @@
 """Final-seed claims in the shared Optuna storage (``lipo.search.claims``): two launchers
 (two ``SeedClaims`` on one storage, as on two machines) never hold the same seed; a claim
 whose holder died is taken over, after its lease on another machine, at once on this one."""
+
 import subprocess
 import sys
 import time
@@ -8,8 +9,8 @@ import time
 import pytest
 from optuna.trial import TrialState
 
-from lipo.search.claims import LEASE, SeedClaims
 from lipo.runtime.liveness import worker_id
+from lipo.search.claims import LEASE, SeedClaims
 
 KEY = "final-3-strategy-seed0"
 RUNNING, WAITING = TrialState.RUNNING, TrialState.WAITING
@@ -77,6 +78,7 @@ def test_the_lease_is_pushed_forward_while_the_seed_trains(store):
     def lease() -> float:
         [held] = claims.study(KEY).get_trials(deepcopy=False, states=(RUNNING,))
         return held.user_attrs[LEASE]
+
     with claims.hold(KEY):
         first = lease()
         time.sleep(1.5)

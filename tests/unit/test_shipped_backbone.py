@@ -1,13 +1,14 @@
 """The pre-trained `mini` shipped in the package loads offline and matches its model card."""
+
 import hashlib
 import json
 import re
 
 import pytest
 
+from lipo.errors import ConfigError, LipoError
 from lipo.models import backbones
 from lipo.models.backbones import SHIPPED, load_backbone
-from lipo.errors import ConfigError, LipoError
 
 FOLDER = SHIPPED / "mini"
 PREVIOUS = SHIPPED / "mini-moses"
@@ -27,8 +28,10 @@ def test_model_card_matches_the_files():
     the task's tokens and lengths."""
     assert_checksums(FOLDER)
     card = json.loads((FOLDER / "lipo_card.json").read_text())
-    assert [c["sha256"][:16] for c in card["corpora"]] == ["b3b28c9fb4c6f7e1",  # MOSES train
-                                                           "9b20d5c94dc5d40e"]  # ChEMBL
+    assert [c["sha256"][:16] for c in card["corpora"]] == [
+        "b3b28c9fb4c6f7e1",  # MOSES train
+        "9b20d5c94dc5d40e",
+    ]  # ChEMBL
     assert card["size"] == "mini" and card["objective"] == "masked-LM + 1.0 x descriptors"
     assert card["coverage/tokens"] >= 0.99 and card["coverage/length"] >= 0.99
     # pre-training continued from the 5500-step encoder shipped as mini-5500
@@ -49,7 +52,8 @@ def test_the_previous_mini_stays_reachable_as_mini_moses(monkeypatch):
     assert_checksums(PREVIOUS)
     card = json.loads((PREVIOUS / "lipo_card.json").read_text())
     assert card["corpus_sha256"] == (
-        "f896fbf3764f88d94670b9959e5872c600c12152a18233823e820761b7a791b2")  # MOSES test split
+        "f896fbf3764f88d94670b9959e5872c600c12152a18233823e820761b7a791b2"
+    )  # MOSES test split
     assert card["size"] == "mini" and card["heldout/mlm_loss"] > 0
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     previous, default = load_backbone("mini-moses", corpus=[]), load_backbone("mini", corpus=[])
@@ -76,13 +80,24 @@ def test_vocabulary_covers_lipophilicity(molecules):
 def test_model_card_names_no_path_of_the_machine_that_trained():
     """The corpus by file name and checksum (it is found again by its sha256), no folder."""
     assert json.loads((PREVIOUS / "lipo_card.json").read_text())["corpus"] == (
-        "moses_test_smiles.csv.gz")
+        "moses_test_smiles.csv.gz"
+    )
     assert [c["file"] for c in json.loads((FOLDER / "lipo_card.json").read_text())["corpora"]] == [
-        "moses_train_smiles.csv.gz", "chembl_moleculeace_smiles.csv.gz"]
-    for name in ("mini/README.md", "mini/lipo_card.json", "mini-5500/README.md",
-                 "mini-5500/lipo_card.json", "mini-moses/README.md", "mini-moses/lipo_card.json"):
+        "moses_train_smiles.csv.gz",
+        "chembl_moleculeace_smiles.csv.gz",
+    ]
+    for name in (
+        "mini/README.md",
+        "mini/lipo_card.json",
+        "mini-5500/README.md",
+        "mini-5500/lipo_card.json",
+        "mini-moses/README.md",
+        "mini-moses/lipo_card.json",
+    ):
         text = (SHIPPED / name).read_text()
-        assert not re.search(r"(?<![\w.])/(work|tmp|home|root|Users|mnt|data)/|[A-Z]:\\", text), name
+        assert not re.search(r"(?<![\w.])/(work|tmp|home|root|Users|mnt|data)/|[A-Z]:\\", text), (
+            name
+        )
 
 
 def test_a_missing_shipped_checkpoint_is_an_error_naming_the_folder(tmp_path, monkeypatch):
@@ -101,8 +116,10 @@ def test_small_matches_its_card_and_covers_lipophilicity(molecules, monkeypatch)
     folder = SHIPPED / "small"
     assert_checksums(folder)
     card = json.loads((folder / "lipo_card.json").read_text())
-    assert [c["file"] for c in card["corpora"]] == ["moses_train_smiles.csv.gz",
-                                                    "chembl_moleculeace_smiles.csv.gz"]
+    assert [c["file"] for c in card["corpora"]] == [
+        "moses_train_smiles.csv.gz",
+        "chembl_moleculeace_smiles.csv.gz",
+    ]
     assert card["coverage/tokens"] >= 0.99 and card["coverage/length"] >= 0.99
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     backbone = load_backbone("small", corpus=[])
@@ -113,14 +130,17 @@ def test_small_matches_its_card_and_covers_lipophilicity(molecules, monkeypatch)
 
 
 @pytest.mark.parametrize("earlier_name", ["mini-5500", "mini-moses"])
-def test_a_run_trained_on_an_earlier_mini_rebuilds_on_its_weights(earlier_name, tmp_path,
-                                                                   monkeypatch):
+def test_a_run_trained_on_an_earlier_mini_rebuilds_on_its_weights(
+    earlier_name, tmp_path, monkeypatch
+):
     """Its checkpoint names `mini` at the earlier weights' revision: predict finds them."""
     from lipo.models.checkpoint import rebuild_backbone
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     earlier = load_backbone(earlier_name, corpus=[]).revision
-    backbone = rebuild_backbone(tmp_path, {"pretrained": True, "source": "mini",
-                                           "revision": earlier})
+    backbone = rebuild_backbone(
+        tmp_path, {"pretrained": True, "source": "mini", "revision": earlier}
+    )
     assert backbone.revision == earlier and backbone.source == earlier_name
     with pytest.raises(LipoError, match="revision 0123"):
         rebuild_backbone(tmp_path, {"pretrained": True, "source": "mini", "revision": "0123"})

@@ -1,5 +1,6 @@
 """Similarity to the training set: Morgan fingerprints (radius 2, 2048 bits) packed, and the
 largest Tanimoto similarity, checked against RDKit's own."""
+
 import numpy as np
 import pytest
 from rdkit import Chem, DataStructs
@@ -14,13 +15,15 @@ QUERY = ["CCO", "CCCO", "c1ccccc1N", "OC(=O)C(F)(F)C(F)(F)C(F)(F)F", "[Na+].[Cl-
 def rdkit_max_tanimoto(query: str) -> float:
     generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
     train = [generator.GetFingerprint(Chem.MolFromSmiles(s)) for s in TRAIN]
-    return max(DataStructs.BulkTanimotoSimilarity(
-        generator.GetFingerprint(Chem.MolFromSmiles(query)), train))
+    return max(
+        DataStructs.BulkTanimotoSimilarity(
+            generator.GetFingerprint(Chem.MolFromSmiles(query)), train
+        )
+    )
 
 
 def test_max_tanimoto_matches_rdkit():
-    got = similarity.max_tanimoto(similarity.fingerprints(QUERY),
-                                  similarity.fingerprints(TRAIN))
+    got = similarity.max_tanimoto(similarity.fingerprints(QUERY), similarity.fingerprints(TRAIN))
     np.testing.assert_allclose(got, [rdkit_max_tanimoto(q) for q in QUERY], atol=1e-6)
     assert got[0] == 1.0  # in the training set
     assert got[3] < 0.2  # a perfluorinated acid is nothing like these five
@@ -53,6 +56,5 @@ def test_empty_inputs_and_bad_smiles():
 
 def test_bands():
     labels = similarity.band(np.array([0.0, 0.39, 0.4, 0.59, 0.6, 0.8, 1.0]))
-    assert labels.tolist() == ["<0.4", "<0.4", "0.4-0.6", "0.4-0.6", "0.6-0.8", ">=0.8",
-                               ">=0.8"]
+    assert labels.tolist() == ["<0.4", "<0.4", "0.4-0.6", "0.4-0.6", "0.6-0.8", ">=0.8", ">=0.8"]
     assert similarity.band_labels() == ["<0.4", "0.4-0.6", "0.6-0.8", ">=0.8"]

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from lipo.data.molecules import load_molecules
-from lipo.errors import DataError
 from lipo.data.splits import PARTS, make_split, scaffold_of
+from lipo.errors import DataError
 from tests.conftest import write_csv
 
 
@@ -49,13 +49,16 @@ def test_split_file_is_read(molecules, data_dir):
     assert split.sha256 == make_split("random", molecules, 1).sha256
 
 
-@pytest.mark.parametrize("spec, message", [
-    ({"train": [0, 1], "val": [2], "test": [4200]}, "row 4200, outside 0..4199"),
-    ({"train": [0, 1], "val": [1], "test": [3]}, "row 1 is in both 'train' and 'val'"),
-    ({"train": [0, 1], "val": [2]}, "needs lists under"),
-    ({"train": [0, "1"], "val": [2], "test": [3]}, "integer row indices"),
-    ({"train": [-1], "val": [2], "test": [3]}, "row -1"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"train": [0, 1], "val": [2], "test": [4200]}, "row 4200, outside 0..4199"),
+        ({"train": [0, 1], "val": [1], "test": [3]}, "row 1 is in both 'train' and 'val'"),
+        ({"train": [0, 1], "val": [2]}, "needs lists under"),
+        ({"train": [0, "1"], "val": [2], "test": [3]}, "integer row indices"),
+        ({"train": [-1], "val": [2], "test": [3]}, "row -1"),
+    ],
+)
 def test_malformed_split_files_are_rejected(tmp_path, molecules, spec, message):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(spec))
@@ -75,8 +78,9 @@ def test_unknown_split_name(molecules):
 
 
 def test_dropped_rows_leave_every_part(tmp_path):
-    mols = load_molecules(write_csv(tmp_path / "d.csv",
-                                    "smiles,exp\nCCO,1\nbad(,2\nCCN,3\nCCC,4\n"))
+    mols = load_molecules(
+        write_csv(tmp_path / "d.csv", "smiles,exp\nCCO,1\nbad(,2\nCCN,3\nCCC,4\n")
+    )
     path = tmp_path / "s.json"
     path.write_text(json.dumps({"train": [0, 1], "val": [2], "test": [3]}))
     split = make_split(str(path), mols, 0)

@@ -1,5 +1,6 @@
 """Strategies use their trial through ``lipo.strategies.surface.Trial`` alone, and
 ``TrialRun`` offers all of it; knobs a strategy or adapter lacks are errors that name them."""
+
 import ast
 import inspect
 
@@ -12,16 +13,22 @@ from lipo.strategies.surface import Trial
 from lipo.training.trial_run import TrialRun
 from tests.conftest import ROOT
 
-STRATEGY_FILES = [*sorted((ROOT / "lipo" / "strategies").glob("*.py")),
-                  ROOT / "lipo" / "masked_lm" / "adapt.py"]
+STRATEGY_FILES = [
+    *sorted((ROOT / "lipo" / "strategies").glob("*.py")),
+    ROOT / "lipo" / "masked_lm" / "adapt.py",
+]
 SURFACE = {n for n in dir(Trial) if not n.startswith("_")} | set(Trial.__annotations__)
 
 
 def used_on_run(path) -> set[str]:
     """Attributes read off a variable named ``run`` in a module."""
-    return {node.attr for node in ast.walk(ast.parse(path.read_text()))
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-            and node.value.id == "run"}
+    return {
+        node.attr
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "run"
+    }
 
 
 @pytest.mark.parametrize("path", STRATEGY_FILES, ids=lambda p: p.name)
@@ -35,8 +42,11 @@ def test_the_check_sees_an_internal():
 
 def test_trial_run_offers_the_whole_surface():
     init = inspect.getsource(TrialRun.__init__)
-    missing = [n for n in SURFACE if not hasattr(TrialRun, n) and f"self.{n}" not in init
-               and f", self.{n}" not in init]
+    missing = [
+        n
+        for n in SURFACE
+        if not hasattr(TrialRun, n) and f"self.{n}" not in init and f", self.{n}" not in init
+    ]
     assert missing == []
 
 

@@ -1,5 +1,6 @@
 """pytest's default import mode imports test files by basename: two files of the same name
 in different folders stop the whole run at collection."""
+
 from collections import Counter
 
 from tests.conftest import ROOT

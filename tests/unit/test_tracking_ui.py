@@ -2,6 +2,7 @@
 metrics (CPU, memory; the GPU with nvidia-ml-py), training curves per optimiser step beside
 the per-epoch ones, the data as dataset inputs (file digest, split, part as context), and the
 address of the study's runs table."""
+
 import time
 
 import numpy as np
@@ -9,12 +10,12 @@ import pytest
 from accelerate import Accelerator
 
 from lipo.config import RunConfig
-from lipo.invocation import Invocation
-from lipo.tracking.recorder import Recorder
 from lipo.data.splits import Split
-from lipo.training.steps import STEP_CURVE_EVERY
+from lipo.invocation import Invocation
 from lipo.study_files import load_study
+from lipo.tracking.recorder import Recorder
 from lipo.tracking.store import Tracker
+from lipo.training.steps import STEP_CURVE_EVERY
 from lipo.training.trial_run import TrialRun, Workspace
 
 FEW = np.arange(120)  # 96 to train on (12 batches of 8 an epoch), 24 to validate on
@@ -37,8 +38,9 @@ def test_a_run_records_system_metrics_until_it_ends(tracker, monkeypatch):
     tracker.finish(run_id)
     assert time.perf_counter() - started < 1.0  # the thread stops at once
     metrics = tracker.client.get_run(run_id).data.metrics
-    assert {"system/cpu_utilization_percentage",
-            "system/system_memory_usage_megabytes"} <= set(metrics)
+    assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= set(
+        metrics
+    )
     assert tracker.monitors == {}
 
 
@@ -50,15 +52,21 @@ def test_system_metrics_off_records_none(tracker, monkeypatch):
 
 
 def workspace(molecules) -> Workspace:
-    return Workspace(molecules, Split("random", FEW[:96], FEW[96:108], FEW[108:]),
-                     "ab" * 32)
+    return Workspace(molecules, Split("random", FEW[:96], FEW[96:108], FEW[108:]), "ab" * 32)
 
 
 def inputs_of(tracker, phase: str, molecules) -> dict:
     ws = workspace(molecules)
     cfg = RunConfig(backbone="tiny", phase=phase)
-    inv = Invocation(study="baseline", definition=load_study("baseline"), base=cfg, trials=1,
-                     storage=None, tracking_uri=tracker.uri, ws=ws)
+    inv = Invocation(
+        study="baseline",
+        definition=load_study("baseline"),
+        base=cfg,
+        trials=1,
+        storage=None,
+        tracking_uri=tracker.uri,
+        ws=ws,
+    )
     recorder = Recorder(inv, tracker, None, cfg, "trial 0", {})
     tracker.finish(recorder.run_id)
     found = tracker.client.get_run(recorder.run_id).inputs.dataset_inputs
@@ -85,10 +93,13 @@ def test_training_curves_per_optimiser_step(molecules):
     """Rank 0's log gets the batch loss and learning rate every STEP_CURVE_EVERY steps, the
     step counted across epochs: 2 epochs x 12 steps give points at steps 10 and 20."""
     logged = []
-    cfg = RunConfig(backbone="tiny", epochs=2, patience=5, batch_size=8, lr=1e-3,
-                    warmup_frac=0.25)
-    run = TrialRun(cfg, workspace(molecules), Accelerator(cpu=True),
-                   log=lambda metrics, step: logged.append((step, metrics)))
+    cfg = RunConfig(backbone="tiny", epochs=2, patience=5, batch_size=8, lr=1e-3, warmup_frac=0.25)
+    run = TrialRun(
+        cfg,
+        workspace(molecules),
+        Accelerator(cpu=True),
+        log=lambda metrics, step: logged.append((step, metrics)),
+    )
     run.fit(run.new_model(), run.split.train)
     curve = [(step, m) for step, m in logged if "train/step_loss" in m]
     assert STEP_CURVE_EVERY == 10 and [step for step, _ in curve] == [10, 20]
@@ -100,16 +111,23 @@ def test_training_curves_per_optimiser_step(molecules):
 def test_an_intermediate_fit_draws_no_step_curve(molecules):
     logged = []
     cfg = RunConfig(backbone="tiny", epochs=1, batch_size=8)
-    run = TrialRun(cfg, workspace(molecules), Accelerator(cpu=True),
-                   log=lambda metrics, step: logged.append(metrics))
+    run = TrialRun(
+        cfg,
+        workspace(molecules),
+        Accelerator(cpu=True),
+        log=lambda metrics, step: logged.append(metrics),
+    )
     run.fit(run.new_model(), run.split.train, report=False)
     assert not any("train/step_loss" in m for m in logged)
 
 
 def test_the_runs_view_address(tracker, monkeypatch):
     view = tracker.runs_view()
-    assert view == (f"runs: mlflow ui --backend-store-uri {tracker.uri}, then open "
-                    f"http://127.0.0.1:5000/#/experiments/{tracker.experiment_id}/runs")
+    assert view == (
+        f"runs: mlflow ui --backend-store-uri {tracker.uri}, then open "
+        f"http://127.0.0.1:5000/#/experiments/{tracker.experiment_id}/runs"
+    )
     monkeypatch.setattr(tracker, "uri", "http://mlflow.lab:5000/")  # a shared server
-    assert tracker.runs_view() == (f"runs: http://mlflow.lab:5000/#/experiments/"
-                                   f"{tracker.experiment_id}/runs")
+    assert tracker.runs_view() == (
+        f"runs: http://mlflow.lab:5000/#/experiments/{tracker.experiment_id}/runs"
+    )

@@ -6,6 +6,7 @@ clipping or what a resume restores moves them. The losses are read where Acceler
 them (``Accelerator.backward``), so the test does not depend on how the loops are written.
 The tolerance covers CPU kernels that differ slightly between machines.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -13,22 +14,31 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from transformers import RoFormerForMaskedLM
 
-from lipo.models.backbones import load_backbone, roformer_config
 from lipo.config import RunConfig
-from lipo.errors import TrainingDiverged
-from lipo.training.trial_run import TrialRun, Workspace
-from lipo.masked_lm.loop import MLMSettings, train_mlm
-from lipo.training.resume import Progress
 from lipo.data.splits import Split
+from lipo.errors import TrainingDiverged
+from lipo.masked_lm.loop import MLMSettings, train_mlm
+from lipo.models.backbones import load_backbone, roformer_config
+from lipo.training.resume import Progress
+from lipo.training.trial_run import TrialRun, Workspace
 
 REL = 1e-5
 FEW = np.arange(120)  # 96 to train on (6 batches of 16), 24 to validate on
 
 # Per optimiser step, two epochs of 6 steps.
 FIT_LOSSES = [
-    1.117665410041809, 1.188216209411621, 0.8239924907684326, 1.0382014513015747,
-    1.2465291023254395, 0.9460342526435852, 1.1304240226745605, 1.2552905082702637,
-    0.9919026494026184, 0.713703989982605, 0.9514937400817871, 0.8476951122283936,
+    1.117665410041809,
+    1.188216209411621,
+    0.8239924907684326,
+    1.0382014513015747,
+    1.2465291023254395,
+    0.9460342526435852,
+    1.1304240226745605,
+    1.2552905082702637,
+    0.9919026494026184,
+    0.713703989982605,
+    0.9514937400817871,
+    0.8476951122283936,
 ]
 FIT_HISTORY = [  # (train/loss, val/mse) per epoch
     (1.060106486082077, 1.9506290536070674),
@@ -36,15 +46,30 @@ FIT_HISTORY = [  # (train/loss, val/mse) per epoch
 ]
 # A curriculum: 48 molecules in epoch 1 (3 steps), all 96 in epoch 2 (6 steps).
 POOLS_LOSSES = [
-    1.1276555061340332, 0.7265826463699341, 1.554773211479187, 1.1697889566421509,
-    1.2021363973617554, 0.9138813614845276, 0.7248948812484741, 0.9942805171012878,
+    1.1276555061340332,
+    0.7265826463699341,
+    1.554773211479187,
+    1.1697889566421509,
+    1.2021363973617554,
+    0.9138813614845276,
+    0.7248948812484741,
+    0.9942805171012878,
     0.86627596616745,
 ]
 # Masked-LM: 180 SMILES to train on (6 batches of 32) for two epochs, 20 held out.
 MLM_LOSSES = [
-    5.037291526794434, 4.983605861663818, 4.91249418258667, 4.900190353393555,
-    4.902803421020508, 4.844881057739258, 4.7859578132629395, 4.793571949005127,
-    4.706185340881348, 4.759740352630615, 4.726903438568115, 4.7189178466796875,
+    5.037291526794434,
+    4.983605861663818,
+    4.91249418258667,
+    4.900190353393555,
+    4.902803421020508,
+    4.844881057739258,
+    4.7859578132629395,
+    4.793571949005127,
+    4.706185340881348,
+    4.759740352630615,
+    4.726903438568115,
+    4.7189178466796875,
 ]
 MLM_HELDOUT = [  # (heldout/mlm_loss, heldout/accuracy) after each epoch
     (4.807022571563721, 0.29347826086956524),
@@ -91,8 +116,9 @@ class Recording(Accelerator):
 
 def fine_tune(molecules, accelerator, root=None, pools=None, **changes):
     ws = Workspace(molecules, Split("few", FEW[:96], FEW[96:], FEW[96:]), "test")
-    cfg = RunConfig(**{"backbone": "tiny", "epochs": 2, "patience": 5, "batch_size": 16,
-                       "lr": 1e-3, **changes})
+    cfg = RunConfig(
+        **{"backbone": "tiny", "epochs": 2, "patience": 5, "batch_size": 16, "lr": 1e-3, **changes}
+    )
     run = TrialRun(cfg, ws, accelerator, state_root=root, save_every=4)
     return run.fit(run.new_model(), ws.split.train, pools=pools)
 
@@ -103,12 +129,17 @@ def masked_lm(molecules, accelerator, state_dir=None, **changes):
     tokenizer = load_backbone("tiny", smiles).tokenizer
     model = RoFormerForMaskedLM(roformer_config("tiny", tokenizer))
     ids = tokenizer(smiles)["input_ids"]
-    settings = MLMSettings(**{"epochs": 2, "batch_size": 32, "lr": 1e-3, "save_every": 4,
-                              **changes})
+    settings = MLMSettings(
+        **{"epochs": 2, "batch_size": 32, "lr": 1e-3, "save_every": 4, **changes}
+    )
     heldout = []
-    log = lambda metrics, step: heldout.append(metrics) if "heldout/mlm_loss" in metrics else None
-    final = train_mlm(model, tokenizer, ids[20:], ids[:20], settings, accelerator, log,
-                      state_dir=state_dir)
+
+    def log(metrics, step):
+        return heldout.append(metrics) if "heldout/mlm_loss" in metrics else None
+
+    final = train_mlm(
+        model, tokenizer, ids[20:], ids[:20], settings, accelerator, log, state_dir=state_dir
+    )
     return final, [(m["heldout/mlm_loss"], m["heldout/accuracy"]) for m in heldout]
 
 
@@ -149,7 +180,8 @@ def test_a_resumed_fit_whose_best_epoch_ran_before_evaluates_again(molecules, tm
     table = again.val_table(result)
     assert len(table) == 24
     assert ((table.y_true - table.y_pred) ** 2).mean() == pytest.approx(
-        result.best["val/mse"], rel=1e-5)
+        result.best["val/mse"], rel=1e-5
+    )
 
 
 def test_a_curriculum_counts_its_pools_steps(molecules):
@@ -175,7 +207,8 @@ def test_a_few_steps_of_masked_lm(molecules):
     assert flat(heldout) == pytest.approx(flat(MLM_HELDOUT), rel=REL)
     assert final["steps"] == len(MLM_LOSSES)
     assert (final["heldout/mlm_loss"], final["heldout/accuracy"]) == pytest.approx(
-        MLM_HELDOUT[-1], rel=REL)
+        MLM_HELDOUT[-1], rel=REL
+    )
 
 
 def test_masked_lm_killed_mid_epoch_resumes_with_the_same_steps(molecules, tmp_path):
@@ -196,8 +229,10 @@ def test_masked_lm_max_steps_ends_the_schedule_early(molecules):
     assert flat(heldout) == pytest.approx(flat([MLM_SHORT_HELDOUT]), rel=REL)
 
 
-@pytest.mark.parametrize("train, message", [(fine_tune, "training loss became nan"),
-                                            (masked_lm, "masked-LM loss became nan")])
+@pytest.mark.parametrize(
+    "train, message",
+    [(fine_tune, "training loss became nan"), (masked_lm, "masked-LM loss became nan")],
+)
 def test_an_infinite_learning_rate_diverges(molecules, train, message):
     with pytest.raises(TrainingDiverged, match=message):
         train(molecules, Recording(), lr=float("inf"))

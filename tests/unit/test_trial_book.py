@@ -1,15 +1,16 @@
 """Counting and recovery on a real journal storage: exactly --trials trials however workers
 interleave, and a trial whose worker process is gone is failed and queued again."""
+
 import subprocess
 from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
 
+from lipo.runtime.liveness import worker_id
 from lipo.search import trials as optuna_trials
 from lipo.search.book import TrialBook
 from lipo.search.storage import open_study
-from lipo.runtime.liveness import worker_id
 
 
 @pytest.fixture
@@ -102,8 +103,7 @@ def test_a_redraw_is_the_next_trials_own_draw_when_it_is_new(tmp_path):
         one = open_study(name, str(tmp_path / f"{name}.journal"), seed=3, startup=1)
         book = TrialBook(one, seed=3, startup=1)
         for _ in range(3):
-            record = (book.draw(draw, {}, total=5) if name == "a" else
-                      record_of_plain_ask(one))
+            record = book.draw(draw, {}, total=5) if name == "a" else record_of_plain_ask(one)
             finish(book, record) if name == "a" else None
         drawn.append([t.params["lr"] for t in one.get_trials()])
     assert drawn[0] == drawn[1]

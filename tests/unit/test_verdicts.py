@@ -1,4 +1,5 @@
 """Paired verdicts: difference, 95% t-interval, p, one word."""
+
 import math
 import statistics
 
@@ -15,8 +16,9 @@ def test_lower_mse_on_every_seed_helps_and_the_interval_is_a_t_interval():
     half = t.ppf(0.975, 3) * statistics.stdev(diffs) / math.sqrt(4)
     assert verdict.word == "helps" and verdict.seeds == 4
     assert verdict.delta == pytest.approx(statistics.mean(diffs))
-    assert (verdict.low, verdict.high) == pytest.approx((verdict.delta - half,
-                                                         verdict.delta + half))
+    assert (verdict.low, verdict.high) == pytest.approx(
+        (verdict.delta - half, verdict.delta + half)
+    )
     assert verdict.p == pytest.approx(ttest_rel(list(ours.values()), list(theirs.values())).pvalue)
     assert verdict.high < 0 and verdict.text().startswith("helps -0.100 [-0.")
 

@@ -1,4 +1,5 @@
 """``--workdir`` / ``LIPO_HOME``: where this machine keeps its resumable states and caches."""
+
 import os
 from pathlib import Path
 
@@ -16,6 +17,7 @@ def test_lipo_home_places_states_and_caches(monkeypatch, tmp_path):
     assert workdir.state_root() == tmp_path / "state"
     assert workdir.cache("reports", Path("reports/.cache")) == tmp_path / "cache" / "reports"
     from lipo.data.molecules import cache_dir
+
     assert cache_dir() == tmp_path / "cache" / "lipo"
 
 
