@@ -25,6 +25,7 @@ from lipo.inference.ensemble import combine, final_member_runs, mc_dropout
 from lipo.inference.predict import parse, predict_logd, table
 from lipo.models.checkpoint import load_checkpoint
 from lipo.runtime.devices import inference_device
+from lipo.tracking.schema import DEFAULT_TRACKING_URI
 
 
 def parser() -> argparse.ArgumentParser:
@@ -66,7 +67,7 @@ def parser() -> argparse.ArgumentParser:
         help="CSV with a SMILES column, or a text file with one SMILES per line",
     )
     p.add_argument("--out", help="CSV to write (default: standard output)")
-    p.add_argument("--tracking-uri", default="sqlite:///mlruns/mlflow.db")
+    p.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument(
         "--device",

@@ -102,3 +102,12 @@ def test_runs_written_under_the_old_name_read_under_the_new(tmp_path):
     tracker.finish(run_id)
     record = tracker.runs("")[0]
     assert record.tags[schema.INFLUENCE_HESSIAN] == "head"
+
+
+def test_the_default_tracking_uri_is_written_once():
+    elsewhere = [
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "lipo").rglob("*.py")
+        if p.name != "schema.py" and "mlruns/mlflow.db" in p.read_text()
+    ]
+    assert elsewhere == []
