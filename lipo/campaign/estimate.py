@@ -52,7 +52,7 @@ class History:
 
 
 def finished_runs(uri: str) -> list:
-    from lipo.tracking.store import StoreReader
+    from lipo.tracking.reader import StoreReader
 
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         return []
