@@ -15,14 +15,13 @@ import pandas as pd
 from lipo.errors import LipoError
 from lipo.report import html as report_html
 from lipo.report import plots as report_plots
-from lipo.report.calibration import attach_ensembles, calibration_figures, final_test_tables
+from lipo.report.calibration import attach_ensembles, calibration_figures, final_tables
 from lipo.report.references import references, tree_count
 from lipo.report.reliability import (
     BANDS_CSV,
     attach_reliability,
     band_figure,
     band_notes,
-    final_val_tables,
 )
 from lipo.report.table import NOT_KNOBS, Row, compare, matches, search_trials, study_rows
 from lipo.runtime import workdir
@@ -56,9 +55,11 @@ def report(args) -> None:
     notes: list[str] = []
     rows = ordered(rows + reference_rows(rows, runs, notes))
     compare(rows)
-    tables = final_test_tables(store, rows)
+    tables = final_tables(store, rows)
     attach_ensembles(rows, tables)
-    bands = attach_reliability(rows, runs, final_val_tables(store, rows), tables, notes)
+    bands = attach_reliability(
+        rows, runs, final_tables(store, rows, "predictions_val.csv"), tables, notes
+    )
     notes += band_notes(bands)
     frame = report_html.display_frame(rows)
     figures = make_figures(store, rows, runs, curves, best_val, tables)
@@ -135,7 +136,7 @@ def name(row: Row) -> str:
 def make_figures(
     store: StoreReader, rows: list[Row], runs: list, curves: dict, best_val: dict, tables: dict
 ) -> list[tuple[str, str]]:
-    """``tables``: the final rows' test predictions (``final_test_tables``)."""
+    """``tables``: the final rows' test predictions (``final_tables``)."""
     trials = search_trials(runs)
     figures = []
     panels = parity_panels([r for r in rows if r.kind == "final"], tables)

@@ -41,16 +41,14 @@ def ensemble_mse(tables: list[pd.DataFrame]) -> float:
     return float(((frame["mean"] - frame["y_true"]) ** 2).mean())
 
 
-def final_test_tables(store, rows: list) -> dict[tuple, list[pd.DataFrame]]:
-    """Per final row (keyed by its run ids): the ``predictions_test.csv`` of each of its runs
-    that has one. Read once here for the ensemble column, the parity and calibration plots."""
+def final_tables(store, rows: list, name: str = "predictions_test.csv") -> dict[tuple, list]:
+    """Per final row (keyed by its run ids): the ``name`` table of each of its runs that has
+    one. The test tables are read once here for the ensemble column, the parity and
+    calibration plots; the validation ones for the interval's calibration."""
     tables = {}
     with tempfile.TemporaryDirectory() as tmp:
         for row in (r for r in rows if r.kind == "final"):
-            paths = [
-                store.download(run_id, "predictions_test.csv", Path(tmp) / run_id)
-                for run_id in row.run_ids
-            ]
+            paths = [store.download(run_id, name, Path(tmp) / run_id) for run_id in row.run_ids]
             tables[tuple(row.run_ids)] = [pd.read_csv(p) for p in paths if p is not None]
     return tables
 
@@ -73,7 +71,7 @@ def spearman(frame: pd.DataFrame) -> float:
 
 def calibration_figures(rows: list, tables: dict, notes: list[str]) -> list[tuple[str, str]]:
     """One panel per final row with two or more seeds; Spearman per row also in ``notes``.
-    ``tables``: ``final_test_tables``."""
+    ``tables``: ``final_tables``."""
     panels = []
     # seeds on their own splits share few test molecules: no ensemble to score
     for row in (

@@ -7,9 +7,6 @@ molecules are rebuilt from the runs' data and split (``references.rebuild_split`
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
@@ -20,19 +17,6 @@ from lipo.report import plots as report_plots
 from lipo.report.references import rebuild_split
 
 BANDS_CSV = "similarity_bands.csv"
-
-
-def final_val_tables(store, rows: list) -> dict[tuple, list[pd.DataFrame]]:
-    """Per final row (keyed by its run ids): each run's ``predictions_val.csv``."""
-    tables = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for row in (r for r in rows if r.kind == "final"):
-            paths = [
-                store.download(run_id, "predictions_val.csv", Path(tmp) / run_id)
-                for run_id in row.run_ids
-            ]
-            tables[tuple(row.run_ids)] = [pd.read_csv(p) for p in paths if p is not None]
-    return tables
 
 
 def test_frame(tests: list[pd.DataFrame], half_width: float) -> pd.DataFrame:
