@@ -49,7 +49,7 @@ def test_adapter_help_lists_the_full_fine_tune_studies_from_their_files(tmp_path
     )
     (tmp_path / "broken.py").write_text("ADAPTER = \n")  # left out, not fatal
     monkeypatch.setenv("LIPO_STUDIES", str(tmp_path))
-    from lipo.cli import adapter_help
+    from lipo.flags import adapter_help
 
     listed = adapter_help().split("(")[1].split(")")[0].split(", ")
     assert listed == ["active", "baseline", "curriculum", "influence", "mine", "mlm"]
