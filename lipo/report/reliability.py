@@ -56,7 +56,8 @@ def attach_reliability(
         q = conformal_quantile(ensemble_residuals(vals), coverage)
         frame = test_frame(tests, q)
         row.interval_coverage = float(frame["covered"].mean())
-        name = f"{row.label} · {row.backbone}"
+        # a study's rows on two splits (or backbones) are two series of the figure
+        name = " · ".join(part for part in (row.label, row.backbone, row.split) if part)
         notes.append(
             f"{coverage:.0%} conformal interval (mean ± {q:.3f}, calibrated on "
             f"validation), {name}: covers {row.interval_coverage:.1%} of "

@@ -182,7 +182,7 @@ def test_interval_coverage_and_error_by_similarity(store):
     assert 0.5 < row.test_interval_coverage <= 1.0  # ~0.9 for exchangeable val and test
     line = (
         r"90% conformal interval \(mean ± \d\.\d{3}, calibrated on validation\), "
-        r"baseline · tiny: covers (\d+\.\d)% of (\d+) test molecules"
+        r"baseline · tiny · [\w.-]+: covers (\d+\.\d)% of (\d+) test molecules"
     )
     found = re.search(line, stdout)
     assert found and re.search(line, (cwd / "reports" / "report.md").read_text())
