@@ -189,7 +189,7 @@ def test_interval_coverage_and_error_by_similarity(store):
     assert float(found.group(1)) == pytest.approx(100 * row.test_interval_coverage, abs=0.06)
     bands = pd.read_csv(cwd / "reports" / "similarity_bands.csv")
     assert list(bands.band) == ["<0.4", "0.4-0.6", "0.6-0.8", ">=0.8"]
-    assert (bands.study == "baseline · tiny").all()
+    assert (bands.study == "baseline · tiny · random_seed0").all()
     assert bands.molecules.sum() == int(found.group(2))  # every test molecule in one band
     assert "test error by max Tanimoto similarity to train, baseline · tiny" in stdout
     assert "by similarity to the training set" in (cwd / "reports" / "report.html").read_text()
