@@ -104,6 +104,8 @@ def band_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def band_notes(bands: pd.DataFrame) -> list[str]:
+    if bands.empty:  # no final row has its test and validation predictions
+        return []
     notes = []
     for name, part in bands.groupby("study", sort=False):
         cells = "; ".join(

@@ -89,3 +89,9 @@ def test_error_by_similarity_band_table_and_plot():
     ]
     two = pd.concat([bands, bands.assign(study="ia3 · mini")])
     assert decoded(report_plots.bands(two)).shape[2] in (3, 4)
+
+
+def test_no_final_row_with_predictions_gives_no_band_notes_or_figure():
+    from lipo.report.reliability import band_figure, band_notes
+
+    assert band_notes(pd.DataFrame()) == [] and band_figure(pd.DataFrame()) == []
