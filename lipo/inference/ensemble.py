@@ -36,8 +36,7 @@ def final_member_runs(uri: str, study: str) -> list:
             f"--study {study} --final: no finished final run of study {study!r} "
             f"at {uri}; run 'python launch.py --study {study} --final' first"
         )
-    group = newest_group(runs)
-    return sorted(group, key=lambda r: int(r.tags.get("lipo.seed", 0)))
+    return newest_group(runs)  # one per seed, in seed order
 
 
 def mc_dropout(
