@@ -27,6 +27,12 @@ class RunConfig:
     eval_batch_size: int = 128
     lr: float = 3e-4
     head_lr_mult: float = 1.0  # the regression head's learning rate is lr x this
+    # Layer-wise learning-rate decay: the encoder's top layer at lr, each layer below x this
+    # once more, the embeddings at lr x this^n_layers (1: every layer at lr).
+    layer_lr_decay: float = 1.0
+    # Decay per optimiser step of the weights' moving average that evaluation scores and the
+    # best epoch keeps (0: none; warmed up, lipo.training.averaging).
+    ema: float = 0.0
     weight_decay: float = 0.01
     warmup_frac: float = 0.1  # of all optimiser steps; then linear decay to zero
     grad_clip: float = 1.0
@@ -45,6 +51,12 @@ class RunConfig:
                 raise ConfigError(
                     f"{knob} must be a whole number >= 0, got {getattr(self, knob)!r}"
                 )
+        if not is_number(self.ema) or not 0 <= self.ema < 1:
+            raise ConfigError(f"ema must be a decay in [0, 1) (0: off), got {self.ema!r}")
+        if not is_number(self.layer_lr_decay) or not 0 < self.layer_lr_decay <= 1:
+            raise ConfigError(
+                f"layer_lr_decay must be in (0, 1] (1: off), got {self.layer_lr_decay!r}"
+            )
 
     def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)
@@ -87,3 +99,7 @@ class RunConfig:
     @classmethod
     def from_json(cls, text: str) -> "RunConfig":
         return cls(**json.loads(text))
+
+
+def is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -16,6 +16,7 @@ from lipo.config import RunConfig
 from lipo.data.augment import average_by_molecule
 from lipo.metrics import regression_metrics
 from lipo.runtime.gathering import gather_by_position
+from lipo.training.layer_lr import decayed_groups, layer_depths
 from lipo.training.resume import Progress, TrainingState
 from lipo.training.steps import start
 
@@ -29,8 +30,9 @@ class FitResult:
     best_epoch: int = 0
     best: dict[str, float] = field(default_factory=dict)  # val metrics of the best epoch
     history: list[dict[str, float]] = field(default_factory=list)
-    best_state: dict[str, torch.Tensor] = field(default_factory=dict)  # trainable weights, CPU
-    model: torch.nn.Module | None = None  # unwrapped, holding the best epoch's weights
+    # The best epoch's trainable weights (CPU); with ema, their average at that epoch.
+    best_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    model: torch.nn.Module | None = None  # unwrapped, holding best_state
     # Seconds in optimiser steps and in evaluation (this process's run of the fit, not a
     # resumed run's earlier ones), and in saving resumable states: what a trial's wall time
     # spends on training, the rest being the platform's bookkeeping.
@@ -55,6 +57,8 @@ def fit(
     Early stopping waits until the pool stops growing. ``state``: save and resume (a killed
     trial's retry continues from its last saved step and ends where an uninterrupted run ends).
     ``on_step(metrics, step)``: the per-step curves (``lipo.training.steps.Steps``), rank 0 only.
+    ``cfg.ema``: each epoch evaluates, and the best keeps, the weights' moving average; the
+    optimiser steps the weights themselves.
     """
     optimizer = torch.optim.AdamW(
         param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay
@@ -69,6 +73,7 @@ def fit(
         clip=cfg.grad_clip,
         state=state,
         on_step=on_step,
+        ema=cfg.ema,
     )
     progress = steps.resume()
     # A resumed fit's finished epochs are replayed to the hook: the retried trial's new
@@ -88,12 +93,13 @@ def fit(
         with clock("train"):
             steps.train_epoch(train_loader, progress, objective, bar=f"epoch {epoch}")
         clock.seconds["train"] -= steps.saving_s - saved  # its periodic saves: bookkeeping
-        with clock("eval"):
-            val_metrics, predictions = evaluate(steps.model, val_loader, accelerator, "val")
-            metrics = {"train/loss": steps.epoch_loss(progress), **val_metrics}
-        if record_epoch(progress, epoch, metrics, counts=epoch >= full_from):
-            steps.best_state = trainable_state(accelerator.unwrap_model(steps.model))
-            best_predictions = predictions
+        with evaluated_weights(steps):
+            with clock("eval"):
+                val_metrics, predictions = evaluate(steps.model, val_loader, accelerator, "val")
+                metrics = {"train/loss": steps.epoch_loss(progress), **val_metrics}
+            if record_epoch(progress, epoch, metrics, counts=epoch >= full_from):
+                steps.best_state = trainable_state(accelerator.unwrap_model(steps.model))
+                best_predictions = predictions
         steps.end_epoch(progress)
         if on_epoch is not None:
             on_epoch(epoch, metrics)
@@ -128,6 +134,12 @@ class Clock:
             yield
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+
+def evaluated_weights(steps):
+    """The weights an epoch is scored and kept with: their average with ``ema``, else
+    themselves."""
+    return steps.average.applied() if steps.average is not None else contextlib.nullcontext()
 
 
 def schedule_length(cfg: RunConfig, train_loader, pools) -> int:
@@ -209,13 +221,23 @@ def evaluate(model, loader, accelerator: Accelerator, prefix: str):
 
 def param_groups(model, cfg: RunConfig) -> list[dict]:
     """What trains; with ``head_lr_mult`` other than 1 the regression head is a group of its
-    own at lr x head_lr_mult (a head initialised at random on a pretrained encoder)."""
+    own at lr x head_lr_mult (a head initialised at random on a pretrained encoder). With
+    ``layer_lr_decay`` below 1, one group per learning rate down the encoder's layers
+    (``lipo.training.layer_lr``), the head still at lr x head_lr_mult."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if cfg.layer_lr_decay != 1:
+        depths = layer_depths(model, cfg.backbone)
+        head_lr = cfg.lr * cfg.head_lr_mult
+        return decayed_groups(named, depths, cfg.lr, cfg.layer_lr_decay, head_lr, is_head)
     if cfg.head_lr_mult == 1:
         return [{"params": [p for _, p in named]}]
-    head = [p for n, p in named if "head" in n.split(".")]  # PEFT: ...head.modules_to_save...
-    rest = [p for n, p in named if "head" not in n.split(".")]
+    head = [p for n, p in named if is_head(n)]
+    rest = [p for n, p in named if not is_head(n)]
     return [{"params": rest}, {"params": head, "lr": cfg.lr * cfg.head_lr_mult}]
+
+
+def is_head(name: str) -> bool:
+    return "head" in name.split(".")  # PEFT: ...head.modules_to_save...
 
 
 def trainable_state(model) -> dict[str, torch.Tensor]:

@@ -5,7 +5,9 @@ masked-LM training (``lipo.masked_lm.loop``).
 schedule under Accelerate. ``Steps`` resumes the last saved state, then trains an epoch's
 batches (a resumed epoch skips those already done), one optimiser step each: the loss checked
 finite, the gradients clipped, optimiser and schedule stepped, the state saved every few
-steps. What differs between the two trainings comes from an ``Objective``.
+steps. What differs between the two trainings comes from an ``Objective``. Fine-tuning's
+``ema`` keeps a moving average of the weights beside them (``lipo.training.averaging``), saved
+and restored with the rest of the state.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from lipo.errors import TrainingDiverged
+from lipo.training.averaging import WeightAverage
 from lipo.training.resume import Progress, TrainingState
 
 # Optimiser steps between two points of the per-step curves (train/step_loss, train/lr): ~10
@@ -62,6 +65,9 @@ def start(
     # skips the first fit (cached scores) loaded those weights into the retrain. One
     # training's state holds that training alone.
     accelerator.free_memory()
+    # free_memory keeps the objects registered for checkpointing (an earlier fit's weight
+    # average): Accelerate has no call that forgets them.
+    accelerator._custom_objects.clear()
     model, optimizer, *loaders, scheduler = accelerator.prepare(
         model, optimizer, *loaders, scheduler
     )
@@ -76,7 +82,9 @@ class Steps:
     saved too (by ``end_epoch``); a due save at an epoch's last batch then waits for it.
     ``sampler``: the training batches' sampler, told each epoch's number. ``on_step``:
     ``(metrics, step)`` every STEP_CURVE_EVERY optimiser steps, with this process's batch loss
-    and the learning rate at the global step (rank 0's MLflow logger; None: no curve)."""
+    and the learning rate at the global step (rank 0's MLflow logger; None: no curve).
+    ``ema``: the decay of ``average``, the weights' moving average updated after each optimiser
+    step and saved with the state (0: none)."""
 
     def __init__(
         self,
@@ -89,6 +97,7 @@ class Steps:
         sampler=None,
         epoch_end_saves: bool = True,
         on_step=None,
+        ema: float = 0.0,
     ):
         self.accelerator, self.model, self.optimizer = accelerator, model, optimizer
         self.scheduler, self.clip, self.state, self.sampler = scheduler, clip, state, sampler
@@ -96,6 +105,10 @@ class Steps:
         # Weights saved beside each state: fine-tuning's best epoch so far.
         self.best_state: dict[str, torch.Tensor] = {}
         self.saving_s = 0.0  # spent writing states: bookkeeping, not training
+        self.average = None
+        if ema:  # registered before resume(): load_state restores it with the model
+            self.average = WeightAverage(accelerator.unwrap_model(model), ema)
+            accelerator.register_for_checkpointing(self.average)
 
     def resume(self) -> Progress:
         """Where the last saved state stopped, its model, optimiser, schedule and RNG loaded;
@@ -159,6 +172,8 @@ class Steps:
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.average is not None and self.accelerator.sync_gradients:
+            self.average.update()
 
     def due(self, progress: Progress, epoch_length: int) -> bool:
         if self.state is None or not self.state.due(progress.step):

@@ -61,10 +61,12 @@ class Interrupted(Exception):
     """Stands for the kill: raised after the retrain's first epoch (its state saved)."""
 
 
-def influence_like(molecules, root, skip_scoring=False, stop_after=None):
+def influence_like(molecules, root, skip_scoring=False, stop_after=None, ema=0.0):
     """A scoring fit (unless its scores are 'cached'), then the retrain on more molecules."""
     ws = Workspace(molecules, Split("few", FEW[:64], FEW[64:], FEW[64:]), "test")
-    cfg = RunConfig(backbone="tiny", epochs=2, patience=5, batch_size=16, strategy="influence")
+    cfg = RunConfig(
+        backbone="tiny", epochs=2, patience=5, batch_size=16, strategy="influence", ema=ema
+    )
 
     def on_epoch(epoch, metrics):
         if epoch == stop_after:
@@ -76,12 +78,16 @@ def influence_like(molecules, root, skip_scoring=False, stop_after=None):
     return run.fit(run.new_model(), FEW[:64], phase="retrain")
 
 
-def test_a_retry_that_skips_the_scoring_fit_resumes_the_retrain_alone(tmp_path, molecules):
-    straight = influence_like(molecules, None)
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_a_retry_that_skips_the_scoring_fit_resumes_the_retrain_alone(tmp_path, molecules, ema):
+    """With ema, the retrain's state holds its own weight average, not the scoring fit's too."""
+    straight = influence_like(molecules, None, ema=ema)
     with pytest.raises(Interrupted):
-        influence_like(molecules, tmp_path, stop_after=1)
+        influence_like(molecules, tmp_path, stop_after=1, ema=ema)
     saved = json.loads((tmp_path / "retrain" / "current" / "progress.json").read_text())
     assert saved["epoch"] == 1
     assert not list((tmp_path / "retrain" / "current").glob("model_1*"))  # one model only
-    retried = influence_like(molecules, tmp_path, skip_scoring=True)
+    averages = list((tmp_path / "retrain" / "current").glob("custom_checkpoint_*"))
+    assert len(averages) == (1 if ema else 0)
+    retried = influence_like(molecules, tmp_path, skip_scoring=True, ema=ema)
     assert val_curve(retried) == pytest.approx(val_curve(straight), rel=1e-6)

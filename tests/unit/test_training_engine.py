@@ -200,6 +200,36 @@ def test_a_fit_killed_mid_epoch_resumes_with_the_same_steps(molecules, tmp_path)
     assert flat(history) == pytest.approx(flat(FIT_HISTORY), rel=REL)
 
 
+def test_ema_scores_and_keeps_the_average_while_the_steps_stay_the_same(molecules):
+    accelerator = Recording()
+    result = fine_tune(molecules, accelerator, ema=0.9)
+    assert accelerator.losses == pytest.approx(FIT_LOSSES, rel=REL)  # the raw weights train
+    train_loss = [h["train/loss"] for h in result.history]
+    assert train_loss == pytest.approx([loss for loss, _ in FIT_HISTORY], rel=REL)
+    val_mse = [h["val/mse"] for h in result.history]
+    assert all(abs(v - ref) > 1e-4 for v, (_, ref) in zip(val_mse, FIT_HISTORY, strict=True))
+    run = fine_tune_run(molecules)  # the returned model holds the average: it scores the same
+    run.new_model()  # the run's tokens
+    assert run.evaluate(result.model, "val")[0]["val/mse"] == pytest.approx(
+        result.best["val/mse"], rel=1e-6
+    )
+
+
+def test_a_fit_with_ema_killed_mid_epoch_ends_with_the_same_average(molecules, tmp_path):
+    straight = fine_tune(molecules, Recording(), ema=0.9)
+    with pytest.raises(Interrupted):
+        fine_tune(molecules, Recording(stop_at=10), tmp_path, ema=0.9)
+    accelerator = Recording()
+    resumed = fine_tune(molecules, accelerator, tmp_path, ema=0.9)
+    assert accelerator.losses == pytest.approx(FIT_LOSSES[8:], rel=REL)
+    assert flat([h["val/mse"] for h in resumed.history]) == pytest.approx(
+        flat([h["val/mse"] for h in straight.history]), rel=REL
+    )
+    assert resumed.best_state.keys() == straight.best_state.keys()
+    for name, weights in straight.best_state.items():
+        assert torch.allclose(resumed.best_state[name], weights, rtol=1e-5, atol=1e-7), name
+
+
 def test_a_few_steps_of_masked_lm(molecules):
     accelerator = Recording()
     final, heldout = masked_lm(molecules, accelerator)
