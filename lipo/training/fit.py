@@ -12,6 +12,7 @@ import torch
 from accelerate import Accelerator
 from torch.nn.functional import mse_loss
 
+from lipo.adapters import HEADS
 from lipo.config import RunConfig
 from lipo.data.augment import average_by_molecule
 from lipo.metrics import regression_metrics
@@ -76,7 +77,7 @@ def fit(
     for epoch, metrics in enumerate(progress.history, 1):
         if on_epoch is not None:
             on_epoch(epoch, metrics)
-    objective = Regression(steps.model, accelerator, cfg.lr)
+    objective = Regression(steps.model, accelerator, cfg.lr, cfg.aux_descriptors)
     full_from = next(i for i, p in enumerate(pools, 1) if len(p) == len(pools[-1])) if pools else 1
     clock, best_predictions = Clock(), None
     for epoch in range(progress.epoch + 1, cfg.epochs + 1):
@@ -91,6 +92,8 @@ def fit(
         with clock("eval"):
             val_metrics, predictions = evaluate(steps.model, val_loader, accelerator, "val")
             metrics = {"train/loss": steps.epoch_loss(progress), **val_metrics}
+            if cfg.aux_descriptors > 0:
+                metrics["train/aux_loss"] = steps.epoch_aux_loss(progress)
         if record_epoch(progress, epoch, metrics, counts=epoch >= full_from):
             steps.best_state = trainable_state(accelerator.unwrap_model(steps.model))
             best_predictions = predictions
@@ -152,15 +155,22 @@ def record_epoch(progress: Progress, epoch: int, metrics: dict[str, float], coun
 
 
 class Regression:
-    """Fine-tuning's loss: the mean squared error of the standardised logD."""
+    """Fine-tuning's loss: the mean squared error of the standardised logD; with
+    ``aux_weight`` w > 0 (aux_descriptors) plus w x the descriptor head's loss
+    (lipo/models/auxiliary.py), which it keeps as ``aux_loss`` for the epoch's metric."""
 
-    def __init__(self, model, accelerator: Accelerator, lr: float):
-        self.model, self.lr = model, lr
+    def __init__(self, model, accelerator: Accelerator, lr: float, aux_weight: float = 0.0):
+        self.model, self.lr, self.aux_weight = model, lr, aux_weight
         self.unwrapped = accelerator.unwrap_model(model)
+        self.aux_loss: torch.Tensor | None = None
 
     def loss(self, batch: dict) -> torch.Tensor:
-        pred = self.model(batch["input_ids"], batch["attention_mask"], batch.get("features"))
-        return mse_loss(pred, self.unwrapped.standardise(batch["labels"]))
+        inputs = (batch["input_ids"], batch["attention_mask"], batch.get("features"))
+        if self.aux_weight <= 0:
+            return mse_loss(self.model(*inputs), self.unwrapped.standardise(batch["labels"]))
+        pred, aux = self.model(*inputs, batch["descriptors"])
+        self.aux_loss = aux.detach()
+        return mse_loss(pred, self.unwrapped.standardise(batch["labels"])) + self.aux_weight * aux
 
     def diverged(self, value: float, progress: Progress) -> str:
         return (
@@ -208,13 +218,18 @@ def evaluate(model, loader, accelerator: Accelerator, prefix: str):
 
 
 def param_groups(model, cfg: RunConfig) -> list[dict]:
-    """What trains; with ``head_lr_mult`` other than 1 the regression head is a group of its
-    own at lr x head_lr_mult (a head initialised at random on a pretrained encoder)."""
+    """What trains; with ``head_lr_mult`` other than 1 the heads (the regression head, and
+    aux_descriptors' descriptor head) are a group of their own at lr x head_lr_mult (heads
+    initialised at random on a pretrained encoder)."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if cfg.head_lr_mult == 1:
         return [{"params": [p for _, p in named]}]
-    head = [p for n, p in named if "head" in n.split(".")]  # PEFT: ...head.modules_to_save...
-    rest = [p for n, p in named if "head" not in n.split(".")]
+
+    def in_head(name: str) -> bool:  # PEFT: ...head.modules_to_save...
+        return not set(HEADS).isdisjoint(name.split("."))
+
+    head = [p for n, p in named if in_head(n)]
+    rest = [p for n, p in named if not in_head(n)]
     return [{"params": rest}, {"params": head, "lr": cfg.lr * cfg.head_lr_mult}]
 
 
