@@ -185,3 +185,16 @@ def test_a_fit_killed_mid_epoch_resumes_to_the_same_auxiliary_losses(molecules, 
     _, resumed = fine_tune(molecules, tmp_path, aux_descriptors=0.5)
     for got, expected in zip(resumed.history, whole.history, strict=True):
         assert got == pytest.approx(expected, rel=1e-5)
+
+
+def test_molecules_from_outside_the_table_bring_their_descriptors(molecules):
+    ws = Workspace(molecules, Split("few", FEW[:96], FEW[96:], FEW[96:]), "test")
+    run = TrialRun(RunConfig(backbone="tiny", aux_descriptors=0.5), ws, Accelerator(cpu=True))
+    run.new_model()
+    pool = ["CCO", "c1ccccc1O"]
+    with run.extended(pool, np.zeros(2, dtype=np.float32)) as positions:
+        batch = next(iter(run.loader(positions, False)))
+        order = batch["positions"].numpy() - positions[0]  # batches go by token count
+        expected = pretraining_descriptors(pool)[order]
+        assert batch["descriptors"].numpy().tolist() == expected.tolist()
+    assert len(run.data.descriptors) == len(molecules.smiles)
