@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,10 @@ class RunConfig:
     head_features: str = ""  # "" | "rdkit" | "rdkit2d": descriptors concatenated before the head
     augment: int = 0  # randomised SMILES per training molecule per epoch, beside the canonical
     tta: int = 0  # randomised SMILES averaged with the canonical one in evaluation and predict
+    # Weight of an auxiliary loss in fine-tuning: the MSE of the 11 standardised RDKit
+    # descriptors the shipped encoders were pre-trained to predict (lipo/models/descriptor_head.py),
+    # added to the logD MSE; a training aid only (predictions and metrics stay logD's). 0: off.
+    aux_descriptors: float = 0.0
     strict: bool = False  # reject a data file with any invalid row
     adapter_args: dict[str, Any] = field(default_factory=dict)
     strategy_args: dict[str, Any] = field(default_factory=dict)
@@ -57,6 +62,9 @@ class RunConfig:
             raise ConfigError(
                 f"layer_lr_decay must be in (0, 1] (1: off), got {self.layer_lr_decay!r}"
             )
+        weight = self.aux_descriptors
+        if not is_number(weight) or not math.isfinite(weight) or weight < 0:
+            raise ConfigError(f"aux_descriptors must be a finite number >= 0, got {weight!r}")
 
     def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)

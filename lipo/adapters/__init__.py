@@ -8,6 +8,17 @@ import inspect
 from lipo.errors import ConfigError
 from lipo.registry import Registry
 
+# The model's heads: they train and are saved with every adapter. ``descriptor_head`` exists
+# only with aux_descriptors > 0 (lipo/models/auxiliary.py); it trains like the regression head
+# (a new one must learn; the shipped one goes on from pre-training's weights).
+HEADS = ("head", "descriptor_head")
+
+
+def heads(model) -> list[str]:
+    """The heads ``model`` has: PEFT's ``modules_to_save``."""
+    return [name for name in HEADS if getattr(model, name, None) is not None]
+
+
 ADAPTERS = Registry("adapter", __name__, group="lipo.adapters")
 ADAPTERS.register("full", ".full")
 ADAPTERS.register("lora", ".lora")

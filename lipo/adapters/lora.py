@@ -1,11 +1,13 @@
 """LoRA (and its DoRA / rsLoRA variants) on the encoder's linear layers, through PEFT.
 
-The regression head sits in ``modules_to_save``, so it trains and is saved with the adapter.
+The heads (``HEADS``: regression, and aux_descriptors' descriptor head) sit in
+``modules_to_save``, so they train and are saved with the adapter.
 """
 
 from peft import LoraConfig, get_peft_model
 from torch import nn
 
+from lipo.adapters import heads
 from lipo.adapters.targets import lora_targets
 
 
@@ -25,7 +27,7 @@ def apply(
         target_modules=lora_targets(targets),
         use_dora=bool(use_dora),
         use_rslora=bool(use_rslora),
-        modules_to_save=["head"],
+        modules_to_save=heads(model),
         bias="none",
     )
     return get_peft_model(model, config)

@@ -23,19 +23,26 @@ class EncodedMolecules(Dataset):
     is the position of the molecule row i spells (i itself for a molecule's own row)."""
 
     def __init__(
-        self, ids: list[list[int]], targets: np.ndarray, extra=None, smiles: list[str] | None = None
+        self,
+        ids: list[list[int]],
+        targets: np.ndarray,
+        extra=None,
+        smiles: list[str] | None = None,
+        descriptors=None,
     ):
         self.ids = ids
         self.targets = torch.as_tensor(targets, dtype=torch.float32)
         self.extra = extra  # optional per-molecule feature matrix (float32)
         self.smiles = smiles  # canonical SMILES of each row's molecule, when known
+        # optional per-molecule auxiliary targets (aux_descriptors: raw descriptors, float32)
+        self.descriptors = descriptors
         self.origin = np.arange(len(ids))
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def append(
-        self, ids: list[list[int]], targets, extra=None, smiles=None, origin=None
+        self, ids: list[list[int]], targets, extra=None, smiles=None, origin=None, descriptors=None
     ) -> np.ndarray:
         """Add rows (new molecules, or with ``origin`` new spellings of rows already here);
         returns their positions."""
@@ -45,17 +52,22 @@ class EncodedMolecules(Dataset):
         self.targets = torch.cat([self.targets, torch.as_tensor(targets, dtype=torch.float32)])
         if self.extra is not None:
             self.extra = np.vstack([self.extra, extra])
+        if self.descriptors is not None:
+            self.descriptors = np.vstack([self.descriptors, descriptors])
         if self.smiles is not None:
             self.smiles = self.smiles + list(smiles)
         self.origin = np.concatenate([self.origin, positions if origin is None else origin])
         return positions
 
     def respell(self, origin: np.ndarray, ids: list[list[int]]) -> np.ndarray:
-        """Rows that spell the molecules at ``origin`` anew: same target, features, SMILES."""
+        """Rows that spell the molecules at ``origin`` anew: same target, features, SMILES and
+        auxiliary targets."""
         origin = np.asarray(origin, dtype=np.int64)
         extra = None if self.extra is None else self.extra[origin]
         smiles = None if self.smiles is None else [self.smiles[p] for p in origin]
-        return self.append(ids, self.targets[torch.as_tensor(origin)], extra, smiles, origin)
+        descriptors = None if self.descriptors is None else self.descriptors[origin]
+        targets = self.targets[torch.as_tensor(origin)]
+        return self.append(ids, targets, extra, smiles, origin, descriptors)
 
     def truncate(self, size: int) -> None:
         """Back to the first ``size`` rows (what a temporary ``append`` added is gone)."""
@@ -63,6 +75,8 @@ class EncodedMolecules(Dataset):
         self.origin = self.origin[:size]
         if self.extra is not None:
             self.extra = self.extra[:size]
+        if self.descriptors is not None:
+            self.descriptors = self.descriptors[:size]
         if self.smiles is not None:
             self.smiles = self.smiles[:size]
 
@@ -129,6 +143,8 @@ class Collate:
         }
         if self.data.extra is not None:
             batch["features"] = torch.as_tensor(self.data.extra[index.numpy()])
+        if self.data.descriptors is not None:
+            batch["descriptors"] = torch.as_tensor(self.data.descriptors[index.numpy()])
         return batch
 
 

@@ -75,6 +75,23 @@ def compute(kind: str, smiles: list[str]) -> np.ndarray | None:
     return _CACHE[key]
 
 
+def pretraining_descriptors(smiles: list[str]) -> np.ndarray:
+    """The descriptors the shipped encoders were pre-trained to predict
+    (``lipo.masked_lm.descriptor_targets.NAMES``), raw, (molecules x 11) float32, read-only:
+    ``aux_descriptors``' targets. Computed by pre-training's own function in this process and
+    cached on disk as pre-training caches them, and in memory per SMILES list as ``compute``
+    caches: once per data set, not per trial or epoch."""
+    from lipo.masked_lm.descriptor_targets import descriptor_targets
+
+    key = ("pretraining", tuple(smiles))
+    if key not in _CACHE:
+        # processes=1: a trial may share the machine with other workers; 4,200 molecules
+        # take about a second
+        _CACHE[key] = descriptor_targets(smiles, processes=1)
+        _CACHE[key].flags.writeable = False  # one table for every trial of this process
+    return _CACHE[key]
+
+
 def descriptor_matrix(functions, smiles: list[str]) -> np.ndarray:
     functions = list(functions)
     rows = []

@@ -15,6 +15,7 @@ from pathlib import Path
 from lipo.errors import ConfigError
 
 HEAD_FILE = "descriptor_head.safetensors"
+CARD_FILE = "lipo_card.json"
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,22 @@ def starting_point(given: str) -> StartingPoint:
             f"--init {given}: {folder} is not an encoder folder written by "
             "pretrain (it needs model.safetensors and tokenizer.json)"
         )
-    card_file = folder / "lipo_card.json"
-    card = json.loads(card_file.read_text()) if card_file.is_file() else {}
-    return StartingPoint(folder, given if folder.parent == SHIPPED else folder.name, card)
+    name = given if folder.parent == SHIPPED else folder.name
+    return StartingPoint(folder, name, read_card(folder))
+
+
+def read_card(folder: Path) -> dict:
+    """An encoder folder's lipo_card.json ({} for a folder without one)."""
+    card_file = folder / CARD_FILE
+    return json.loads(card_file.read_text()) if card_file.is_file() else {}
+
+
+def saved_descriptor_head(folder: Path) -> dict | None:
+    """The weights of the descriptor head saved beside an encoder, None where there is none."""
+    from safetensors.torch import load_file
+
+    head = folder / HEAD_FILE
+    return load_file(head) if head.is_file() else None
 
 
 def resolve_size(given: str | None, start: StartingPoint | None, default: str) -> str:
@@ -64,12 +78,9 @@ def resolve_size(given: str | None, start: StartingPoint | None, default: str) -
 def load_descriptor_head(start: StartingPoint, model) -> None:
     """The starting encoder's descriptor head into ``model`` (a ``DescriptorPretraining``),
     when the folder has one; otherwise the head starts fresh."""
-    from safetensors.torch import load_file
-
-    head = start.folder / HEAD_FILE
-    if not head.is_file():
+    weights = saved_descriptor_head(start.folder)
+    if weights is None:
         return
-    weights = load_file(head)
     wanted = model.descriptor_head.state_dict()
     if {k: v.shape for k, v in weights.items()} != {k: v.shape for k, v in wanted.items()}:
         raise ConfigError(

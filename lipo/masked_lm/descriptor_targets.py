@@ -4,7 +4,8 @@ what lipophilicity depends on (polarity, size, charge, flexibility) and not only
 
 Computed once per corpus in worker processes and cached outside the repository
 (``~/.cache/lipo/descriptors`` or ``$LIPO_CACHE``): ~0.3 ms a molecule, 8 minutes of one
-core for MOSES's 1.6M molecules.
+core for MOSES's 1.6M molecules. Fine-tuning's ``aux_descriptors`` regresses the same
+targets (``lipo.data.features.pretraining_descriptors``, lipo/models/auxiliary.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -85,9 +87,11 @@ def descriptor_targets(smiles: Sequence[str], processes: int | None = None) -> n
     rows = parallel_map(_row, list(smiles), processes, desc="descriptors")
     table = np.asarray(rows, dtype=np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial.npy")
-    np.save(partial, table)
-    partial.replace(path)  # a reader never sees half a file
+    # Each writer its own partial file (ranks and parallel trials may compute the same table),
+    # renamed whole: a reader never sees half a file.
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".partial.npy", delete=False) as tmp:
+        np.save(tmp, table)
+    os.replace(tmp.name, path)
     return table
 
 

@@ -21,14 +21,26 @@ class PretrainingOutput:
     descriptor_loss: torch.Tensor | None
 
 
+def descriptor_head(width: int, n_targets: int) -> nn.Sequential:
+    """The descriptor head of pre-training, also what fine-tuning's ``aux_descriptors`` loads
+    from a shipped encoder (lipo/models/descriptor_head.py): its layout is the saved file's."""
+    return nn.Sequential(nn.Linear(width, width), nn.GELU(), nn.Linear(width, n_targets))
+
+
+def descriptor_mse(predicted: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the known standardised targets: a molecule RDKit could not
+    parse has NaN targets, and no loss."""
+    known = torch.isfinite(targets)
+    error = (predicted - torch.nan_to_num(targets)) ** 2
+    return (error * known).sum() / known.sum().clamp(min=1)
+
+
 class DescriptorPretraining(nn.Module):
     def __init__(self, mlm: nn.Module, n_targets: int, weight: float):
         super().__init__()
         self.mlm = mlm
         width = mlm.config.hidden_size
-        self.descriptor_head = nn.Sequential(
-            nn.Linear(width, width), nn.GELU(), nn.Linear(width, n_targets)
-        )
+        self.descriptor_head = descriptor_head(width, n_targets)
         self.weight = weight
 
     @property
@@ -47,8 +59,6 @@ class DescriptorPretraining(nn.Module):
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         aux = None
         if targets is not None:
-            known = torch.isfinite(targets)  # a molecule RDKit could not parse has no targets
-            error = (self.descriptor_head(pooled) - torch.nan_to_num(targets)) ** 2
-            aux = (error * known).sum() / known.sum().clamp(min=1)
+            aux = descriptor_mse(self.descriptor_head(pooled), targets)
         loss = out.loss if aux is None else out.loss + self.weight * aux
         return PretrainingOutput(loss, out.logits, out.loss, aux)

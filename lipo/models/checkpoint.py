@@ -6,7 +6,8 @@
     tokenizer/           save_pretrained
     encoder/config.json  the encoder's architecture
     weights.safetensors  `full` and `bitfit`: what trained (every weight, or biases + head)
-                         and the target statistics
+                         and the target statistics; with aux_descriptors also the descriptor
+                         head, which the rebuilt model holds but never uses to predict
     adapter/             `lora` and `ia3`: PEFT's own `save_pretrained` (adapter_config.json,
                          adapter_model.safetensors with the head, kept by modules_to_save)
     statistics.safetensors  `lora` and `ia3`: the target (and descriptor) statistics

@@ -35,10 +35,13 @@ class LogDRegressor(nn.Module):
         feature_mean=None,
         feature_std=None,
         feature_clip: float | None = None,
+        descriptor_head: nn.Module | None = None,
     ):
         super().__init__()
         self.encoder = encoder
         self.head = head
+        # aux_descriptors' training aid (lipo/models/auxiliary.py); None: none
+        self.descriptor_head = descriptor_head
         # rdkit2d: undefined descriptors (NaN) become 0, the training median, and standardised
         # values are clipped to +-feature_clip. Set from the config, so a checkpoint rebuilds it.
         self.feature_clip = feature_clip
@@ -49,16 +52,25 @@ class LogDRegressor(nn.Module):
             self.register_buffer("feature_mean", torch.as_tensor(feature_mean, dtype=torch.float32))
             self.register_buffer("feature_std", torch.as_tensor(feature_std, dtype=torch.float32))
 
-    def forward(self, input_ids, attention_mask, features=None) -> torch.Tensor:
-        """Standardised prediction; ``to_logd`` turns it into logD."""
+    def forward(self, input_ids, attention_mask, features=None, descriptors=None):
+        """Standardised prediction; ``to_logd`` turns it into logD. With ``descriptors`` (raw
+        auxiliary targets, aux_descriptors), the pair (prediction, auxiliary loss): computed
+        in the forward pass, so Accelerate's and PEFT's wrappers see the descriptor head used."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # mean over real tokens
+        head_input = pooled
         if hasattr(self, "feature_mean"):
             if features is None:
                 raise ValueError("this model was trained with descriptor features; pass them")
-            pooled = torch.cat([pooled, self.scale_features(features.to(pooled.dtype))], dim=-1)
-        return self.head(pooled)
+            scaled = self.scale_features(features.to(pooled.dtype))
+            head_input = torch.cat([pooled, scaled], dim=-1)
+        prediction = self.head(head_input)
+        if descriptors is None:
+            return prediction
+        if self.descriptor_head is None:
+            raise ValueError("this model has no descriptor head (aux_descriptors is 0)")
+        return prediction, self.descriptor_head(pooled, descriptors)  # the encoding alone
 
     def scale_features(self, features: torch.Tensor) -> torch.Tensor:
         """Descriptors as the head sees them: standardised with training statistics."""
@@ -81,12 +93,18 @@ class LogDRegressor(nn.Module):
         return z * self.y_std + self.y_mean
 
 
-def assemble(backbone, cfg, y_mean: float, y_std: float, feature_stats=None) -> nn.Module:
-    """Encoder + head, then the adapter of ``cfg`` (which decides what trains).
+def assemble(
+    backbone, cfg, y_mean: float, y_std: float, feature_stats=None, descriptor_stats=None
+) -> nn.Module:
+    """Encoder + head (+ with ``cfg.aux_descriptors`` the descriptor head), then the adapter
+    of ``cfg`` (which decides what trains).
 
-    ``feature_stats``: (mean, std) of the head's descriptor features, or None for none."""
+    ``feature_stats``: (mean, std) of the head's descriptor features, or None for none.
+    ``descriptor_stats``: (mean, std) of the auxiliary descriptors over the training split,
+    for a new descriptor head (``lipo.models.auxiliary.build``)."""
     from lipo.adapters import ADAPTERS
     from lipo.data.features import feature_clip
+    from lipo.models import auxiliary
 
     width = backbone.hidden_size
     n_features = 0 if feature_stats is None else len(feature_stats[0])
@@ -98,6 +116,9 @@ def assemble(backbone, cfg, y_mean: float, y_std: float, feature_stats=None) -> 
         y_std,
         *(feature_stats if feature_stats is not None else (None, None)),
         feature_clip=feature_clip(cfg.head_features),
+        descriptor_head=(
+            auxiliary.build(backbone, descriptor_stats) if cfg.aux_descriptors > 0 else None
+        ),
     )
     return freeze_position_tables(ADAPTERS.get(cfg.adapter).apply(model, **cfg.adapter_args))
 

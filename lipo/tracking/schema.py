@@ -58,7 +58,8 @@ RENAMED = {"lipo.strategies.influence_math.hessian": INFLUENCE_HESSIAN}
 # Metrics: per epoch (step = epoch), the final phase's test metrics, the model's size and
 # where a completed run's time went
 REGRESSION = ("mse", "rmse", "mae", "r2")
-EPOCH_METRICS = ("train/loss", *(f"val/{m}" for m in REGRESSION))
+# train/aux_loss: only with aux_descriptors > 0 (the descriptor loss; train/loss then adds it)
+EPOCH_METRICS = ("train/loss", "train/aux_loss", *(f"val/{m}" for m in REGRESSION))
 STEP_METRICS = ("train/step_loss", "train/lr")  # every few optimiser steps (step = that step)
 TEST_METRICS = tuple(f"test/{m}" for m in REGRESSION)
 SIZE_METRICS = ("trainable_params", "total_params")

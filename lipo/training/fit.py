@@ -12,6 +12,7 @@ import torch
 from accelerate import Accelerator
 from torch.nn.functional import mse_loss
 
+from lipo.adapters import HEADS
 from lipo.config import RunConfig
 from lipo.data.augment import average_by_molecule
 from lipo.metrics import regression_metrics
@@ -81,7 +82,7 @@ def fit(
     for epoch, metrics in enumerate(progress.history, 1):
         if on_epoch is not None:
             on_epoch(epoch, metrics)
-    objective = Regression(steps.model, accelerator, cfg.lr)
+    objective = Regression(steps.model, accelerator, cfg.lr, cfg.aux_descriptors)
     full_from = next(i for i, p in enumerate(pools, 1) if len(p) == len(pools[-1])) if pools else 1
     clock, best_predictions = Clock(), None
     for epoch in range(progress.epoch + 1, cfg.epochs + 1):
@@ -97,6 +98,8 @@ def fit(
             with clock("eval"):
                 val_metrics, predictions = evaluate(steps.model, val_loader, accelerator, "val")
                 metrics = {"train/loss": steps.epoch_loss(progress), **val_metrics}
+                if cfg.aux_descriptors > 0:
+                    metrics["train/aux_loss"] = steps.epoch_aux_loss(progress)
             if record_epoch(progress, epoch, metrics, counts=epoch >= full_from):
                 steps.best_state = trainable_state(accelerator.unwrap_model(steps.model))
                 best_predictions = predictions
@@ -164,15 +167,22 @@ def record_epoch(progress: Progress, epoch: int, metrics: dict[str, float], coun
 
 
 class Regression:
-    """Fine-tuning's loss: the mean squared error of the standardised logD."""
+    """Fine-tuning's loss: the mean squared error of the standardised logD; with
+    ``aux_weight`` w > 0 (aux_descriptors) plus w x the descriptor head's loss
+    (lipo/models/auxiliary.py), which it keeps as ``aux_loss`` for the epoch's metric."""
 
-    def __init__(self, model, accelerator: Accelerator, lr: float):
-        self.model, self.lr = model, lr
+    def __init__(self, model, accelerator: Accelerator, lr: float, aux_weight: float = 0.0):
+        self.model, self.lr, self.aux_weight = model, lr, aux_weight
         self.unwrapped = accelerator.unwrap_model(model)
+        self.aux_loss: torch.Tensor | None = None
 
     def loss(self, batch: dict) -> torch.Tensor:
-        pred = self.model(batch["input_ids"], batch["attention_mask"], batch.get("features"))
-        return mse_loss(pred, self.unwrapped.standardise(batch["labels"]))
+        inputs = (batch["input_ids"], batch["attention_mask"], batch.get("features"))
+        if self.aux_weight <= 0:
+            return mse_loss(self.model(*inputs), self.unwrapped.standardise(batch["labels"]))
+        pred, aux = self.model(*inputs, batch["descriptors"])
+        self.aux_loss = aux.detach()
+        return mse_loss(pred, self.unwrapped.standardise(batch["labels"])) + self.aux_weight * aux
 
     def diverged(self, value: float, progress: Progress) -> str:
         return (
@@ -220,10 +230,11 @@ def evaluate(model, loader, accelerator: Accelerator, prefix: str):
 
 
 def param_groups(model, cfg: RunConfig) -> list[dict]:
-    """What trains; with ``head_lr_mult`` other than 1 the regression head is a group of its
-    own at lr x head_lr_mult (a head initialised at random on a pretrained encoder). With
-    ``layer_lr_decay`` below 1, one group per learning rate down the encoder's layers
-    (``lipo.training.layer_lr``), the head still at lr x head_lr_mult."""
+    """What trains; with ``head_lr_mult`` other than 1 the heads (the regression head, and
+    aux_descriptors' descriptor head) are a group of their own at lr x head_lr_mult (heads
+    initialised at random on a pretrained encoder). With ``layer_lr_decay`` below 1, one group
+    per learning rate down the encoder's layers (``lipo.training.layer_lr``), the heads still
+    at lr x head_lr_mult."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if cfg.layer_lr_decay != 1:
         depths = layer_depths(model, cfg.backbone)
@@ -237,7 +248,8 @@ def param_groups(model, cfg: RunConfig) -> list[dict]:
 
 
 def is_head(name: str) -> bool:
-    return "head" in name.split(".")  # PEFT: ...head.modules_to_save...
+    """The regression head or the descriptor head (PEFT: ...head.modules_to_save...)."""
+    return not set(HEADS).isdisjoint(name.split("."))
 
 
 def trainable_state(model) -> dict[str, torch.Tensor]:

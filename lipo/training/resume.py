@@ -45,6 +45,7 @@ class Progress:
     step: int = 0  # optimiser steps taken
     loss_sum: float = 0.0  # the epoch's training loss so far, summed over its examples
     count: int = 0  # those examples
+    aux_sum: float = 0.0  # the epoch's auxiliary loss so far (aux_descriptors), summed alike
     waited: int = 0  # epochs without a better val/mse (early stopping)
     history: list[dict[str, float]] = field(default_factory=list)  # metrics of each epoch
     best_epoch: int = 0

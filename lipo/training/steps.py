@@ -30,7 +30,10 @@ STEP_CURVE_EVERY = 10
 
 
 class Objective(Protocol):
-    """What one kind of training computes; the engine does the rest."""
+    """What one kind of training computes; the engine does the rest. An objective with an
+    auxiliary term (fine-tuning's aux_descriptors) also sets ``aux_loss`` in ``loss``: that
+    batch's auxiliary loss, detached, unweighted; the engine sums it per epoch as it sums the
+    loss, and saves the sum with the progress."""
 
     def loss(self, batch: dict) -> torch.Tensor:
         """The loss to step on, from the model in training mode."""
@@ -141,11 +144,16 @@ class Steps:
             )
         # On the model's device (a GPU loss added to a CPU tensor fails), read back only for a
         # save and at the end: a step need not wait for the GPU.
-        total = torch.tensor(progress.loss_sum, dtype=torch.float64, device=self.accelerator.device)
+        device = self.accelerator.device
+        total = torch.tensor(progress.loss_sum, dtype=torch.float64, device=device)
+        aux_total = torch.tensor(progress.aux_sum, dtype=torch.float64, device=device)
         for index, batch in enumerate(batches, start=skip + 1):
             loss, rows = objective.loss(batch), len(batch["input_ids"])
             self.step(loss, objective, progress)
             total += loss.detach().double() * rows
+            aux = getattr(objective, "aux_loss", None)
+            if aux is not None:
+                aux_total += aux.double() * rows
             progress.batch, progress.step = index, progress.step + 1
             progress.count += rows
             if self.on_step is not None and progress.step % STEP_CURVE_EVERY == 0:
@@ -157,11 +165,11 @@ class Steps:
                     progress.step,
                 )
             if self.due(progress, len(loader)):
-                progress.loss_sum = float(total)
+                progress.loss_sum, progress.aux_sum = float(total), float(aux_total)
                 self.save(progress)
             if objective.after_step(progress):
                 break
-        progress.loss_sum = float(total)
+        progress.loss_sum, progress.aux_sum = float(total), float(aux_total)
 
     def step(self, loss: torch.Tensor, objective: Objective, progress: Progress) -> None:
         if not torch.isfinite(loss):
@@ -182,8 +190,15 @@ class Steps:
 
     def epoch_loss(self, progress: Progress) -> float:
         """The epoch's mean training loss over every process's examples, not only this one's."""
+        return self.epoch_mean(progress.loss_sum, progress)
+
+    def epoch_aux_loss(self, progress: Progress) -> float:
+        """The epoch's mean auxiliary loss (``Objective.aux_loss``), over every process's."""
+        return self.epoch_mean(progress.aux_sum, progress)
+
+    def epoch_mean(self, total: float, progress: Progress) -> float:
         sums = torch.tensor(
-            [progress.loss_sum, float(progress.count)],
+            [total, float(progress.count)],
             dtype=torch.float64,
             device=self.accelerator.device,
         )
@@ -198,6 +213,7 @@ class Steps:
             0.0,
             0,
         )
+        progress.aux_sum = 0.0
         if self.epoch_end_saves:
             self.save(progress)
 

@@ -14,9 +14,10 @@ from accelerate.utils import set_seed
 from lipo.config import RunConfig
 from lipo.data.augment import Spellings
 from lipo.data.batching import EncodedMolecules, make_loader
-from lipo.data.features import compute, standardisation
+from lipo.data.features import compute, pretraining_descriptors, standardisation
 from lipo.data.molecules import Molecules, content_sha256, load_molecules, locate
 from lipo.data.splits import Split, make_split
+from lipo.models.auxiliary import training_statistics
 from lipo.models.backbones import Backbone, load_backbone
 from lipo.models.regressor import LogDRegressor, assemble
 from lipo.models.tokenizer import MAX_TOKENS
@@ -103,11 +104,13 @@ class TrialRun:
         set_seed(self.cfg.seed)
         self.backbone = backbone or load_backbone(self.cfg.backbone, self.train_smiles)
         features = compute(self.cfg.head_features, self.ws.mols.smiles)
+        descriptors = self.aux_targets(self.ws.mols.smiles)
         if self.data is None:
             ids = self.backbone.tokenizer(
                 self.ws.mols.smiles, truncation=True, max_length=MAX_TOKENS
             )["input_ids"]
-            self.data = EncodedMolecules(ids, self.ws.mols.y, features, list(self.ws.mols.smiles))
+            smiles = list(self.ws.mols.smiles)
+            self.data = EncodedMolecules(ids, self.ws.mols.y, features, smiles, descriptors)
             self.spellings = Spellings(self.backbone.tokenizer, self.cfg.seed, MAX_TOKENS)
         y_train = self.ws.mols.y[self.split.train]
         stats = (
@@ -115,9 +118,17 @@ class TrialRun:
             if features is None
             else standardisation(features, self.split.train, self.cfg.head_features)
         )
-        model = assemble(self.backbone, self.cfg, y_train.mean(), y_train.std(), stats)
+        aux_stats = (
+            None if descriptors is None else training_statistics(descriptors, self.split.train)
+        )
+        model = assemble(self.backbone, self.cfg, y_train.mean(), y_train.std(), stats, aux_stats)
         self.param_counts = count_params(model)
         return model
+
+    def aux_targets(self, smiles: list[str]):
+        """The raw descriptors aux_descriptors regresses, per molecule (None when it is 0);
+        cached per SMILES list, like the head's features."""
+        return pretraining_descriptors(smiles) if self.cfg.aux_descriptors > 0 else None
 
     def loader(self, positions, shuffle: bool):
         size = self.cfg.batch_size if shuffle else self.cfg.eval_batch_size
@@ -206,7 +217,8 @@ class TrialRun:
         serve; returns their positions. Call after ``new_model`` (it needs the tokenizer)."""
         ids = self.backbone.tokenizer(smiles, truncation=True, max_length=MAX_TOKENS)["input_ids"]
         extra = None if self.data.extra is None else compute(self.cfg.head_features, smiles)
-        return self.data.append(ids, labels, extra, smiles)
+        descriptors = None if self.data.descriptors is None else self.aux_targets(smiles)
+        return self.data.append(ids, labels, extra, smiles, descriptors=descriptors)
 
     @contextlib.contextmanager
     def extended(self, smiles: list[str], labels: np.ndarray):
