@@ -23,7 +23,7 @@ class PretrainingOutput:
 
 def descriptor_head(width: int, n_targets: int) -> nn.Sequential:
     """The descriptor head of pre-training, also what fine-tuning's ``aux_descriptors`` loads
-    from a shipped encoder (lipo/models/descriptor_head.py): its layout is the saved file's."""
+    from a shipped encoder (lipo/models/auxiliary.py): its layout is the saved file's."""
     return nn.Sequential(nn.Linear(width, width), nn.GELU(), nn.Linear(width, n_targets))
 
 
