@@ -15,6 +15,7 @@ FIELDS = (
     "train_smiles",
     "heldout_smiles",
     "steps",
+    "total_steps",
     "seed",
     "coverage/tokens",
     "coverage/length",

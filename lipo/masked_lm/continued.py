@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,11 +29,32 @@ class StartingPoint:
     def size(self) -> str | None:
         return self.card.get("size")
 
+    @property
+    def total_steps(self) -> int | None:
+        """Every pre-training step these weights have seen, through all the runs that continued
+        one another (None for a folder whose card does not say)."""
+        if "total_steps" in self.card:
+            return self.card["total_steps"]
+        if "steps" not in self.card:
+            return None
+        # Cards written before total_steps name the earlier run's count in continued_from.
+        earlier = re.match(r".*? \((\d+) steps;", self.card.get("continued_from", ""))
+        return self.card["steps"] + (int(earlier.group(1)) if earlier else 0)
+
     def describe(self) -> str:
-        """For the new card: which weights, after how many steps."""
+        """For the new card: which weights, after how many steps in all."""
         digest = hashlib.sha256((self.folder / "model.safetensors").read_bytes()).hexdigest()
-        steps = self.card.get("steps", "?")
+        steps = "?" if self.total_steps is None else self.total_steps
         return f"{self.name} ({steps} steps; model.safetensors {digest[:16]})"
+
+
+def total_steps_after(start: StartingPoint | None, steps: int) -> dict:
+    """The new card's ``total_steps``: this run's steps on top of the starting encoder's (left
+    out when the starting encoder's card does not say how many it had)."""
+    if start is None:
+        return {"total_steps": steps}
+    earlier = start.total_steps
+    return {} if earlier is None else {"total_steps": earlier + steps}
 
 
 def starting_point(given: str) -> StartingPoint:

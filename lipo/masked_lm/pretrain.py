@@ -24,6 +24,7 @@ from lipo.masked_lm.continued import (
     load_descriptor_head,
     resolve_size,
     starting_point,
+    total_steps_after,
 )
 from lipo.masked_lm.corpus import CorpusSpec, coverage, mix, read_smiles, variants
 from lipo.masked_lm.loop import MLMSettings, train_mlm
@@ -251,6 +252,7 @@ def main(argv: list[str]) -> None:
             "descriptors": stats,
             "steps": steps,
             **({"continued_from": start.describe()} if start else {}),
+            **total_steps_after(start, steps),
             "seed": args.seed,
             "settings": settings.__dict__,
             **covered,

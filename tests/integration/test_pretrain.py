@@ -128,4 +128,5 @@ def test_init_continues_an_encoder_with_its_tokenizer_and_heads(tmp_path):
     info = card(continued)
     assert info["size"] == "tiny" and info["steps"] == 2
     assert info["continued_from"].startswith("first (12 steps; model.safetensors ")
+    assert info["total_steps"] == 12 + 2 and card(first)["total_steps"] == 12
     assert "| continued_from | `first (12 steps" in (continued / "README.md").read_text()
