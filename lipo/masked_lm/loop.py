@@ -38,6 +38,7 @@ class MLMSettings:
     weight_decay: float = 0.01
     seed: int = 0
     log_every: int = 50  # optimiser steps between logged training metrics
+    heldout_every: int = 0  # optimiser steps between held-out evaluations (0: epoch ends only)
     save_every: int = 300  # optimiser steps between resumable states (0: never)
     max_steps: int = 0  # stop (and end the schedule) after this many steps (0: epochs decide)
     max_minutes: float = 0  # stop after the step that passes this wall time (0: no limit);
@@ -164,14 +165,15 @@ def train_mlm(
         epoch_end_saves=False,
     )
     progress = steps.resume()
-    objective = MaskedLM(
-        steps.model, tokenizer, settings, log, desc, total, progress.step, accelerator
-    )
 
     def heldout():
         return heldout_metrics(
             steps.model, heldout_loader, tokenizer, settings.mask_prob, accelerator
         )
+
+    objective = MaskedLM(
+        steps.model, tokenizer, settings, log, desc, total, progress.step, accelerator, heldout
+    )
 
     while progress.epoch < settings.epochs and not objective.finished(progress):
         steps.train_epoch(train_loader, progress, objective)
@@ -198,10 +200,11 @@ class MaskedLM:
         total_steps: int,
         done_steps: int,
         accelerator: Accelerator,
+        heldout: Callable[[], dict] | None = None,
     ):
         self.model, self.tokenizer, self.settings, self.log = model, tokenizer, settings, log
         self.desc, self.total_steps, self.out_of_time = desc, total_steps, False
-        self.accelerator = accelerator
+        self.accelerator, self.heldout = accelerator, heldout
         minutes = settings.max_minutes
         self.deadline = time.monotonic() + 60 * minutes if minutes else None
         self.bar = tqdm(
@@ -239,7 +242,12 @@ class MaskedLM:
         if progress.step % self.settings.log_every == 0:
             self.flush(progress.step)
         if progress.step >= self.total_steps:
-            return True
+            return True  # the end is evaluated by the caller
+        every = self.settings.heldout_every
+        if every and self.heldout and progress.step % every == 0:
+            # a fixed masking under its own generator and no dropout: the training's random
+            # streams are untouched, so a resumed run still matches an uninterrupted one
+            self.log(self.heldout(), progress.step)
         # a safety for a rented machine's lease: the schedule still runs to its last step
         if self.deadline and progress.step % self.settings.log_every == 0:
             # every rank must stop after the same step, or the others wait in the next one's

@@ -106,6 +106,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=300, help="steps between resumable states")
     p.add_argument(
+        "--heldout-every",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="steps between held-out evaluations (masked-LM loss, accuracy and descriptor MSE, "
+        "logged at their step; 0: at epoch ends and the end only)",
+    )
+    p.add_argument(
         "--precision",
         choices=["fp32", "bf16", "fp16"],
         help="number format of the forward pass (default: bf16 on a GPU that has it, else fp32)",
@@ -218,6 +226,7 @@ def main(argv: list[str]) -> None:
         mask_prob=args.mask_prob,
         seed=args.seed,
         save_every=args.save_every,
+        heldout_every=args.heldout_every,
         max_steps=args.max_steps,
         max_minutes=args.max_minutes,
     )
@@ -262,7 +271,7 @@ def main(argv: list[str]) -> None:
         }
         write_card(out, card)
         if tracker:
-            tracker.log_metrics(run_id, final)
+            tracker.log_metrics(run_id, final, steps)  # at its step, the curve's last point
             tracker.log_artifact(run_id, out / "README.md")
             tracker.finish(run_id)
         print(

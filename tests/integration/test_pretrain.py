@@ -35,7 +35,7 @@ def card(folder):
 
 
 def test_pretrain_reload_and_card(tmp_path):
-    launch(tmp_path, *ARGS, "--out", str(tmp_path / "p"))
+    launch(tmp_path, *ARGS, "--heldout-every", "50", "--out", str(tmp_path / "p"))
     out = tmp_path / "p"
     model, tokenizer = AutoModel.from_pretrained(out), AutoTokenizer.from_pretrained(out)
     assert model.config.num_hidden_layers == 2
@@ -59,6 +59,23 @@ def test_pretrain_reload_and_card(tmp_path):
     for name, digest in json.loads((out / "checksums.json").read_text()).items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
     assert "| moses_train_smiles.csv.gz | `" in (out / "README.md").read_text()
+    heldout_curve_is_logged(tmp_path, info)
+
+
+def heldout_curve_is_logged(cwd, info):
+    """Every --heldout-every steps, at each epoch's end and at the end, the held-out metrics
+    at their step; the last point is the card's."""
+    from mlflow import MlflowClient
+
+    (run,) = mlflow_runs(cwd, "pretrain")
+    client = MlflowClient(f"sqlite:///{cwd}/mlruns/mlflow.db")
+    steps_per_epoch = -(-info["train_smiles"] // 32)
+    for key in ("heldout/mlm_loss", "heldout/accuracy", "heldout/descriptor_mse"):
+        history = client.get_metric_history(run.info.run_id, key)
+        steps = sorted({m.step for m in history})
+        assert steps == sorted({50, 100, 150, 200, steps_per_epoch, info["steps"]}), key
+        last = [m.value for m in history if m.step == info["steps"]]
+        assert info[key] in last, key
 
 
 def saved_step(progress) -> int:
