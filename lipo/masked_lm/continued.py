@@ -44,7 +44,8 @@ class StartingPoint:
     def describe(self) -> str:
         """For the new card: which weights, after how many steps in all."""
         digest = hashlib.sha256((self.folder / "model.safetensors").read_bytes()).hexdigest()
-        steps = "?" if self.total_steps is None else self.total_steps
+        total = self.total_steps  # read once: for an older card it parses continued_from
+        steps = "?" if total is None else total
         return f"{self.name} ({steps} steps; model.safetensors {digest[:16]})"
 
 
