@@ -2,7 +2,7 @@
 
 STRATEGY = "all"
 ADAPTER = "full"
-# Sized for a 2-core CPU: 1314 s alone with `mini` (22,500 pre-training steps). 12 epochs,
+# Sized for a 2-core CPU: 1314 s alone with mini-22500 (the previous `mini`). 12 epochs,
 # not 6: the best trial's val/mse was still falling at epoch 6 (0.554; 0.519 at 12, same
 # settings, on mini-13500). The median pruner stops most trials at epoch 2 either way, so only
 # the complete trials cost more.

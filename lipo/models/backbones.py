@@ -131,8 +131,15 @@ def mini(corpus: Sequence[str]) -> Backbone:
     return shipped("mini")
 
 
+def mini_22500(corpus: Sequence[str]) -> Backbone:
+    """The previous ``mini``: the same encoder after its first 22,500 pre-training steps, before
+    the 8000 that continued it; kept for comparison and for runs trained on it
+    (lipo/pretrained/mini-22500/README.md)."""
+    return shipped("mini-22500")
+
+
 def mini_13500(corpus: Sequence[str]) -> Backbone:
-    """The previous ``mini``: the same encoder after its first 13,500 pre-training steps, before
+    """An earlier ``mini``: the same encoder after its first 13,500 pre-training steps, before
     the 9000 that continued it; kept for comparison and for runs trained on it
     (lipo/pretrained/mini-13500/README.md)."""
     return shipped("mini-13500")

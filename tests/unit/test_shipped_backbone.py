@@ -12,7 +12,8 @@ from lipo.models.backbones import SHIPPED, load_backbone
 
 FOLDER = SHIPPED / "mini"
 PREVIOUS = SHIPPED / "mini-moses"
-BEFORE_CONTINUING = SHIPPED / "mini-13500"
+BEFORE_CONTINUING = SHIPPED / "mini-22500"
+EARLIER = SHIPPED / "mini-13500"
 FIRST_RUN = SHIPPED / "mini-5500"
 
 
@@ -35,18 +36,25 @@ def test_model_card_matches_the_files():
     ]  # ChEMBL
     assert card["size"] == "mini" and card["objective"] == "masked-LM + 1.0 x descriptors"
     assert card["coverage/tokens"] >= 0.99 and card["coverage/length"] >= 0.99
-    # pre-training continued the 13,500-step encoder shipped as mini-13500, which had
-    # continued the 5500-step one shipped as mini-5500
-    before = hashlib.sha256((BEFORE_CONTINUING / "model.safetensors").read_bytes()).hexdigest()
-    assert card["continued_from"] == f"mini (13500 steps; model.safetensors {before[:16]})"
-    assert card["total_steps"] == 13500 + card["steps"]
-    first = hashlib.sha256((FIRST_RUN / "model.safetensors").read_bytes()).hexdigest()
-    earlier = json.loads((BEFORE_CONTINUING / "lipo_card.json").read_text())
-    assert earlier["continued_from"] == f"mini (5500 steps; model.safetensors {first[:16]})"
+    # pre-training continued the 22,500-step encoder shipped as mini-22500, which had
+    # continued the one shipped as mini-13500, which had continued mini-5500
+    chain = [(FOLDER, 22500), (BEFORE_CONTINUING, 13500), (EARLIER, 5500)]
+    for (later, steps), (folder, _) in zip(chain, chain[1:] + [(FIRST_RUN, 0)]):
+        digest = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+        later_card = json.loads((later / "lipo_card.json").read_text())
+        assert (
+            later_card["continued_from"] == f"mini ({steps} steps; model.safetensors {digest[:16]})"
+        )
+    assert card["total_steps"] == 22500 + card["steps"]
 
 
 @pytest.mark.parametrize(
-    "folder, name, steps", [(BEFORE_CONTINUING, "mini-13500", 8000), (FIRST_RUN, "mini-5500", 5500)]
+    "folder, name, steps",
+    [
+        (BEFORE_CONTINUING, "mini-22500", 9000),
+        (EARLIER, "mini-13500", 8000),
+        (FIRST_RUN, "mini-5500", 5500),
+    ],
 )
 def test_an_earlier_mini_stays_reachable_under_its_step_count(folder, name, steps, monkeypatch):
     assert_checksums(folder)
@@ -98,6 +106,8 @@ def test_model_card_names_no_path_of_the_machine_that_trained():
     for name in (
         "mini/README.md",
         "mini/lipo_card.json",
+        "mini-22500/README.md",
+        "mini-22500/lipo_card.json",
         "mini-13500/README.md",
         "mini-13500/lipo_card.json",
         "mini-5500/README.md",
@@ -140,7 +150,7 @@ def test_small_matches_its_card_and_covers_lipophilicity(molecules, monkeypatch)
     assert unknown / sum(map(len, ids)) < 0.001
 
 
-@pytest.mark.parametrize("earlier_name", ["mini-13500", "mini-5500", "mini-moses"])
+@pytest.mark.parametrize("earlier_name", ["mini-22500", "mini-13500", "mini-5500", "mini-moses"])
 def test_a_run_trained_on_an_earlier_mini_rebuilds_on_its_weights(
     earlier_name, tmp_path, monkeypatch
 ):
