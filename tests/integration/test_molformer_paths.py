@@ -87,7 +87,7 @@ def test_the_lora_targets_are_molformers_modules(work):
     # molformer-tiny: 2 layers, every targeted Linear is 32 -> 32: LoRA adds r * (32 + 32) per
     # module (DoRA a magnitude of 32 more); the head (32 -> 32 -> 1) trains too.
     modules = {"qkv": 3, "attention": 4, "all": 6}[p["adapter.targets"]]
-    per_module = int(p["adapter.r"]) * 64 + (32 if p["adapter.use_dora"] == "True" else 0)
+    per_module = int(p["adapter.r"]) * 64 + (32 if p.get("adapter.use_dora") == "True" else 0)
     head = 32 * 32 + 32 + 33
     assert run.data.metrics["trainable_params"] == head + 2 * modules * per_module
 
