@@ -68,3 +68,13 @@ def optuna_trials(cwd: Path) -> list:
     studies = [n for n in optuna.get_all_study_names(storage) if ":claims:" not in n]
     assert len(studies) == 1, studies
     return optuna.load_study(study_name=studies[0], storage=storage).get_trials()
+
+
+def trained_trials(asked: list) -> list:
+    """The trials that count towards --trials. Launches or workers drawing at the same moment
+    may draw the same settings (the later one's trial is closed as a duplicate and it draws
+    again), or take the last free place together (the later one's trial is closed as
+    surplus): such trials must be FAIL and never trained (no MLflow run)."""
+    uncounted = [t for t in asked if t.user_attrs.keys() & {"duplicate_of", "surplus"}]
+    assert all(t.state.name == "FAIL" and "mlflow_run_id" not in t.user_attrs for t in uncounted)
+    return [t for t in asked if t not in uncounted]

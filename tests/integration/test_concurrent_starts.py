@@ -8,7 +8,14 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.conftest import DATA_DIR, ROOT
-from tests.integration.helpers import env, launch, mlflow_runs, optuna_trials, trial_runs
+from tests.integration.helpers import (
+    env,
+    launch,
+    mlflow_runs,
+    optuna_trials,
+    trained_trials,
+    trial_runs,
+)
 
 pytestmark = pytest.mark.slow
 LAUNCHES = 4
@@ -52,14 +59,7 @@ def test_four_launches_at_once_make_exactly_the_trials(tmp_path):
     for process, (out, err) in zip(started, outputs):
         assert process.returncode == 0, err[-3000:]
         assert "Traceback" not in out + err, err[-3000:]
-    asked = optuna_trials(tmp_path)
-    # Launches drawing at the same moment may draw the same settings (the later one's trial is
-    # closed as a duplicate and it draws again), or take the last free place together (the
-    # later one's trial is closed as surplus). Neither is trained nor counted towards --trials.
-    uncounted = [t for t in asked if t.user_attrs.keys() & {"duplicate_of", "surplus"}]
-    assert all(t.state == TrialState.FAIL for t in uncounted)
-    assert not any("mlflow_run_id" in t.user_attrs for t in uncounted)  # never trained
-    trials = [t for t in asked if t not in uncounted]
+    trials = trained_trials(optuna_trials(tmp_path))
     assert len(trials) == LAUNCHES
     assert all(t.state == TrialState.COMPLETE for t in trials)
     assert len(trial_runs(tmp_path, "baseline")) == LAUNCHES

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.integration.helpers import env, launch
+from tests.integration.helpers import env, launch, trained_trials
 from tests.integration.servers import mlflow_server, postgres
 
 pytestmark = pytest.mark.slow
@@ -102,12 +102,7 @@ def test_three_workers_share_one_study(stack, tmp_path, data_dir):
     assert "starting 3 workers" in output
 
     name, asked = study_trials(storage, data)
-    # Workers drawing at the same moment may draw the same settings (the later one's trial is
-    # closed as a duplicate and it draws again), or both take the last free place (the later
-    # one's trial is closed as surplus). Neither is trained nor counted towards --trials.
-    uncounted = [t for t in asked if t.user_attrs.keys() & {"duplicate_of", "surplus"}]
-    assert all(t.state.name == "FAIL" and "mlflow_run_id" not in t.user_attrs for t in uncounted)
-    trials = [t for t in asked if t not in uncounted]
+    trials = trained_trials(asked)
     assert len(trials) == TRIALS  # exactly the total
     assert all(t.state.name == "COMPLETE" for t in trials)
     assert len({json.dumps(t.params, sort_keys=True) for t in trials}) == TRIALS  # no repeats

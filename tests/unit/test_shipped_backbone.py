@@ -38,8 +38,12 @@ def test_model_card_matches_the_files():
     assert card["coverage/tokens"] >= 0.99 and card["coverage/length"] >= 0.99
     # pre-training continued the 22,500-step encoder shipped as mini-22500, which had
     # continued the one shipped as mini-13500, which had continued mini-5500
-    chain = [(FOLDER, 22500), (BEFORE_CONTINUING, 13500), (EARLIER, 5500)]
-    for (later, steps), (folder, _) in zip(chain, chain[1:] + [(FIRST_RUN, 0)]):
+    chain = [
+        (FOLDER, 22500, BEFORE_CONTINUING),
+        (BEFORE_CONTINUING, 13500, EARLIER),
+        (EARLIER, 5500, FIRST_RUN),
+    ]
+    for later, steps, folder in chain:
         digest = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
         later_card = json.loads((later / "lipo_card.json").read_text())
         assert (
