@@ -16,8 +16,8 @@ def test_a_search_warm_started_from_a_finished_study(tmp_path):
     assert "warm start: the best settings of baseline queued first" in done.stdout
     [source] = trial_runs(tmp_path, "baseline")
     [trial] = trial_runs(tmp_path, "lora")
-    for knob in ("lr", "augment", "tta"):  # both spaces draw them; baseline's draw is in lora's
-        assert trial.data.params[knob] == source.data.params[knob]
+    # lr: both spaces draw it, and baseline's draw is inside lora's range
+    assert trial.data.params["lr"] == source.data.params["lr"]
     [parent] = [r for r in mlflow_runs(tmp_path, "lora") if r.info.run_name == "lora search"]
     assert parent.data.params["pruner"] == "hyperband"
     assert parent.data.params["warm_start"] == "baseline"

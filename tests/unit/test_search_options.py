@@ -59,10 +59,12 @@ def test_a_warm_start_without_a_finished_source_or_shared_knob_is_refused(tmp_pa
 
 def test_the_space_probe_knows_every_knob_of_a_study_and_its_range():
     knobs = space_of(lora_space)
-    assert {"adapter.r", "adapter.targets", "lr", "batch_size"} <= set(knobs)
-    assert knobs["adapter.r"](8) and not knobs["adapter.r"](5)
+    assert set(knobs) == {"adapter.alpha", "lr", "dropout"}
+    assert knobs["adapter.alpha"](32) and not knobs["adapter.alpha"](8)
     assert knobs["lr"](3e-4) and not knobs["lr"](1e-5)
-    assert knobs["batch_size"](16) and not knobs["batch_size"](64)
+    assert knobs["dropout"](0.1) and not knobs["dropout"](0.5)
+    baseline = space_of(load_study("baseline").space)
+    assert baseline["batch_size"](16) and not baseline["batch_size"](128)
     ia3 = space_of(load_study("ia3").space)  # an int range
     assert ia3["epochs"](5) and not ia3["epochs"](5.5)
 
