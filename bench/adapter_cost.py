@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from common import (
     StepTimer,
+    Tally,
     endless,
     headline,
-    interleaved,
     machine,
+    molecule_rates,
     parser,
     setup,
     trial_run,
@@ -44,26 +45,13 @@ CONTENDERS = {
 QUICK = ("full", "lora_all_r16", "lora_attention_r16")
 
 
-class Counted:
-    """The next batches of a loader started again whenever it runs out, counting molecules."""
-
-    def __init__(self, run):
-        self.batches = endless(lambda: run.loader(run.split.train, shuffle=True))
-        self.molecules = 0
-
-    def take(self, n: int):
-        for _ in range(n):
-            batch = next(self.batches)
-            self.molecules += len(batch["labels"])
-            yield batch
-
-
 def timer_of(name: str, backbone: str, batch_size: int, ws):
     adapter, args = CONTENDERS[name]
     cfg = RunConfig(backbone=backbone, adapter=adapter, adapter_args=args, batch_size=batch_size)
     run = trial_run(cfg, ws)
     model = run.new_model()  # a fresh encoder each: PEFT changes the one it wraps
-    return StepTimer(model, cfg, run.accelerator), Counted(run), run.param_counts
+    batches = Tally(endless(lambda: run.loader(run.split.train, shuffle=True)))
+    return StepTimer(model, cfg, run.accelerator), batches, run.param_counts
 
 
 def main() -> None:
@@ -85,15 +73,7 @@ def main() -> None:
         f"{args.backbone}, batch {args.batch_size}: {batches} timed batches per contender "
         f"in {rounds} rounds"
     )
-    for timer, source, _ in timers.values():  # the first step warms up allocators and kernels
-        timer.seconds(source.take(1), 1)
-        source.molecules = 0
-    chunk = max(1, batches // rounds)
-    spent = interleaved(
-        {n: (lambda t=t, s=s: t.seconds(s.take(chunk), chunk)) for n, (t, s, _) in timers.items()},
-        rounds,
-    )
-    rate = {n: timers[n][1].molecules / spent[n] for n in names}
+    rate = molecule_rates({n: (t, s) for n, (t, s, _) in timers.items()}, batches, rounds)
     for name in names:
         trainable = timers[name][2].get("trainable_params", 0)
         print(

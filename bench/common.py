@@ -151,6 +151,35 @@ def interleaved(contenders: dict[str, Callable[[], float]], rounds: int) -> dict
     return spent
 
 
+class Tally:
+    """Counts the molecules that pass through, so each rate divides by what was trained."""
+
+    def __init__(self, batches):
+        self.batches, self.molecules = batches, 0
+
+    def take(self, n: int):
+        for batch in itertools.islice(self.batches, n):
+            self.molecules += len(batch["labels"])
+            yield batch
+
+
+def molecule_rates(
+    contenders: dict[str, tuple[StepTimer, Tally]], batches: int, rounds: int
+) -> dict[str, float]:
+    """Molecules per second of each contender's (timer, batches): one warm-up step each (it
+    warms up allocators and kernels), then ``batches`` timed batches each in ``rounds``
+    interleaved rounds."""
+    for timer, tally in contenders.values():
+        timer.seconds(tally.take(1), 1)
+        tally.molecules = 0
+    chunk = max(1, batches // rounds)
+    spent = interleaved(
+        {n: (lambda t=t, s=s: t.seconds(s.take(chunk), chunk)) for n, (t, s) in contenders.items()},
+        rounds,
+    )
+    return {n: tally.molecules / spent[n] for n, (_, tally) in contenders.items()}
+
+
 def timed_launch(
     args: list[str], folder: Path, threads: int | None, env: dict | None = None
 ) -> tuple[float, float]:

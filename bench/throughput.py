@@ -20,16 +20,16 @@ a few batches of 8 (left out by ``--quick``, which takes under a minute). The la
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import torch
 from common import (
     StepTimer,
+    Tally,
     endless,
     headline,
     interleaved,
     machine,
+    molecule_rates,
     parser,
     setup,
     trial_run,
@@ -78,18 +78,6 @@ def random_order(run, pad_to_300: bool, seed: int = 0):
     return one_pass
 
 
-class Tally:
-    """Counts the molecules that pass through, so each rate divides by what was trained."""
-
-    def __init__(self, batches):
-        self.batches, self.molecules = batches, 0
-
-    def take(self, n: int):
-        for batch in itertools.islice(self.batches, n):
-            self.molecules += len(batch["labels"])
-            yield batch
-
-
 def rates(run, model, modes: tuple[str, ...], batches: int, rounds: int) -> dict[str, float]:
     """Molecules per second of each mode: ``batches`` timed batches each, in ``rounds``."""
     sources = {
@@ -98,14 +86,7 @@ def rates(run, model, modes: tuple[str, ...], batches: int, rounds: int) -> dict
         "pad300": random_order(run, True),
     }
     timer = StepTimer(model, run.cfg, run.accelerator)
-    tallies = {m: Tally(endless(sources[m])) for m in modes}
-    for tally in tallies.values():  # the first step warms up allocators and kernels
-        timer.seconds(tally.take(1), 1)
-        tally.molecules = 0
-    chunk = max(1, batches // rounds)
-    contenders = {m: (lambda t=t: timer.seconds(t.take(chunk), chunk)) for m, t in tallies.items()}
-    spent = interleaved(contenders, rounds)
-    return {m: tallies[m].molecules / spent[m] for m in contenders}
+    return molecule_rates({m: (timer, Tally(endless(sources[m]))) for m in modes}, batches, rounds)
 
 
 def versus_trainer(run, model, n_molecules: int, rounds: int) -> float:
