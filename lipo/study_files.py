@@ -10,6 +10,7 @@ from types import ModuleType
 
 import sweeps
 from lipo.errors import ConfigError
+from lipo.search.space import space_of
 
 REQUIRED = ("STRATEGY", "ADAPTER", "TRIALS", "EPOCHS", "space")
 
@@ -39,7 +40,22 @@ def load_study(name: str) -> ModuleType:
     missing = [attr for attr in REQUIRED if not hasattr(module, attr)]
     if missing:
         raise ConfigError(f"{files[name]} lacks {', '.join(missing)}")
+    check_first_trial(files[name], getattr(module, "FIRST_TRIAL", None), module.space)
     return module
+
+
+def check_first_trial(path: Path, first: dict | None, space) -> None:
+    """FIRST_TRIAL (optional): settings a new study trains first, such as a recipe validation
+    chose before; knobs of the space, inside its ranges (a knob left out is drawn)."""
+    if first is None:
+        return
+    knobs = space_of(space)
+    bad = [f"{k}={v!r}" for k, v in first.items() if k not in knobs or not knobs[k](v)]
+    if bad:
+        raise ConfigError(
+            f"{path}: FIRST_TRIAL {', '.join(bad)} is not a value its space() draws "
+            f"(knobs: {', '.join(knobs)})"
+        )
 
 
 def describe(name: str) -> str:

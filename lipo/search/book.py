@@ -63,9 +63,12 @@ class TrialBook:
         heartbeat: int = HEARTBEAT_S,
         pruner: str = "median",
         epochs: int = 6,
+        first: dict | None = None,
     ) -> "TrialBook":
         return cls(
-            open_study(name, storage_url, seed, startup, objectives, heartbeat, pruner, epochs),
+            open_study(
+                name, storage_url, seed, startup, objectives, heartbeat, pruner, epochs, first
+            ),
             seed,
             startup,
         )

@@ -35,6 +35,7 @@ def open_book(inv: Invocation, startup: int) -> TrialBook:
         heartbeat=inv.heartbeat,
         pruner=inv.pruner,
         epochs=inv.base.epochs,
+        first=getattr(inv.definition, "FIRST_TRIAL", None),
     )
 
 
@@ -45,6 +46,7 @@ def search(inv: Invocation, accelerator: Accelerator) -> None:
     if main:
         tracker = Tracker(inv.tracking_uri, inv.study)  # an unreachable server fails first
         book = open_book(inv, startup)
+        announce_first_trial(inv, book)
         if inv.warm_start:
             queue_warm_start(inv, book)
         if len(inv.objectives) > 1:
@@ -102,6 +104,13 @@ def start_parent(inv: Invocation, tracker: Tracker) -> str:
             "warm_start": inv.warm_start or "none",
         },
     )
+
+
+def announce_first_trial(inv: Invocation, book: TrialBook) -> None:
+    first = getattr(inv.definition, "FIRST_TRIAL", None)
+    if first and book.counted() == 0:
+        settings = ", ".join(f"{k}={v}" for k, v in first.items())
+        print(f"trial 0 trains the study file's FIRST_TRIAL: {settings}")
 
 
 def queue_warm_start(inv: Invocation, book: TrialBook) -> None:

@@ -76,7 +76,10 @@ def open_study(
     heartbeat: int = HEARTBEAT_S,
     pruner: str = "median",
     epochs: int = 6,
+    first: dict | None = None,
 ) -> optuna.Study:
+    """``first``: settings queued as trial 0 of a new study (a study file's FIRST_TRIAL),
+    under the same lock as the creation, so that launches started together queue it once."""
     # Optuna prunes single-objective studies only.
     pruner = make_pruner(pruner if len(objectives) == 1 else "none", startup, epochs)
     with store_lock(local_store(storage_url)):  # launches started together: one creates it
@@ -88,6 +91,8 @@ def open_study(
             pruner=pruner,
         )
         name_metrics(study, objectives)
+        if first and not study.get_trials(deepcopy=False):
+            study.enqueue_trial(first, user_attrs={"lipo.first_trial": True})
     study.sampler = sampler(seed, 0, startup)  # re-seeded per trial by ``ask``
     return study
 

@@ -64,7 +64,8 @@ def test_the_space_probe_knows_every_knob_of_a_study_and_its_range():
     assert knobs["lr"](3e-4) and not knobs["lr"](1e-5)
     assert knobs["dropout"](0.1) and not knobs["dropout"](0.5)
     baseline = space_of(load_study("baseline").space)
-    assert baseline["batch_size"](16) and not baseline["batch_size"](128)
+    assert set(baseline) == {"lr", "weight_decay", "dropout", "warmup_frac"}
+    assert baseline["lr"](4e-4) and not baseline["lr"](3e-3)
     ia3 = space_of(load_study("ia3").space)  # an int range
     assert ia3["epochs"](5) and not ia3["epochs"](5.5)
 
