@@ -102,15 +102,19 @@ def start_parent(inv: Invocation, tracker: Tracker) -> str:
             "epochs": inv.base.epochs,
             "pruner": inv.pruner,
             "warm_start": inv.warm_start or "none",
+            "first_trial": first_trial_line(inv) or "none",
         },
     )
 
 
+def first_trial_line(inv: Invocation) -> str:
+    first = getattr(inv.definition, "FIRST_TRIAL", None) or {}
+    return ", ".join(f"{k}={v}" for k, v in first.items())
+
+
 def announce_first_trial(inv: Invocation, book: TrialBook) -> None:
-    first = getattr(inv.definition, "FIRST_TRIAL", None)
-    if first and book.counted() == 0:
-        settings = ", ".join(f"{k}={v}" for k, v in first.items())
-        print(f"trial 0 trains the study file's FIRST_TRIAL: {settings}")
+    if first_trial_line(inv) and book.counted() == 0:
+        print(f"trial 0 trains the study file's FIRST_TRIAL: {first_trial_line(inv)}")
 
 
 def queue_warm_start(inv: Invocation, book: TrialBook) -> None:

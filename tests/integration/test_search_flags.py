@@ -1,5 +1,6 @@
 """--warm-start and --pruner from the command line: the source study's best settings are the
-new search's first trial, and both choices are recorded on the search's parent run."""
+new search's first trial, and both choices are recorded on the search's parent run; so is the
+study file's FIRST_TRIAL, which trial 0 of a new study trains."""
 
 import pytest
 
@@ -9,18 +10,24 @@ TINY = ("--backbone", "tiny", "--epochs", "1", "--trials", "1")
 
 
 def test_a_search_warm_started_from_a_finished_study(tmp_path):
-    launch(tmp_path, "--study", "baseline", *TINY)
+    first = launch(tmp_path, "--study", "baseline", *TINY)
+    assert "trial 0 trains the study file's FIRST_TRIAL: lr=0.000413" in first.stdout
     done = launch(
         tmp_path, "--study", "lora", *TINY, "--warm-start", "baseline", "--pruner", "hyperband"
     )
     assert "warm start: the best settings of baseline queued first" in done.stdout
     [source] = trial_runs(tmp_path, "baseline")
     [trial] = trial_runs(tmp_path, "lora")
+    assert float(source.data.params["lr"]) == 4.13e-4  # baseline's FIRST_TRIAL
     # lr: both spaces draw it, and baseline's draw is inside lora's range
     assert trial.data.params["lr"] == source.data.params["lr"]
     [parent] = [r for r in mlflow_runs(tmp_path, "lora") if r.info.run_name == "lora search"]
     assert parent.data.params["pruner"] == "hyperband"
     assert parent.data.params["warm_start"] == "baseline"
+    [first_parent] = [
+        r for r in mlflow_runs(tmp_path, "baseline") if r.info.run_name == "baseline search"
+    ]
+    assert first_parent.data.params["first_trial"].startswith("lr=0.000413, weight_decay=")
 
 
 @pytest.mark.parametrize(
