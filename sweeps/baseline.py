@@ -9,9 +9,10 @@ ADAPTER = "full"
 # mini-22500 and `mini`), and lr is drawn where those searches found it (4.1e-4 best; 2.4e-3
 # diverged). Trial 0 trains the recipe they chose; TPE draws the next around it, and the
 # median pruner stops those that trail it. A trial run to the end costs about 540 s on a
-# 2-core CPU, a pruned one about 100 s: on `mini` the 4-trial study took 1283 s (trials 0 and
-# 1 complete, 2 and 3 pruned at epoch 2), so 3 trials (the same first three: each trial's
-# draw and pruning see only the trials before it). The wider 6-trial search took 1921 s.
+# 2-core CPU, a pruned one about 100 s: on `mini` this study took 1191 s alone (trials 0 and 1
+# complete, 2 pruned at epoch 2); with 4 trials, 1283 s (the same first three, to every digit:
+# each trial's draw and pruning see only the trials before it). The wider 6-trial search
+# before took 1921 s.
 TRIALS = 3
 EPOCHS = 12
 FIRST_TRIAL = {"lr": 4.13e-4, "weight_decay": 0.0145, "dropout": 0.0, "warmup_frac": 0.037}
