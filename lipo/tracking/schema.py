@@ -93,6 +93,7 @@ OPTUNA_ATTRS = (
     "lipo.origin",
     "lipo.worker",
     "lipo.warm_start",
+    "lipo.first_trial",  # trial 0 of a new study trained the study file's FIRST_TRIAL
     "lipo.claim",
     "lipo.lease_until",
 )  # the last two: final seeds' claims
