@@ -14,6 +14,7 @@ from lipo.data.splits import PARTS
 from lipo.errors import LipoError, TrialPruned
 from lipo.models.checkpoint import save_checkpoint
 from lipo.runtime.distributed import broadcast
+from lipo.tracking import schema
 from lipo.tracking.store import Tracker
 from lipo.training.trial_run import TrialRun, count_params
 
@@ -51,6 +52,7 @@ class Recorder:
         metrics = {
             **count_params(result.model),
             "best_epoch": result.best_epoch,
+            **best_val_metrics(result.best),
             "wall_time_s": time.time() - self.started,
             **result.seconds,
             **(extra_metrics or {}),
@@ -72,6 +74,13 @@ class Recorder:
             self.tracker.log_metrics(self.run_id, run.param_counts)
         self.tracker.set_tags(self.run_id, {"lipo.state": state, "lipo.error": reason[:5000]})
         self.tracker.finish(self.run_id, "KILLED" if state == "PRUNED" else "FAILED")
+
+
+def best_val_metrics(best: dict[str, float]) -> dict[str, float]:
+    """The best epoch's val/<m> as best/val_<m>: the figure that chose the run's weights, one
+    column in the MLflow UI (val/<m>'s latest value is the last epoch's)."""
+    named = {f"best/val_{k.split('/')[1]}": v for k, v in best.items() if k.startswith("val/")}
+    return {k: v for k, v in named.items() if k in schema.BEST_METRICS}
 
 
 # should_stop(epoch, val_mse) -> True to stop the run: the search's pruner, on rank 0

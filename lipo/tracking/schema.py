@@ -62,6 +62,9 @@ REGRESSION = ("mse", "rmse", "mae", "r2")
 EPOCH_METRICS = ("train/loss", "train/aux_loss", *(f"val/{m}" for m in REGRESSION))
 STEP_METRICS = ("train/step_loss", "train/lr")  # every few optimiser steps (step = that step)
 TEST_METRICS = tuple(f"test/{m}" for m in REGRESSION)
+# On a completed run: the best epoch's validation metrics, the epoch whose weights it keeps
+# (the per-epoch val/mse's latest value is the last epoch's, which early stopping passed over)
+BEST_METRICS = tuple(f"best/val_{m}" for m in REGRESSION)
 SIZE_METRICS = ("trainable_params", "total_params")
 TIME_METRICS = ("wall_time_s", "time/train_s", "time/eval_s", "time/save_s")
 # What strategies and masked-LM training log beside them (step = epoch, round or MLM step)
@@ -85,7 +88,7 @@ STRATEGY_METRICS = (
     "heldout/accuracy",
     "heldout/descriptor_mse",
 )
-METRICS = EPOCH_METRICS + STEP_METRICS + TEST_METRICS + SIZE_METRICS + TIME_METRICS
+METRICS = EPOCH_METRICS + STEP_METRICS + TEST_METRICS + BEST_METRICS + SIZE_METRICS + TIME_METRICS
 METRIC_NAMESPACES = {name.split("/")[0] for name in METRICS + STRATEGY_METRICS if "/" in name}
 
 # Optuna user attributes (not MLflow tags), read by lipo/search/ alone

@@ -6,6 +6,7 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from lipo.search.claims import SeedClaims
+from lipo.tracking import schema
 from tests.integration.helpers import launch, metric_history, mlflow_runs, optuna_trials, trial_runs
 
 TAGS = (
@@ -45,6 +46,8 @@ def test_search_resume_and_final(tmp_path):
             spent = [metrics[f"time/{k}_s"] for k in ("train", "eval", "save")]
             assert min(spent) >= 0 and spent[0] > 0
             assert sum(spent) <= metrics["wall_time_s"]
+            # the UI's column for the epoch the run kept, not the last epoch's val/mse
+            assert metrics["best/val_mse"] == pytest.approx(min(curve))
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert complete and complete[0].value == pytest.approx(
         min(metric_history(tmp_path, complete[0].user_attrs["mlflow_run_id"], "val/mse"))
@@ -59,6 +62,7 @@ def test_search_resume_and_final(tmp_path):
     assert sorted(r.data.tags["lipo.seed"] for r in finals) == ["0", "1"]
     for run in finals:
         assert {"test/mse", "test/rmse", "test/mae", "test/r2"} <= set(run.data.metrics)
+        assert set(schema.BEST_METRICS) <= set(run.data.metrics)
         # its validation table is the best epoch's, the one its val/mse curve reached lowest
         table = pd.read_csv(
             MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db").download_artifacts(

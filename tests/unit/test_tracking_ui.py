@@ -13,7 +13,7 @@ from lipo.config import RunConfig
 from lipo.data.splits import Split
 from lipo.invocation import Invocation
 from lipo.study_files import load_study
-from lipo.tracking.recorder import Recorder
+from lipo.tracking.recorder import Recorder, best_val_metrics
 from lipo.tracking.store import Tracker
 from lipo.training.steps import STEP_CURVE_EVERY
 from lipo.training.trial_run import TrialRun, Workspace
@@ -87,6 +87,16 @@ def test_a_final_run_lists_the_test_part_too(tracker, molecules):
     found = inputs_of(tracker, "final", molecules)
     assert set(found) == {"train", "val", "test"}
     assert found["test"].name.endswith(":random:test") and '"num_rows": 12' in found["test"].profile
+
+
+def test_the_best_epochs_validation_is_one_column_per_metric():
+    best = {"val/mse": 0.4, "val/rmse": 0.63, "val/mae": 0.5, "val/r2": 0.7, "train/loss": 0.2}
+    assert best_val_metrics(best) == {
+        "best/val_mse": 0.4,
+        "best/val_rmse": 0.63,
+        "best/val_mae": 0.5,
+        "best/val_r2": 0.7,
+    }
 
 
 def test_training_curves_per_optimiser_step(molecules):
