@@ -71,6 +71,8 @@ def final(
                             f"{trial_number}, skipped (re-run once it ends)"
                         )
                     continue
+                if main:
+                    fail_stale_runs(tracker, inv, trial_number, seed)
                 seed_cfg = cfg.replace(
                     seed=seed,
                     **({"split": "random", "split_seed": seed} if inv.split_per_seed else {}),
@@ -104,6 +106,20 @@ def best_settings(inv: Invocation) -> tuple[int, dict]:
 def finished(tracker: Tracker, inv: Invocation, trial_number: int, seed: int) -> bool:
     query = final_query(inv.optuna_name, trial_number, seed)
     return bool(same_control(inv, tracker.runs(query)))
+
+
+def fail_stale_runs(tracker: Tracker, inv: Invocation, trial_number: int, seed: int) -> None:
+    """This launch holds the seed's claim, so a run of the seed still RUNNING is one whose
+    launcher died without ending it (killed hard, out of memory, its machine lost): it is
+    marked FAILED with why, as a search trial's lost run is, not left RUNNING in the UI."""
+    query = final_query(inv.optuna_name, trial_number, seed, status="RUNNING")
+    for run in same_control(inv, tracker.runs(query)):
+        tracker.fail_lost_run(
+            run.run_id,
+            "its launcher stopped without ending it (killed or lost); a later launch "
+            "trains this seed again",
+        )
+        tqdm.write(f"seed {seed}: an earlier launch's run {run.run_id} was left running, failed")
 
 
 def one_seed(inv, accelerator, cfg, tracker, parent, trial_number) -> None:

@@ -7,13 +7,16 @@ from __future__ import annotations
 from lipo.tracking import schema
 
 
-def final_query(optuna_study: str, trial_number: int, seed: int | None = None) -> str:
-    """MLflow filter for the finished final runs of one best trial (and one seed)."""
+def final_query(
+    optuna_study: str, trial_number: int, seed: int | None = None, status: str = "FINISHED"
+) -> str:
+    """MLflow filter for the final runs of one best trial (and one seed), finished unless
+    ``status`` says otherwise."""
     seed_clause = f"AND tags.`{schema.SEED}` = '{seed}' " if seed is not None else ""
     return (
         f"tags.`{schema.PHASE}` = 'final' AND tags.`{schema.OPTUNA_STUDY}` = '{optuna_study}' "
         f"AND tags.`{schema.BEST_TRIAL}` = '{trial_number}' {seed_clause}"
-        "AND attributes.status = 'FINISHED'"
+        f"AND attributes.status = '{status}'"
     )
 
 
