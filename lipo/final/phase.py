@@ -103,17 +103,23 @@ def best_settings(inv: Invocation) -> tuple[int, dict]:
     return best.number, best.settings
 
 
+def seed_runs(
+    tracker: Tracker, inv: Invocation, trial_number: int, seed: int, status: str = "FINISHED"
+) -> list:
+    """The seed's final runs of this best trial and control, in MLflow state ``status``."""
+    query = final_query(inv.optuna_name, trial_number, seed, status)
+    return same_control(inv, tracker.runs(query))
+
+
 def finished(tracker: Tracker, inv: Invocation, trial_number: int, seed: int) -> bool:
-    query = final_query(inv.optuna_name, trial_number, seed)
-    return bool(same_control(inv, tracker.runs(query)))
+    return bool(seed_runs(tracker, inv, trial_number, seed))
 
 
 def fail_stale_runs(tracker: Tracker, inv: Invocation, trial_number: int, seed: int) -> None:
     """This launch holds the seed's claim, so a run of the seed still RUNNING is one whose
     launcher died without ending it (killed hard, out of memory, its machine lost): it is
     marked FAILED with why, as a search trial's lost run is, not left RUNNING in the UI."""
-    query = final_query(inv.optuna_name, trial_number, seed, status="RUNNING")
-    for run in same_control(inv, tracker.runs(query)):
+    for run in seed_runs(tracker, inv, trial_number, seed, status="RUNNING"):
         tracker.fail_lost_run(
             run.run_id,
             "its launcher stopped without ending it (killed or lost); a later launch "

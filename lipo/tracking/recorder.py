@@ -79,8 +79,7 @@ class Recorder:
 def best_val_metrics(best: dict[str, float]) -> dict[str, float]:
     """The best epoch's val/<m> as best/val_<m>: the figure that chose the run's weights, one
     column in the MLflow UI (val/<m>'s latest value is the last epoch's)."""
-    named = {f"best/val_{k.split('/')[1]}": v for k, v in best.items() if k.startswith("val/")}
-    return {k: v for k, v in named.items() if k in schema.BEST_METRICS}
+    return {f"best/val_{m}": best[f"val/{m}"] for m in schema.REGRESSION if f"val/{m}" in best}
 
 
 # should_stop(epoch, val_mse) -> True to stop the run: the search's pruner, on rank 0
