@@ -44,8 +44,8 @@ def one_line_error(argv, capsys) -> str:
     [
         (
             ["--study", "baseline", "--backbone", "bert"],
-            "unknown backbone 'bert': expected one of tiny, mini, mini-scratch, mini-22500, "
-            "mini-13500, mini-5500, mini-moses",
+            "unknown backbone 'bert': expected one of tiny, mini, mini-scratch, mini-38500, "
+            "mini-22500, mini-13500, mini-5500, mini-moses",
         ),
         (["--study", "baseline", "--workers", "2", "--final"], "--workers shares a search"),
         (["--study", "baseline", "--workers", "0"], "--workers must be at least 1"),

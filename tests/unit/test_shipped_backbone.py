@@ -15,6 +15,7 @@ PREVIOUS = SHIPPED / "mini-moses"
 BEFORE_CONTINUING = SHIPPED / "mini-22500"
 EARLIER = SHIPPED / "mini-13500"
 FIRST_RUN = SHIPPED / "mini-5500"
+CANDIDATE = SHIPPED / "mini-38500"
 
 
 def assert_checksums(folder):
@@ -50,6 +51,20 @@ def test_model_card_matches_the_files():
             later_card["continued_from"] == f"mini ({steps} steps; model.safetensors {digest[:16]})"
         )
     assert card["total_steps"] == 22500 + card["steps"]
+
+
+def test_the_candidate_continues_the_default_mini(monkeypatch):
+    """`mini-38500`: the default `mini` pre-trained 8000 steps more, on the same corpora."""
+    assert_checksums(CANDIDATE)
+    card = json.loads((CANDIDATE / "lipo_card.json").read_text())
+    digest = hashlib.sha256((FOLDER / "model.safetensors").read_bytes()).hexdigest()
+    assert card["continued_from"] == f"mini (30500 steps; model.safetensors {digest[:16]})"
+    assert card["steps"] == 8000 and card["total_steps"] == 38500
+    default = json.loads((FOLDER / "lipo_card.json").read_text())
+    assert card["corpora"] == default["corpora"] and card["objective"] == default["objective"]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    candidate, mini = load_backbone("mini-38500", corpus=[]), load_backbone("mini", corpus=[])
+    assert candidate.source == "mini-38500" and candidate.revision != mini.revision
 
 
 @pytest.mark.parametrize(
@@ -110,6 +125,8 @@ def test_model_card_names_no_path_of_the_machine_that_trained():
     for name in (
         "mini/README.md",
         "mini/lipo_card.json",
+        "mini-38500/README.md",
+        "mini-38500/lipo_card.json",
         "mini-22500/README.md",
         "mini-22500/lipo_card.json",
         "mini-13500/README.md",
