@@ -16,6 +16,7 @@ from lipo.models.backbone_names import BACKBONES  # noqa: F401
 from lipo.registry import Registry
 from lipo.runtime import workdir
 from lipo.runtime.distributed import close_accelerator, make_accelerator, quieten
+from lipo.runtime.worker_report import leave
 
 # ``launch.py NAME ...`` hands the rest of the command line to the module's ``main(argv)``.
 SUBCOMMANDS = Registry("command", "lipo", group="lipo.commands")
@@ -165,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         run(args)
     except LipoError as exc:
         print(f"lipo: error: {exc}", file=sys.stderr)
+        leave(f"lipo: error: {exc}")  # for the starter of --workers, when this is a worker
         return 2
     except KeyboardInterrupt:
         print("lipo: interrupted; re-run the same command to continue the study", file=sys.stderr)

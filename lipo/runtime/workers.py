@@ -8,11 +8,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import lipo
 from lipo.errors import LipoError
 from lipo.runtime.devices import placement_table, worker_count, worker_envs
+from lipo.runtime.worker_report import REPORT, failures
 
 # A worker is the same command line without --workers: each one a plain launcher.
 WORKER = [
@@ -75,17 +77,24 @@ def start_workers(args) -> None:
     command = [*WORKER, *worker_argv(args.argv)]
     print(f"starting {workers} workers: {' '.join(worker_argv(args.argv))}", flush=True)
     print(placement_table(envs), flush=True)
-    procs = [subprocess.Popen(command, env=env) for env in envs]
-    try:
-        codes = [p.wait() for p in procs]
-    except KeyboardInterrupt:  # Ctrl-C reached every worker too (same process group)
-        for p in procs:
-            p.wait()
-        raise
-    failed = [(i, c) for i, c in enumerate(codes) if c != 0]
+    run_workers(command, envs)
+
+
+def run_workers(command: list[str], envs: list[dict[str, str]]) -> None:
+    """One process of ``command`` per environment, waited for; a LipoError naming each worker
+    that failed, with the report it left (``worker_report``)."""
+    with tempfile.TemporaryDirectory(prefix="lipo-workers-") as folder:
+        reports = [Path(folder) / f"worker-{i}.txt" for i in range(len(envs))]
+        procs = [
+            subprocess.Popen(command, env={**env, REPORT: str(report)})
+            for env, report in zip(envs, reports)
+        ]
+        try:
+            codes = [p.wait() for p in procs]
+        except KeyboardInterrupt:  # Ctrl-C reached every worker too (same process group)
+            for p in procs:
+                p.wait()
+            raise
+        failed = failures(reports, codes)
     if failed:
-        raise LipoError(
-            f"{len(failed)} of {workers} workers failed (exit status "
-            f"{', '.join(str(c) for _, c in failed)}); re-run the same command "
-            "to finish the study"
-        )
+        raise LipoError(failed)

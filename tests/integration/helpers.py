@@ -31,8 +31,16 @@ def launch(
         cmd, cwd=cwd, env=env(**extra_env), capture_output=True, text=True, timeout=timeout
     )
     if ok and done.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} exited {done.returncode}\n{done.stderr[-4000:]}")
+        said = without_progress_bars(done.stderr)
+        raise AssertionError(f"{' '.join(cmd)} exited {done.returncode}\n{said[-6000:]}")
     return done
+
+
+def without_progress_bars(text: str) -> str:
+    """What a failed launch said, less tqdm's redraws: with several workers the bars fill
+    the tail of stderr and push a worker's traceback out of the failure message."""
+    lines = text.replace("\r", "\n").splitlines()
+    return "\n".join(line for line in lines if line.strip(" \x1b[A") and "%|" not in line)
 
 
 def mlflow_runs(cwd: Path, experiment: str) -> list:
