@@ -26,6 +26,8 @@ from lipo.runtime.locks import sqlite_file, store_lock
 from lipo.tracking.schema import DEFAULT_TRACKING_URI, current_names
 
 ARTIFACT_ROOT = Path("mlruns") / "artifacts"
+# A unique key taken by a concurrent insert, as PostgreSQL, SQLite and MySQL word it.
+DUPLICATE_KEY = re.compile(r"UniqueViolation|UNIQUE constraint failed|Duplicate entry")
 PARAM_LIMIT = 6000  # MLflow rejects longer param values
 
 # MLflow announces every schema migration at INFO, and every finished run's URL on an HTTP
@@ -172,7 +174,7 @@ class Tracker:
                 profile=json.dumps(profile),
             )
             inputs.append(DatasetInput(dataset, [InputTag("mlflow.data.context", part)]))
-        self.client.log_inputs(run_id, datasets=inputs)
+        self.log_inputs(run_id, inputs)
 
     def log_dataset(self, run_id: str, frame, name: str, context: str = "training") -> None:
         """Molecules a trial trained on beyond its split (influence-selected, actively
@@ -180,7 +182,21 @@ class Tracker:
         and runs that trained on the same molecules share the digest."""
         dataset = mlflow.data.from_pandas(frame, name=name)
         tag = InputTag(key="mlflow.data.context", value=context)
-        self.client.log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), [tag])])
+        self.log_inputs(run_id, [DatasetInput(dataset._to_mlflow_entity(), [tag])])
+
+    def log_inputs(self, run_id: str, inputs: list[DatasetInput], tries: int = 4) -> None:
+        """MLflow adds a dataset to the experiment with the first run that logs it: it looks
+        the dataset up, then inserts it, in one transaction. Workers whose trials start
+        together all miss it, all insert it, and all but one fail on its unique key (their
+        transaction rolled back, nothing written): each of those finds it on a second try."""
+        for attempt in range(tries):
+            try:
+                self.client.log_inputs(run_id, datasets=inputs)
+                return
+            except MlflowException as exc:
+                if attempt == tries - 1 or not DUPLICATE_KEY.search(str(exc)):
+                    raise
+                time.sleep(0.1 * (attempt + 1))
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         items = [Param(k, str(v)[:PARAM_LIMIT]) for k, v in params.items()]

@@ -4,6 +4,7 @@
 by its missing heartbeats."""
 
 import json
+import multiprocessing
 import os
 import shutil
 import signal
@@ -186,3 +187,40 @@ def test_worker_lost_on_another_machine_is_found_by_its_heartbeat(stack, tmp_pat
     by_id = check_one_run_per_trial(trials, search_runs(tracking, name))
     assert by_id[first.user_attrs["mlflow_run_id"]].info.status == "FAILED"
     assert by_id[retry.user_attrs["mlflow_run_id"]].info.status == "FINISHED"
+
+
+def log_the_same_data(url: str, data: str, start, said) -> None:
+    """One worker's first trial: a run of its own, then the data inputs every trial logs."""
+    from lipo.tracking.store import Tracker
+
+    tracker = Tracker(url, "inputs race")
+    run = tracker.start_run("trial", {})
+    start.wait()
+    try:
+        sizes = {"train": 80, "val": 10, "test": 10}
+        tracker.log_data_inputs(run, data, "ab" * 32, "random_seed0", "cd" * 32, sizes)
+        said.put("logged")
+    except Exception as exc:  # noqa: BLE001 - the parent asserts on what each worker saw
+        said.put(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+
+
+def test_workers_logging_the_same_data_at_once_all_log_it(stack):
+    """MLflow adds a dataset with the first run that logs it (look up, then insert): three
+    workers starting their first trials together all insert it, and without a retry two of
+    them stop on its unique key (PostgreSQL's UniqueViolation through the server)."""
+    from lipo.tracking.store import Tracker
+
+    _, tracking, _ = stack
+    Tracker(tracking, "inputs race")  # the experiment exists before the workers, as prepare()
+    spawn = multiprocessing.get_context("spawn")
+    for table in ("first.csv", "second.csv", "third.csv"):
+        start, said = spawn.Barrier(3), spawn.Queue()
+        workers = [
+            spawn.Process(target=log_the_same_data, args=(tracking, table, start, said))
+            for _ in range(3)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(120)
+        assert [said.get(timeout=5) for _ in workers] == ["logged"] * 3
