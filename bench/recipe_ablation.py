@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-# baseline's search on mini (random_seed0, 12 epochs) chose these: lipo/pretrained/mini/README.md
+# baseline's search on mini-30500 (random_seed0, 12 epochs) chose these:
+# lipo/pretrained/mini-30500/README.md
 RECIPE = {
     "lr": 4.1304e-4,
     "weight_decay": 0.014487,

@@ -2,15 +2,16 @@
 
 STRATEGY = "all"
 ADAPTER = "full"
-# 12 epochs: the best trial's val/mse was still falling at epoch 12 on `mini` (0.473, 0.493,
+# 12 epochs: the best trial's val/mse was still falling at epoch 12 on `mini-30500` (0.473, 0.493,
 # 0.474, 0.454 at epochs 9-12). The settings that cost an epoch are fixed where validation put
 # them on every encoder so far (batch 16, two randomised SMILES a molecule and epoch, four
 # averaged in evaluation: `baseline`'s choice in its three wider searches, on mini-13500,
-# mini-22500 and `mini`), and lr is drawn where those searches found it (4.1e-4 best; 2.4e-3
+# mini-22500 and mini-30500), and lr is drawn where those searches found it (4.1e-4 best; 2.4e-3
 # diverged). Trial 0 trains the recipe they chose; TPE draws the next around it, and the
 # median pruner stops those that trail it. A trial run to the end costs about 540 s on a
-# 2-core CPU, a pruned one about 100 s: on `mini` this study took 1191 s alone on an AMD EPYC
-# (trials 0 and 1 complete, 2 pruned at epoch 2; 1395 s on an Intel Xeon, mini's card); with 4
+# 2-core CPU, a pruned one about 100 s: on `mini` this study took 1169 s alone on an Intel Xeon
+# (trials 0 and 2 complete, 1 pruned at epoch 2; mini's card). On `mini-30500` it took 1191 s
+# alone on an AMD EPYC and 1395 s on the Intel Xeon (trials 0 and 1 complete, 2 pruned); with 4
 # trials, 1283 s (the same first three, to every digit: each trial's draw and pruning see only
 # the trials before it). The wider 6-trial search before took 1921 s.
 TRIALS = 3

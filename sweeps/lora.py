@@ -10,13 +10,13 @@ ADAPTER = "lora"
 #
 # The settings that cost an epoch and that a 4-trial search cannot afford to explore are fixed
 # where validation put them: rank 16 on attention and feed-forward, batch 16, two randomised
-# SMILES a molecule and epoch, test-time augmentation 4. On `mini` (30,500 steps) that choice
+# SMILES a molecule and epoch, test-time augmentation 4. On `mini-30500` that choice
 # reached val/mse 0.501 in 12 epochs, against 0.572 for the random first draw of a wider space
 # (attention only, batch 32, no tta); rank hardly changes the cost (r8 1.41x, r32 1.48x). At 6
 # epochs over ranks 2-64 and lr up to 1e-2 the search had chosen rank 4 at lr 6.3e-3 (test MSE
 # 0.584 against the full fine-tune's 0.400, mini-13500's card). DoRA and rsLoRA stay knobs a
 # study file can draw (`adapter.use_dora`, `adapter.use_rslora`); DoRA costs more per step.
-# 1093 s alone on a 2-core CPU with `mini`: one trial complete (582 s, 45 s an epoch of
+# 1093 s alone on a 2-core CPU with `mini-30500`: one trial complete (582 s, 45 s an epoch of
 # training), three pruned (at epochs 2, 4 and 4); 1855 s for the 5-trial study before, with
 # adapter dropout and a 63 s epoch.
 TRIALS = 4

@@ -131,14 +131,15 @@ def mini(corpus: Sequence[str]) -> Backbone:
     return shipped("mini")
 
 
-def mini_38500(corpus: Sequence[str]) -> Backbone:
-    """A later ``mini``: the default one continued 8000 pre-training steps (38,500 in all); a
-    candidate until the default studies have run on it (lipo/pretrained/mini-38500/README.md)."""
-    return shipped("mini-38500")
+def mini_30500(corpus: Sequence[str]) -> Backbone:
+    """The previous ``mini``: the same encoder after its first 30,500 pre-training steps, before
+    the 8000 that continued it; kept for comparison and for runs trained on it
+    (lipo/pretrained/mini-30500/README.md)."""
+    return shipped("mini-30500")
 
 
 def mini_22500(corpus: Sequence[str]) -> Backbone:
-    """The previous ``mini``: the same encoder after its first 22,500 pre-training steps, before
+    """An earlier ``mini``: the same encoder after its first 22,500 pre-training steps, before
     the 8000 that continued it; kept for comparison and for runs trained on it
     (lipo/pretrained/mini-22500/README.md)."""
     return shipped("mini-22500")

@@ -114,7 +114,7 @@ def frozen_encoder(model: PeftModel) -> dict:
 
 # Shipped encoders that took over a name: runs trained on earlier weights load them here
 # (newest first).
-RENAMED = {"mini": ("mini-22500", "mini-13500", "mini-5500", "mini-moses")}
+RENAMED = {"mini": ("mini-30500", "mini-22500", "mini-13500", "mini-5500", "mini-moses")}
 
 
 def rebuild_backbone(folder: Path, info: dict) -> Backbone:

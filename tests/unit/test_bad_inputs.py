@@ -44,7 +44,7 @@ def one_line_error(argv, capsys) -> str:
     [
         (
             ["--study", "baseline", "--backbone", "bert"],
-            "unknown backbone 'bert': expected one of tiny, mini, mini-scratch, mini-38500, "
+            "unknown backbone 'bert': expected one of tiny, mini, mini-scratch, mini-30500, "
             "mini-22500, mini-13500, mini-5500, mini-moses",
         ),
         (["--study", "baseline", "--workers", "2", "--final"], "--workers shares a search"),

@@ -43,7 +43,7 @@ def test_cli_choices_and_help_come_from_the_registries():
             "tiny",
             "mini (default)",
             "mini-scratch",
-            "mini-38500",
+            "mini-30500",
             "mini-22500",
             "mini-13500",
             "mini-5500",
