@@ -165,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         workdir.use(args.workdir)
         run(args)
     except LipoError as exc:
-        print(f"lipo: error: {exc}", file=sys.stderr)
-        leave(f"lipo: error: {exc}")  # for the starter of --workers, when this is a worker
+        said = f"lipo: error: {exc}"
+        print(said, file=sys.stderr)
+        leave(said)  # for the starter of --workers, when this is a worker
         return 2
     except KeyboardInterrupt:
         print("lipo: interrupted; re-run the same command to continue the study", file=sys.stderr)

@@ -24,8 +24,9 @@ def leave(text: str) -> None:
 
 def read(path: Path, code: int) -> str:
     """What the worker that exited with ``code`` left in ``path``, or why it left nothing."""
-    if path.is_file() and path.read_text().strip():
-        return "\n".join(path.read_text().strip().splitlines()[-LINES_SHOWN:])
+    left = path.read_text().strip() if path.is_file() else ""
+    if left:
+        return "\n".join(left.splitlines()[-LINES_SHOWN:])
     if code < 0:
         with contextlib.suppress(ValueError):
             return f"killed by {signal.Signals(-code).name}, no report left"

@@ -3,6 +3,7 @@ line, an unexpected error's traceback), instead of an exit status alone; real wo
 
 import os
 import sys
+import tempfile
 
 import pytest
 
@@ -46,11 +47,8 @@ def test_a_killed_worker_is_named_with_its_signal(tmp_path):
 
 
 def test_workers_that_all_succeed_raise_nothing_and_leave_no_folder(tmp_path):
-    before = set(os.listdir(os.environ.get("TMPDIR", "/tmp")))
+    before = set(os.listdir(tempfile.gettempdir()))
     run_workers([sys.executable, "-c", "pass"], [worker_env(), worker_env()])
     assert (
-        not {
-            n for n in os.listdir(os.environ.get("TMPDIR", "/tmp")) if n.startswith("lipo-workers-")
-        }
-        - before
+        not {n for n in os.listdir(tempfile.gettempdir()) if n.startswith("lipo-workers-")} - before
     )
