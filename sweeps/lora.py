@@ -16,10 +16,14 @@ ADAPTER = "lora"
 # epochs over ranks 2-64 and lr up to 1e-2 the search had chosen rank 4 at lr 6.3e-3 (test MSE
 # 0.584 against the full fine-tune's 0.400, mini-13500's card). DoRA and rsLoRA stay knobs a
 # study file can draw (`adapter.use_dora`, `adapter.use_rslora`); DoRA costs more per step.
-# 1093 s alone on a 2-core CPU with `mini-30500`: one trial complete (582 s, 45 s an epoch of
-# training), three pruned (at epochs 2, 4 and 4); 1855 s for the 5-trial study before, with
-# adapter dropout and a 63 s epoch.
-TRIALS = 4
+# Trial 0 trains the recipe `mini`'s 4-trial search chose (alpha 32, lr 6.75e-4, head dropout
+# 0.189: val/mse 0.5015 at epoch 11); TPE draws the next two around it, and the median pruner
+# stops those that trail it. A trial run to the end costs about 650 s on a 2-core CPU, one
+# pruned at epoch 2 about 130 s. The 4-trial search with a random first trial took 1687 s alone
+# on an Intel Xeon (trials 0 and 2 complete, 1 and 3 pruned at epochs 2 and 4), past the
+# 20-minute bound; on `mini-30500`, 1093 s (one trial complete, three pruned).
+TRIALS = 3
+FIRST_TRIAL = {"adapter.alpha": 32, "lr": 6.75e-4, "dropout": 0.189}
 EPOCHS = 12
 DEFAULTS = {
     "patience": 3,
