@@ -3,6 +3,7 @@ its epochs, its artifacts and how it ended; and the per-epoch hook every rank ru
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 import traceback
@@ -30,11 +31,20 @@ class Recorder:
             name, {**inv.tags(cfg), **extra_tags}, parent, cfg.flat(), system_metrics=True
         )
         self.started = time.time()
-        tracker.log_metrics(self.run_id, {"data/invalid_rows": len(inv.ws.mols.dropped)})
+        try:
+            self.describe_data(inv, cfg)
+        except BaseException as exc:
+            # The run exists: left RUNNING, the UI would show a trial training forever.
+            with contextlib.suppress(Exception):  # a store that refused this may refuse more
+                self.end("FAIL", describe_error(exc))
+            raise
+
+    def describe_data(self, inv, cfg: RunConfig) -> None:
+        self.tracker.log_metrics(self.run_id, {"data/invalid_rows": len(inv.ws.mols.dropped)})
         # What it trains and is scored on; a search trial never sees the test part.
         split = inv.ws.split
         parts = PARTS if cfg.phase == "final" else ("train", "val")
-        tracker.log_data_inputs(
+        self.tracker.log_data_inputs(
             self.run_id,
             inv.ws.mols.source,
             inv.ws.data_sha256,
@@ -69,8 +79,8 @@ class Recorder:
         self.tracker.set_tags(self.run_id, {"lipo.state": "COMPLETE"})
         self.tracker.finish(self.run_id, "FINISHED")
 
-    def end(self, state: str, reason: str, run: TrialRun) -> None:
-        if run.param_counts:  # pruned and failed runs keep their parameter counts too
+    def end(self, state: str, reason: str, run: TrialRun | None = None) -> None:
+        if run is not None and run.param_counts:  # pruned and failed runs keep them too
             self.tracker.log_metrics(self.run_id, run.param_counts)
         self.tracker.set_tags(self.run_id, {"lipo.state": state, "lipo.error": reason[:5000]})
         self.tracker.finish(self.run_id, "KILLED" if state == "PRUNED" else "FAILED")

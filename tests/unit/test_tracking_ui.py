@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 from accelerate import Accelerator
+from mlflow.exceptions import MlflowException
 
 from lipo.config import RunConfig
 from lipo.data.splits import Split
@@ -55,19 +56,21 @@ def workspace(molecules) -> Workspace:
     return Workspace(molecules, Split("random", FEW[:96], FEW[96:108], FEW[108:]), "ab" * 32)
 
 
-def inputs_of(tracker, phase: str, molecules) -> dict:
-    ws = workspace(molecules)
-    cfg = RunConfig(backbone="tiny", phase=phase)
-    inv = Invocation(
+def invocation(tracker, cfg: RunConfig, molecules) -> Invocation:
+    return Invocation(
         study="baseline",
         definition=load_study("baseline"),
         base=cfg,
         trials=1,
         storage=None,
         tracking_uri=tracker.uri,
-        ws=ws,
+        ws=workspace(molecules),
     )
-    recorder = Recorder(inv, tracker, None, cfg, "trial 0", {})
+
+
+def inputs_of(tracker, phase: str, molecules) -> dict:
+    cfg = RunConfig(backbone="tiny", phase=phase)
+    recorder = Recorder(invocation(tracker, cfg, molecules), tracker, None, cfg, "trial 0", {})
     tracker.finish(recorder.run_id)
     found = tracker.client.get_run(recorder.run_id).inputs.dataset_inputs
     return {i.tags[0].value: i.dataset for i in found}
@@ -87,6 +90,22 @@ def test_a_final_run_lists_the_test_part_too(tracker, molecules):
     found = inputs_of(tracker, "final", molecules)
     assert set(found) == {"train", "val", "test"}
     assert found["test"].name.endswith(":random:test") and '"num_rows": 12' in found["test"].profile
+
+
+def test_a_run_whose_data_the_store_refuses_ends_failed_not_running(
+    tracker, molecules, monkeypatch
+):
+    def refuse(*args, **kwargs):
+        raise MlflowException("the store refused the dataset inputs")
+
+    monkeypatch.setattr(tracker, "log_data_inputs", refuse)
+    cfg = RunConfig(backbone="tiny", phase="search")
+    with pytest.raises(MlflowException):
+        Recorder(invocation(tracker, cfg, molecules), tracker, None, cfg, "trial 7", {})
+    [run] = tracker.client.search_runs([tracker.experiment_id], "attributes.run_name = 'trial 7'")
+    assert run.info.status == "FAILED"
+    assert "refused the dataset inputs" in run.data.tags["lipo.error"]
+    assert tracker.monitors == {}  # its system-metrics thread stopped with it
 
 
 def test_the_best_epochs_validation_is_one_column_per_metric():
