@@ -260,8 +260,10 @@ class TrialRun:
         return self.table(*result.val_predictions)
 
     def table(self, pred, y, positions) -> pd.DataFrame:
-        """One row per molecule: its table row, SMILES, label and prediction."""
-        return pd.DataFrame(
+        """One row per molecule: its table row, SMILES, label and prediction, in table-row
+        order (evaluation batches molecules by length, and each seed spells them differently:
+        sorted, two seeds' tables line up row for row)."""
+        table = pd.DataFrame(
             {
                 "row": self.ws.mols.rows[positions],
                 "smiles": [self.ws.mols.smiles[p] for p in positions],
@@ -269,6 +271,7 @@ class TrialRun:
                 "y_pred": pred,
             }
         )
+        return table.sort_values("row", kind="stable", ignore_index=True)
 
 
 def train_trial(run: TrialRun) -> FitResult:

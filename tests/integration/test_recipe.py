@@ -51,6 +51,7 @@ def test_recipe_with_rdkit2d_trains_records_and_predicts(tmp_path):
     client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
     expected = pd.read_csv(client.download_artifacts(run_id, "predictions_val.csv", str(tmp_path)))
     assert len(expected) == 420 and expected["row"].is_unique  # one prediction per molecule
+    assert expected["row"].is_monotonic_increasing  # in table-row order, whatever the batching
     smiles = tmp_path / "molecules.csv"
     pd.DataFrame({"smiles": expected["smiles"]}).to_csv(smiles, index=False)
     got = pd.read_csv(
