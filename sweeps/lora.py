@@ -18,10 +18,11 @@ ADAPTER = "lora"
 # study file can draw (`adapter.use_dora`, `adapter.use_rslora`); DoRA costs more per step.
 # Trial 0 trains the recipe `mini`'s 4-trial search chose (alpha 32, lr 6.75e-4, head dropout
 # 0.189: val/mse 0.5015 at epoch 11); TPE draws the next two around it, and the median pruner
-# stops those that trail it. A trial run to the end costs about 650 s on a 2-core CPU, one
-# pruned at epoch 2 about 130 s. The 4-trial search with a random first trial took 1687 s alone
-# on an Intel Xeon (trials 0 and 2 complete, 1 and 3 pruned at epochs 2 and 4), past the
-# 20-minute bound; on `mini-30500`, 1093 s (one trial complete, three pruned).
+# stops those that trail it. A trial run to the end costs 530 to 670 s on a 2-core CPU, one
+# pruned at epoch 2 about 115 s: 772 s alone on an Intel Xeon (trial 0 complete in 532 s, val/mse
+# 0.5015 again; trials 1 and 2 pruned at epoch 2; mini's card). The 4-trial search with a
+# random first trial took 1687 s there (trials 0 and 2 complete, 1 and 3 pruned at epochs 2 and
+# 4), past the 20-minute bound; on `mini-30500`, 1093 s (one trial complete, three pruned).
 TRIALS = 3
 FIRST_TRIAL = {"adapter.alpha": 32, "lr": 6.75e-4, "dropout": 0.189}
 EPOCHS = 12
