@@ -8,7 +8,7 @@ ADAPTER = "lora"
 # 1.39x the full fine-tune's with adapter dropout 0.05 and 1.02x without (bench/adapter_cost.py,
 # `mini`, batch 16). So no adapter dropout; the encoder's own (0.1) still regularises.
 #
-# The settings that cost an epoch and that a 4-trial search cannot afford to explore are fixed
+# The settings that cost an epoch and that a 3-trial search cannot afford to explore are fixed
 # where validation put them: rank 16 on attention and feed-forward, batch 16, two randomised
 # SMILES a molecule and epoch, test-time augmentation 4. On `mini-30500` that choice
 # reached val/mse 0.501 in 12 epochs, against 0.572 for the random first draw of a wider space
