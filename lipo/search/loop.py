@@ -35,7 +35,7 @@ def open_book(inv: Invocation, startup: int) -> TrialBook:
         heartbeat=inv.heartbeat,
         pruner=inv.pruner,
         epochs=inv.base.epochs,
-        first=getattr(inv.definition, "FIRST_TRIAL", None),
+        first=first_trial(inv) or None,
     )
 
 
@@ -107,9 +107,13 @@ def start_parent(inv: Invocation, tracker: Tracker) -> str:
     )
 
 
+def first_trial(inv: Invocation) -> dict:
+    """The study file's FIRST_TRIAL, unless --warm-start names the first trial in its place."""
+    return {} if inv.warm_start else getattr(inv.definition, "FIRST_TRIAL", None) or {}
+
+
 def first_trial_line(inv: Invocation) -> str:
-    first = getattr(inv.definition, "FIRST_TRIAL", None) or {}
-    return ", ".join(f"{k}={v}" for k, v in first.items())
+    return ", ".join(f"{k}={v}" for k, v in first_trial(inv).items())
 
 
 def announce_first_trial(inv: Invocation, book: TrialBook) -> None:

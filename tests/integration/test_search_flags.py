@@ -16,6 +16,7 @@ def test_a_search_warm_started_from_a_finished_study(tmp_path):
         tmp_path, "--study", "lora", *TINY, "--warm-start", "baseline", "--pruner", "hyperband"
     )
     assert "warm start: the best settings of baseline queued first" in done.stdout
+    assert "FIRST_TRIAL" not in done.stdout  # the warm start takes lora's FIRST_TRIAL's place
     [source] = trial_runs(tmp_path, "baseline")
     [trial] = trial_runs(tmp_path, "lora")
     assert float(source.data.params["lr"]) == 4.13e-4  # baseline's FIRST_TRIAL
@@ -24,6 +25,7 @@ def test_a_search_warm_started_from_a_finished_study(tmp_path):
     [parent] = [r for r in mlflow_runs(tmp_path, "lora") if r.info.run_name == "lora search"]
     assert parent.data.params["pruner"] == "hyperband"
     assert parent.data.params["warm_start"] == "baseline"
+    assert parent.data.params["first_trial"] == "none"
     [first_parent] = [
         r for r in mlflow_runs(tmp_path, "baseline") if r.info.run_name == "baseline search"
     ]
