@@ -32,14 +32,15 @@ class Recorder:
         )
         self.started = time.time()
         try:
-            self.describe_data(inv, cfg)
+            self.describe_data()
         except BaseException as exc:
             # The run exists: left RUNNING, the UI would show a trial training forever.
             with contextlib.suppress(Exception):  # a store that refused this may refuse more
                 self.end("FAIL", describe_error(exc))
             raise
 
-    def describe_data(self, inv, cfg: RunConfig) -> None:
+    def describe_data(self) -> None:
+        inv, cfg = self.inv, self.cfg
         self.tracker.log_metrics(self.run_id, {"data/invalid_rows": len(inv.ws.mols.dropped)})
         # What it trains and is scored on; a search trial never sees the test part.
         split = inv.ws.split
