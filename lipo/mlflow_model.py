@@ -44,6 +44,8 @@ REQUIREMENTS = (
     "accelerate",
     "safetensors",
     "rdkit",
+    "lightgbm",
+    "joblib",
     "numpy",
     "pandas",
     "tqdm",

@@ -137,9 +137,15 @@ def render(facts: CardFacts) -> str:
 
 
 def ensemble_card(
-    study: str, summary: dict, per_seed: dict, model_uri: str, registered: str | None
+    study: str,
+    summary: dict,
+    per_seed: dict,
+    model_uri: str,
+    registered: str | None,
+    served: dict | None = None,
 ) -> str:
-    """The registered ensemble's card: ``summary`` is ``lipo.inference.bundle.summary``."""
+    """The registered ensemble's card: ``summary`` is ``lipo.inference.bundle.summary``,
+    ``served`` the parent run's ``served/*`` metrics."""
     seeds = ", ".join(str(s) for s in summary["seeds"])
     pct = f"{100 * summary['coverage']:g}%"
     name = f"models:/{registered}@champion" if registered else model_uri
@@ -147,7 +153,8 @@ def ensemble_card(
         f"# lipo model: {study}, ensemble of seeds {seeds}",
         "",
         "Predicts logD at pH 7.4 from a SMILES string. Input: a table with a `smiles` column. "
-        "Output per row: `logd_pred` (mean over the seeds), `logd_std` (their spread), "
+        "Output per row: `logd_pred` (mean over the seeds, blended with the descriptor "
+        "partner below), `logd_std` (the seeds' spread), "
         f"`logd_lo`/`logd_hi` (a {pct} split-conformal interval; param `coverage`), "
         "`similarity` (largest Tanimoto similarity, Morgan radius 2, 2048 bits, to a training "
         "molecule) and `error` for rows RDKit cannot parse.",
@@ -159,6 +166,7 @@ def ensemble_card(
         "holds for molecules like the validation ones: check `similarity` (the report gives "
         "the error by similarity band and the coverage measured on test)",
         f"- Training set: {summary['training_molecules']} molecules",
+        *partner_lines(summary.get("partner"), served),
         "",
         "## Test metrics of the members",
         "",
@@ -183,3 +191,24 @@ def ensemble_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def partner_lines(partner: dict | None, served: dict | None) -> list[str]:
+    """The descriptor partner's bullet: the blend, and what each part scores."""
+    if partner is None:
+        return []
+    w, val = partner["weight"], partner["val_mse"]
+    line = (
+        f"- Descriptor partner: `logd_pred` = {w:.2f} x the seeds' mean + {1 - w:.2f} x "
+        f"LightGBM on Morgan bits and RDKit 2D descriptors ({len(partner['files'])} seeds, "
+        f"fitted on the training set), the weight chosen on validation: val MSE "
+        f"{val['served']:.4f} served, {val['ensemble']:.4f} the seeds alone, "
+        f"{val['partner']:.4f} the partner alone"
+    )
+    if served:
+        line += (
+            f"; test MSE {served['served/test_mse']:.4f} served, "
+            f"{served['served/ensemble_test_mse']:.4f} the seeds alone, "
+            f"{served['served/partner_test_mse']:.4f} the partner alone"
+        )
+    return [line]

@@ -92,27 +92,80 @@ def export_models(
 def export_ensemble(
     inv, tracker: Tracker, runs: list, parent: str, per_seed: dict, register: str | None
 ) -> str:
-    """Logs the seeds' ensemble (``lipo.inference.bundle``) as the parent's ``ensemble/``
-    pyfunc model; its card. The training molecules are the split's train part."""
+    """Logs the seeds' ensemble with its descriptor partner (``lipo.inference.bundle``) as the
+    parent's ``ensemble/`` pyfunc model, and what it serves on test as ``served/*``; its card.
+    The training molecules are the split's train part."""
     from lipo.final.card import ensemble_card
     from lipo.inference.bundle import gather_members, summary, write_bundle
     from lipo.mlflow_model import save_ensemble_pyfunc
 
-    train = [inv.ws.mols.smiles[i] for i in inv.ws.split.part("train")]
+    train_rows = inv.ws.split.part("train")
+    train = [inv.ws.mols.smiles[i] for i in train_rows]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "bundle"
         members = gather_members(
             tracker.download, [(int(r.tags["lipo.seed"]), r.run_id) for r in runs], folder
         )
-        write_bundle(folder, members, train)
+        write_bundle(folder, members, train, train_y=inv.ws.mols.y[train_rows])
+        served = served_metrics(tracker, runs, folder, Path(tmp) / "test")
+        tracker.log_metrics(parent, served)
         card = ensemble_card(
-            inv.study, summary(folder), per_seed, f"runs:/{parent}/{ENSEMBLE}", register
+            inv.study, summary(folder), per_seed, f"runs:/{parent}/{ENSEMBLE}", register, served
         )
         card_path = Path(tmp) / "README.md"
         card_path.write_text(card, encoding="utf-8")
         model = save_ensemble_pyfunc(Path(tmp) / ENSEMBLE, folder, train[:3], [card_path])
         tracker.log_artifacts(parent, model, ENSEMBLE)
+    print(served_line(served))
     return card
+
+
+def served_metrics(tracker: Tracker, runs: list, folder: Path, into: Path) -> dict:
+    """The ensemble's test metrics as the bundle serves them, from the seeds' test
+    predictions (the final phase's one test evaluation) and the partner's on the same
+    molecules; beside them the seeds' mean and the partner alone."""
+    import numpy as np
+    import pandas as pd
+
+    from lipo.data.features import cached_fingerprint_descriptors
+    from lipo.inference.bundle import MANIFEST
+    from lipo.inference.conformal import ensemble_mean
+    from lipo.inference.partner import Partner, predict
+    from lipo.metrics import regression_metrics
+
+    tables = []
+    for run in runs:
+        tracker.download(run.run_id, "predictions_test.csv", into / run.run_id)
+        tables.append(pd.read_csv(into / run.run_id / "predictions_test.csv"))
+    test = ensemble_mean(tables)
+    y, mean, smiles = test["y_true"].to_numpy(), test["mean"].to_numpy(), list(test["smiles"])
+    entry = json.loads((folder / MANIFEST).read_text())["partner"]
+    partner = Partner.load(folder, entry)
+    partner_test = predict(partner.texts, cached_fingerprint_descriptors(smiles))
+    served = partner.weight * mean + (1 - partner.weight) * partner_test
+    metrics = regression_metrics(y, served, "test")
+    return {
+        **{f"served/test_{k.split('/')[1]}": v for k, v in metrics.items()},
+        "served/val_mse": partner.val_mse["served"],
+        "served/ensemble_test_mse": float(np.mean((mean - y) ** 2)),
+        "served/ensemble_val_mse": partner.val_mse["ensemble"],
+        "served/partner_test_mse": float(np.mean((partner_test - y) ** 2)),
+        "served/partner_val_mse": partner.val_mse["partner"],
+        "served/partner_weight": partner.weight,
+    }
+
+
+def served_line(served: dict) -> str:
+    w = served["served/partner_weight"]
+    val, test = (
+        [served[f"served/{who}{part}_mse"] for who in ("", "ensemble_", "partner_")]
+        for part in ("val", "test")
+    )
+    return (
+        f"served: {w:.2f} x the seeds' mean + {1 - w:.2f} x the descriptor partner, chosen on "
+        f"validation; val/mse {val[0]:.4f}, test/mse {test[0]:.4f} (the seeds' mean alone "
+        f"{val[1]:.4f} and {test[1]:.4f}, the partner alone {val[2]:.4f} and {test[2]:.4f})"
+    )
 
 
 def export_one(

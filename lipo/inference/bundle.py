@@ -5,10 +5,12 @@ NAME --final`` both load, so the two give the same columns from the same code.
     members/seed-S/checkpoint a final run's checkpoint (lipo.models.checkpoint)
     members/seed-S/predictions_val.csv  its validation predictions (the calibration set)
     train_fingerprints.npz    the training molecules' Morgan fingerprints, packed
+    partner/lightgbm-I.txt    the descriptor partner's boosters (lipo.inference.partner)
 
-Per molecule: ``logd_pred`` (mean over members), ``logd_std`` (their spread, n-1; missing for
-a single member), ``logd_lo``/``logd_hi`` (split-conformal interval of the mean, calibrated on
-the validation split), ``similarity`` (to the training set) and ``error``."""
+Per molecule: ``logd_pred`` (mean over members, blended with the descriptor partner by the
+weight validation chose), ``logd_std`` (the members' spread, n-1; missing for a single
+member), ``logd_lo``/``logd_hi`` (split-conformal interval of ``logd_pred``,
+calibrated on the validation split), ``similarity`` (to the training set) and ``error``."""
 
 from __future__ import annotations
 
@@ -20,15 +22,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lipo.data.features import cached_fingerprint_descriptors
 from lipo.inference import similarity
 from lipo.inference.conformal import (
     DEFAULT_COVERAGE,
     check_coverage,
     conformal_quantile,
-    ensemble_residuals,
+    ensemble_mean,
     interval,
 )
 from lipo.inference.ensemble import combine, mc_dropout
+from lipo.inference.partner import Partner, cached_boosters, choose_weight, predict
 from lipo.inference.predict import parse, predict_logd, table
 from lipo.models.checkpoint import load_checkpoint
 
@@ -65,11 +69,21 @@ def gather_members(
 
 
 def write_bundle(
-    folder: Path, members: list[Member], train_smiles: list[str], coverage: float = DEFAULT_COVERAGE
+    folder: Path,
+    members: list[Member],
+    train_smiles: list[str],
+    coverage: float = DEFAULT_COVERAGE,
+    train_y=None,
 ) -> Path:
-    """Completes ``folder`` (the members already in it, from ``gather_members``)."""
+    """Completes ``folder`` (the members already in it, from ``gather_members``). With the
+    training molecules' ``train_y``, fits the descriptor partner on them and blends it in."""
     check_coverage(coverage)
-    residuals = ensemble_residuals([pd.read_csv(m.folder / VAL_TABLE) for m in members])
+    val = ensemble_mean([pd.read_csv(m.folder / VAL_TABLE) for m in members])
+    partner = None if train_y is None else fit_partner(train_smiles, train_y, val)
+    served = val["mean"].to_numpy()
+    if partner is not None:
+        served = partner.blend(served, list(val["smiles"]))
+    residuals = np.abs(val["y_true"].to_numpy() - served)
     similarity.save(folder / FINGERPRINTS, similarity.fingerprints(train_smiles))
     manifest = {
         "members": [
@@ -85,8 +99,19 @@ def write_bundle(
         "training_molecules": len(train_smiles),
         "fingerprint": {"kind": "morgan", "radius": similarity.RADIUS, "bits": similarity.BITS},
     }
+    if partner is not None:
+        manifest["partner"] = partner.save(folder)
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return folder
+
+
+def fit_partner(train_smiles: list[str], train_y, val: pd.DataFrame) -> Partner:
+    """The partner's boosters on the training molecules, and its weight chosen on ``val``
+    (``ensemble_mean`` of the members' validation tables)."""
+    texts = cached_boosters(train_smiles, np.asarray(train_y, float))
+    partner_val = predict(texts, cached_fingerprint_descriptors(list(val["smiles"])))
+    weight, val_mse = choose_weight(val["mean"], partner_val, val["y_true"])
+    return Partner(texts, weight, val_mse)
 
 
 class Bundle:
@@ -105,6 +130,8 @@ class Bundle:
         self.coverage = float(manifest["coverage"])
         self.residuals = np.asarray(manifest["calibration"]["abs_residuals"])
         self.train_bits = similarity.load(folder / FINGERPRINTS)
+        entry = manifest.get("partner")
+        self.partner = None if entry is None else Partner.load(folder, entry)
 
     def half_width(self, coverage: float | None = None) -> float:
         return conformal_quantile(self.residuals, self.coverage if coverage is None else coverage)
@@ -132,6 +159,8 @@ class Bundle:
                     else np.empty((mc_passes, 0))
                 )
         found = combine(np.stack(preds), draws or None)
+        if self.partner is not None:
+            found["logd_pred"] = self.partner.blend(found["logd_pred"], smiles)
         lo, hi = interval(found["logd_pred"], self.half_width(coverage))
         columns = {
             "logd_pred": found["logd_pred"],
@@ -162,4 +191,5 @@ def summary(folder: Path) -> dict:
         "half_width": conformal_quantile(residuals, manifest["coverage"]),
         "calibration_molecules": len(residuals),
         "training_molecules": manifest["training_molecules"],
+        "partner": manifest.get("partner"),
     }

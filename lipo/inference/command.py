@@ -160,7 +160,8 @@ def study_ensemble(args, raw: list[str], device):
             [(int(r.tags["lipo.seed"]), r.run_id) for r in runs],
             folder,
         )
-        write_bundle(folder, members, [mols.smiles[i] for i in split.part("train")], args.coverage)
+        train = split.part("train")
+        write_bundle(folder, members, [mols.smiles[i] for i in train], args.coverage, mols.y[train])
         return Bundle(folder, device).table(raw, args.batch_size, args.mc_dropout)
 
 

@@ -54,16 +54,22 @@ def empirical_coverage(y_true, lo, hi) -> float:
 def ensemble_residuals(tables: list[pd.DataFrame]) -> np.ndarray:
     """|y_true - mean over members| per molecule that every member predicted, from the
     members' ``predictions_*.csv`` tables (columns row, y_true, y_pred)."""
+    frame = ensemble_mean(tables)
+    return (frame["y_true"] - frame["mean"]).abs().to_numpy()
+
+
+def ensemble_mean(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """Per molecule that every member predicted (indexed by row): ``y_true``, ``mean`` over
+    members and, where the tables have it, ``smiles``."""
     if not tables:
         raise ValueError("conformal calibration needs the predictions of one or more members")
-    stacked = pd.concat(tables)
-    grouped = stacked.groupby("row")
-    frame = pd.DataFrame(
-        {
-            "y_true": grouped["y_true"].first(),
-            "mean": grouped["y_pred"].mean(),
-            "members": grouped["y_pred"].count(),
-        }
-    )
-    frame = frame[frame["members"] == len(tables)]
-    return (frame["y_true"] - frame["mean"]).abs().to_numpy()
+    grouped = pd.concat(tables).groupby("row")
+    columns = {
+        "y_true": grouped["y_true"].first(),
+        "mean": grouped["y_pred"].mean(),
+        "members": grouped["y_pred"].count(),
+    }
+    if "smiles" in tables[0].columns:
+        columns["smiles"] = grouped["smiles"].first()
+    frame = pd.DataFrame(columns)
+    return frame[frame["members"] == len(tables)]

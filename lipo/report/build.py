@@ -23,6 +23,7 @@ from lipo.report.reliability import (
     band_figure,
     band_notes,
 )
+from lipo.report.served import served_tables
 from lipo.report.table import NOT_KNOBS, Row, compare, matches, search_trials, study_rows
 from lipo.runtime import workdir
 from lipo.search.importance import param_importances
@@ -57,9 +58,10 @@ def report(args) -> None:
     compare(rows)
     tables = final_tables(store, rows)
     attach_ensembles(rows, tables)
-    bands = attach_reliability(
-        rows, runs, final_tables(store, rows, "predictions_val.csv"), tables, notes
-    )
+    val_tables = final_tables(store, rows, "predictions_val.csv")
+    served = served_tables(rows, runs, val_tables, tables, notes)
+    vals, tests = reliability_tables(rows, val_tables, tables, served)
+    bands = attach_reliability(rows, runs, vals, tests, notes)
     notes += band_notes(bands)
     frame = report_html.display_frame(rows)
     figures = make_figures(store, rows, runs, curves, best_val, tables)
@@ -74,6 +76,21 @@ def report(args) -> None:
     for note in notes:
         print(note)
     print(f"report: {OUT / 'report.html'}, {OUT / 'report.md'}, {OUT / 'report.csv'}")
+
+
+def reliability_tables(rows: list[Row], val_tables: dict, tables: dict, served: dict):
+    """(val, test) tables per final row whose runs all have both: the served prediction's
+    where it is known (one table each), else the seeds'."""
+    vals, tests = {}, {}
+    for row in (r for r in rows if r.kind == "final"):
+        key = tuple(row.run_ids)
+        if key in served:
+            vals[key], tests[key] = [served[key][0]], [served[key][1]]
+        elif row.run_ids and len(val_tables.get(key, [])) == len(tables.get(key, [])) == len(
+            row.run_ids
+        ):
+            vals[key], tests[key] = val_tables[key], tables[key]
+    return vals, tests
 
 
 def ordered(rows: list[Row]) -> list[Row]:

@@ -92,6 +92,7 @@ def display_frame(rows: list[Row]) -> pd.DataFrame:
         record.update(
             {
                 "ensemble test MSE": fmt(row.ensemble_mse),
+                "served test MSE": served_text(row),
                 "90% interval test coverage": fmt(row.interval_coverage),
                 "best val MSE": fmt(row.best_val_mse),
                 "trainable params": params_text(row),
@@ -130,6 +131,8 @@ def numeric_frame(rows: list[Row]) -> pd.DataFrame:
         record.update(
             {
                 "test_ensemble_mse": row.ensemble_mse,
+                "test_served_mse": row.served_mse,
+                "served_weight": row.served_weight,
                 "test_interval_coverage": row.interval_coverage,
                 "best_val_mse": row.best_val_mse,
                 "trainable_params": row.trainable_params,
@@ -208,3 +211,10 @@ img {{ max-width: 100%; }}
 {chr(10).join(parts)}
 </body></html>
 """
+
+
+def served_text(row) -> str:
+    """The served blend's test MSE and the seeds' share in it."""
+    if row.served_mse is None:
+        return ""
+    return f"{fmt(row.served_mse)} ({row.served_weight:.2f} seeds)"

@@ -19,14 +19,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-from joblib import Parallel, delayed
-from rdkit import Chem, RDLogger
-from rdkit.Chem import Descriptors, rdFingerprintGenerator
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 
+from lipo.data.features import fingerprint_descriptors
 from lipo.data.molecules import content_sha256, load_molecules, locate
 from lipo.data.splits import make_split
 from lipo.errors import DataError, LipoError
+from lipo.inference.partner import LIGHTGBM
 from lipo.metrics import regression_metrics
 
 log = logging.getLogger(__name__)
@@ -35,21 +34,7 @@ MODELS = ("hist_gradient_boosting", "random_forest", "lightgbm", "chemprop_dmpnn
 # job, 4200 molecules: features ~60 s (cached), 100 boosting rounds 16 s, 100 forest trees 15 s
 # per seed; 200 of each doubled the fits for 0.01-0.02 test MSE.
 TREES = 100
-# LightGBM as an independent run set it (1000 rounds at 0.03, 31 leaves, 80% rows per round,
-# half the columns per tree): 0.382 test MSE on random_seed0 and 0.431 on scaffold there,
-# against 0.416 and 0.547 for the 100-round boosting above. This code, seeds 0-2: 0.391 ±
-# 0.008 on random_seed0 but 0.491 ± 0.007 on scaffold.json (`mini`'s card); that run's
-# scaffold figure is not reproduced here.
-LIGHTGBM = {
-    "n_estimators": 1000,
-    "learning_rate": 0.03,
-    "num_leaves": 31,
-    "subsample": 0.8,
-    "subsample_freq": 1,
-    "colsample_bytree": 0.5,
-}
 RECIPE = 3  # part of the cache key: bump it when the models or features change
-DESCRIPTOR_CLIP = 1e10  # a few descriptors (Ipc) reach 1e30; trees work in float32
 
 
 def tree_count(model: str = "hist_gradient_boosting") -> int:
@@ -59,35 +44,11 @@ def tree_count(model: str = "hist_gradient_boosting") -> int:
     return int(os.environ.get("LIPO_REPORT_TREES", default))
 
 
-def featurise(smiles: list[str]) -> np.ndarray:
-    """Morgan bits (radius 2, 2048) then every RDKit 2D descriptor; non-finite values -> 0.
-    The descriptors cost ~15 ms a molecule, so two processes share the table."""
-    chunks = [list(c) for c in np.array_split(np.asarray(smiles, dtype=object), 2) if len(c)]
-    x = np.vstack(Parallel(n_jobs=len(chunks))(delayed(featurise_chunk)(c) for c in chunks))
-    x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
-    return np.clip(x, -DESCRIPTOR_CLIP, DESCRIPTOR_CLIP).astype(np.float32)
-
-
-def featurise_chunk(smiles: list[str]) -> np.ndarray:
-    generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
-    rows = []
-    RDLogger.DisableLog("rdApp.*")
-    try:
-        for smi in smiles:
-            mol = Chem.MolFromSmiles(smi)
-            bits = generator.GetFingerprintAsNumPy(mol).astype(np.float64)
-            desc = np.array([f(mol) for _, f in Descriptors.descList], dtype=np.float64)
-            rows.append(np.concatenate([bits, desc]))
-    finally:
-        RDLogger.EnableLog("rdApp.*")
-    return np.vstack(rows)
-
-
 def cached_features(smiles: list[str], data_sha: str, cache: Path) -> np.ndarray:
     path = cache / f"features_{data_sha[:16]}_v{RECIPE}.npy"
     if path.is_file():
         return np.load(path)
-    x = featurise(smiles)
+    x = fingerprint_descriptors(smiles)
     cache.mkdir(parents=True, exist_ok=True)
     np.save(path, x)
     return x

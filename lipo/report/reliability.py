@@ -2,7 +2,8 @@
 the empirical coverage of its conformal interval (calibrated on the runs' validation
 predictions, as the registered model is) and the error by similarity to the training set.
 
-Built from the final runs' ``predictions_val.csv`` / ``predictions_test.csv``; the training
+Built from the final runs' ``predictions_val.csv`` / ``predictions_test.csv``, or where the
+report knows it the served prediction's (``lipo.report.served``: one table each); the training
 molecules are rebuilt from the runs' data and split (``references.rebuild_split``)."""
 
 from __future__ import annotations
@@ -45,13 +46,14 @@ def attach_reliability(
     notes: list[str],
     coverage: float = DEFAULT_COVERAGE,
 ) -> pd.DataFrame:
-    """Sets ``interval_coverage`` on each final row whose runs all have both tables; returns
-    the error-by-similarity table (one line per row and band) and adds a note per row."""
+    """Sets ``interval_coverage`` on each final row with tables in both (``build``'s
+    ``reliability_tables``: every run's, or the served prediction's); returns the
+    error-by-similarity table (one line per row and band) and adds a note per row."""
     by_id, train_bits, bands = {r.run_id: r for r in runs}, {}, []
     for row in (r for r in rows if r.kind == "final"):
         key = tuple(row.run_ids)
         vals, tests = val_tables.get(key, []), test_tables.get(key, [])
-        if not row.run_ids or len(vals) != len(row.run_ids) or len(tests) != len(row.run_ids):
+        if not vals or not tests:
             continue
         q = conformal_quantile(ensemble_residuals(vals), coverage)
         frame = test_frame(tests, q)
@@ -122,7 +124,7 @@ def band_figure(bands: pd.DataFrame) -> list[tuple[str, str]]:
         return []
     return [
         (
-            "Test MAE of the ensemble mean by similarity to the training set (molecules "
+            "Test MAE of the served prediction by similarity to the training set (molecules "
             "per band above the bars)",
             report_plots.bands(bands),
         )

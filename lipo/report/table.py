@@ -56,6 +56,8 @@ class Row:
     wall_time_s: float | None = None
     best_val_mse: float | None = None
     ensemble_mse: float | None = None  # test MSE of the seeds' mean prediction (report only)
+    served_mse: float | None = None  # test MSE of what is served: the mean and its partner
+    served_weight: float | None = None  # the seeds' share of the served blend
     interval_coverage: float | None = None  # test share inside its 90% conformal interval
     knobs: dict = field(default_factory=dict)
     run_ids: list = field(default_factory=list)

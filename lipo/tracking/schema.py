@@ -66,6 +66,17 @@ TEST_METRICS = tuple(f"test/{m}" for m in REGRESSION)
 # (the per-epoch val/mse's latest value is the last epoch's, which early stopping passed over)
 BEST_METRICS = tuple(f"best/val_{m}" for m in REGRESSION)
 SIZE_METRICS = ("trainable_params", "total_params")
+# On a final phase's parent run: what its ensemble serves (the seeds' mean blended with the
+# descriptor partner, lipo.inference.partner), beside the seeds' mean and the partner alone
+SERVED_METRICS = (
+    *(f"served/test_{m}" for m in REGRESSION),
+    "served/val_mse",
+    "served/ensemble_test_mse",
+    "served/ensemble_val_mse",
+    "served/partner_test_mse",
+    "served/partner_val_mse",
+    "served/partner_weight",
+)
 TIME_METRICS = ("wall_time_s", "time/train_s", "time/eval_s", "time/save_s")
 # What strategies and masked-LM training log beside them (step = epoch, round or MLM step)
 STRATEGY_METRICS = (
@@ -88,7 +99,15 @@ STRATEGY_METRICS = (
     "heldout/accuracy",
     "heldout/descriptor_mse",
 )
-METRICS = EPOCH_METRICS + STEP_METRICS + TEST_METRICS + BEST_METRICS + SIZE_METRICS + TIME_METRICS
+METRICS = (
+    EPOCH_METRICS
+    + STEP_METRICS
+    + TEST_METRICS
+    + BEST_METRICS
+    + SIZE_METRICS
+    + TIME_METRICS
+    + SERVED_METRICS
+)
 METRIC_NAMESPACES = {name.split("/")[0] for name in METRICS + STRATEGY_METRICS if "/" in name}
 
 # Optuna user attributes (not MLflow tags), read by lipo/search/ alone

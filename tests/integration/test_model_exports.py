@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -148,12 +149,33 @@ def champion(finals, members):
         mlflow.set_tracking_uri(None)
 
 
+def served(cwd, runs, members) -> np.ndarray:
+    """What the ensemble should serve: the seeds' mean blended with the descriptor partner the
+    final phase fitted and logged in the parent run's bundle, by its weight."""
+    from lipo.inference.partner import Partner
+
+    (parent,) = {r.data.tags["mlflow.parentRunId"] for r in runs.values()}
+    bundle = client(cwd).download_artifacts(parent, "ensemble/artifacts/bundle", str(cwd))
+    entry = json.loads(open(f"{bundle}/ensemble.json").read())["partner"]
+    metrics = client(cwd).get_run(parent).data.metrics
+    assert metrics["served/partner_weight"] == entry["weight"]
+    assert {"served/test_mse", "served/ensemble_test_mse", "served/partner_test_mse"} <= set(
+        metrics
+    )
+    mean = np.mean([members[s]["logd_pred"].to_numpy() for s in (0, 1)], axis=0)
+    valid = ~np.isnan(mean)
+    mean[valid] = Partner.load(Path(bundle), entry).blend(
+        mean[valid], [s for s, ok in zip(SMILES, valid) if ok]
+    )
+    return mean
+
+
 def test_registered_model_is_the_ensemble(finals, members, champion):
     cwd, runs = finals
     model, got = champion
     assert list(got.columns) == COLUMNS
     stacked = np.stack([members[s]["logd_pred"].to_numpy() for s in (0, 1)])
-    np.testing.assert_allclose(got["logd_pred"], stacked.mean(axis=0), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(got["logd_pred"], served(cwd, runs, members), rtol=0, atol=1e-6)
     np.testing.assert_allclose(got["logd_std"], stacked.std(axis=0, ddof=1), atol=1e-6)
     bad = got.iloc[2]
     assert bad["error"] == "RDKit cannot parse this SMILES"
@@ -176,6 +198,7 @@ def test_registered_model_is_the_ensemble(finals, members, champion):
     card = version.description
     assert "ensemble of seeds 0, 1" in card and "| test/mse |" in card
     assert "validation molecules (never test)" in card
+    assert "Descriptor partner: `logd_pred` = " in card
     requirements = open(
         client(cwd).download_artifacts(version.run_id, "ensemble/requirements.txt", str(cwd))
     ).read()
@@ -245,11 +268,13 @@ def wait_until_up(url: str, server: subprocess.Popen, timeout: float) -> None:
     raise AssertionError(f"mlflow models serve did not answer {url} within {timeout} s")
 
 
-def test_ensemble_mean_is_the_mean_of_members(finals, members, champion):
+def test_study_ensemble_serves_what_the_registered_model_serves(finals, members, champion):
     cwd, runs = finals
     ensemble = predict(cwd, "--study", "lora", "--final", "--mc-dropout", "3")
     stacked = np.stack([members[s]["logd_pred"].to_numpy() for s in (0, 1)])
-    np.testing.assert_allclose(ensemble["logd_pred"], stacked.mean(axis=0), rtol=0, atol=1e-9)
+    # rebuilt from MLflow here, the partner from the same cache the final phase filled
+    expected = served(cwd, runs, members)
+    np.testing.assert_allclose(ensemble["logd_pred"], expected, rtol=0, atol=1e-9)
     np.testing.assert_allclose(ensemble["logd_std"], stacked.std(axis=0, ddof=1), atol=1e-9)
     valid = ensemble["error"].isna() | (ensemble["error"] == "")
     assert (ensemble.loc[valid, "logd_mc_std"] > 0).all()
@@ -264,5 +289,6 @@ def test_ensemble_mean_is_the_mean_of_members(finals, members, champion):
         (narrower["logd_hi"] - narrower["logd_lo"])[valid]
         <= (ensemble["logd_hi"] - ensemble["logd_lo"])[valid] + 1e-12
     ).all()
+    # runs named one by one: their plain mean, no partner
     by_ids = predict(cwd, "--run", runs[0].info.run_id, runs[1].info.run_id)
-    np.testing.assert_allclose(by_ids["logd_pred"], ensemble["logd_pred"], atol=1e-9)
+    np.testing.assert_allclose(by_ids["logd_pred"], stacked.mean(axis=0), atol=1e-9)

@@ -1,0 +1,172 @@
+"""A served ensemble's descriptor partner: LightGBM on Morgan bits and RDKit 2D descriptors
+(the report's ``lightgbm`` reference, one fit per seed), fitted on the training split only and
+blended with the fine-tuned seeds' mean by one weight chosen on the validation split:
+
+    logd_pred = weight * mean(fine-tuned seeds) + (1 - weight) * mean(LightGBM seeds)
+
+The two err on different molecules (their test residuals correlate at 0.78-0.84 on the
+canonical splits), so the blend beats either alone where validation says it does; a weight of 1
+serves the fine-tuned seeds alone. Test never takes part: the weight is the one of WEIGHTS with
+the lowest validation MSE.
+
+The fitted boosters are plain LightGBM model text (no pickles), and are cached on disk per
+training set, rounds and seeds, so ``predict --study NAME --final`` does not refit them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lipo.data.features import cached_fingerprint_descriptors, fingerprint_descriptors
+
+# LightGBM as an independent run set it (1000 rounds at 0.03, 31 leaves, 80% rows per round,
+# half the columns per tree): 0.382 test MSE on random_seed0 and 0.431 on scaffold there,
+# against 0.416 and 0.547 for the report's 100-round boosting. The report's code, seeds 0-2:
+# 0.391 ± 0.008 on random_seed0 but 0.491 ± 0.007 on scaffold.json (`mini`'s card); that run's
+# scaffold figure is not reproduced here.
+LIGHTGBM = {
+    "n_estimators": 1000,
+    "learning_rate": 0.03,
+    "num_leaves": 31,
+    "subsample": 0.8,
+    "subsample_freq": 1,
+    "colsample_bytree": 0.5,
+}
+SEEDS = (0, 1, 2)
+WEIGHTS = tuple(round(w, 2) for w in np.linspace(0.0, 1.0, 21))  # the fine-tuned seeds' share
+FOLDER = "partner"
+RECIPE = 1  # part of the cache key: bump it when the features or the fit change
+
+
+def rounds() -> int:
+    """Boosting rounds; LIPO_PARTNER_ROUNDS lowers them (tests)."""
+    return int(os.environ.get("LIPO_PARTNER_ROUNDS", LIGHTGBM["n_estimators"]))
+
+
+def fit_boosters(x: np.ndarray, y: np.ndarray, seeds=SEEDS, n_rounds: int | None = None) -> list:
+    """One LightGBM model text per seed, fitted on (x, y)."""
+    import lightgbm  # a dependency; imported here so that loading a bundle without one is light
+
+    n_rounds = rounds() if n_rounds is None else n_rounds
+    texts = []
+    for seed in seeds:
+        model = lightgbm.LGBMRegressor(
+            **{**LIGHTGBM, "n_estimators": n_rounds},
+            n_jobs=2,
+            random_state=seed,
+            deterministic=True,
+            force_row_wise=True,
+            verbose=-1,
+        ).fit(x, y)
+        texts.append(model.booster_.model_to_string())
+    return texts
+
+
+def cached_boosters(smiles: list[str], y: np.ndarray, seeds=SEEDS) -> list:
+    """``fit_boosters`` on the training molecules, kept on disk per training set."""
+    import lightgbm
+
+    from lipo.data.molecules import cache_dir
+
+    key = json.dumps(
+        [
+            smiles,
+            [round(float(v), 6) for v in y],
+            list(seeds),
+            rounds(),
+            RECIPE,
+            LIGHTGBM,
+            lightgbm.__version__,
+        ]
+    )
+    path = cache_dir() / "partner" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    texts = fit_boosters(cached_fingerprint_descriptors(smiles), np.asarray(y, float), seeds)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(texts))
+        os.replace(tmp, path)
+    except OSError:  # a read-only or full cache only costs the refit next time
+        pass
+    return texts
+
+
+def predict(texts: list, x: np.ndarray) -> np.ndarray:
+    """The seeds' mean prediction on feature rows ``x``."""
+    import lightgbm
+
+    if not len(x):
+        return np.empty(0)
+    boosters = [lightgbm.Booster(model_str=t) for t in texts]
+    if boosters[0].num_feature() != x.shape[1]:
+        from lipo.errors import ConfigError
+
+        raise ConfigError(
+            f"the descriptor partner was fitted on {boosters[0].num_feature()} features and "
+            f"this RDKit gives {x.shape[1]}: serve it with the RDKit it was fitted with "
+            "(the bundle's ensemble.json names it)"
+        )
+    return np.mean([b.predict(x) for b in boosters], axis=0)
+
+
+def choose_weight(ensemble_val, partner_val, y_val) -> tuple[float, dict]:
+    """The fine-tuned seeds' share with the lowest validation MSE (ties: the larger share),
+    and the validation MSE of the seeds alone, the partner alone and the blend."""
+    ensemble_val, partner_val, y_val = (
+        np.asarray(a, float) for a in (ensemble_val, partner_val, y_val)
+    )
+
+    def mse(w: float) -> float:
+        return float(np.mean((w * ensemble_val + (1 - w) * partner_val - y_val) ** 2))
+
+    best = min(reversed(WEIGHTS), key=mse)  # min keeps the first of equals: the larger share
+    return best, {"ensemble": mse(1.0), "partner": mse(0.0), "served": mse(best)}
+
+
+@dataclass(frozen=True)
+class Partner:
+    """The boosters and the blend, as a bundle keeps them (``FOLDER``)."""
+
+    texts: list
+    weight: float  # the fine-tuned seeds' share
+    val_mse: dict
+
+    def blend(self, ensemble_pred: np.ndarray, smiles: list[str]) -> np.ndarray:
+        if self.weight >= 1.0 or not len(smiles):
+            return ensemble_pred
+        partner_pred = predict(self.texts, fingerprint_descriptors(smiles))
+        return self.weight * ensemble_pred + (1 - self.weight) * partner_pred
+
+    def save(self, folder: Path) -> dict:
+        """Writes the boosters under ``folder/FOLDER``; returns the manifest's entry."""
+        import lightgbm
+        import rdkit
+
+        (folder / FOLDER).mkdir(parents=True, exist_ok=True)
+        files = []
+        for i, text in enumerate(self.texts):
+            name = f"{FOLDER}/lightgbm-{i}.txt"
+            (folder / name).write_text(text)
+            files.append(name)
+        return {
+            "kind": "lightgbm",
+            "features": "morgan2-2048+rdkit2d",
+            "rdkit": rdkit.__version__,
+            "lightgbm": lightgbm.__version__,
+            "params": {**LIGHTGBM, "n_estimators": rounds()},
+            "files": files,
+            "weight": self.weight,
+            "val_mse": self.val_mse,
+        }
+
+    @classmethod
+    def load(cls, folder: Path, entry: dict) -> Partner:
+        texts = [(folder / name).read_text() for name in entry["files"]]
+        return cls(texts, float(entry["weight"]), dict(entry["val_mse"]))

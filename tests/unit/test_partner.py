@@ -1,0 +1,91 @@
+"""The descriptor partner of a served ensemble: the blend weight is chosen on validation,
+the boosters round-trip through a bundle folder, and a bundle calibrates its interval on what
+it serves."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lipo.errors import ConfigError
+from lipo.inference.bundle import MANIFEST, Member, summary, write_bundle
+from lipo.inference.partner import WEIGHTS, Partner, choose_weight, fit_boosters, predict
+
+RNG = np.random.default_rng(0)
+
+
+def test_weight_follows_validation():
+    y = RNG.normal(size=400)
+    a, b = RNG.normal(size=400), RNG.normal(size=400)
+    # two equally good, independent errors: an even blend; a useless partner: none of it
+    assert choose_weight(y + a, y + b, y)[0] == pytest.approx(0.5, abs=0.1)
+    weight, val = choose_weight(y + 0.1 * a, y + 3 * b, y)
+    assert weight == 1.0 and val["served"] == val["ensemble"]
+    weight, val = choose_weight(y + 3 * a, y + 0.1 * b, y)
+    assert weight == 0.0 and val["served"] == val["partner"]
+    assert weight in WEIGHTS
+
+
+def test_equal_parts_keep_the_fine_tuned_seeds():
+    y = RNG.normal(size=50)
+    assert choose_weight(y + 1, y + 1, y)[0] == 1.0
+
+
+@pytest.fixture(scope="module")
+def small(molecules):
+    from lipo.data.features import fingerprint_descriptors
+
+    smiles = molecules.smiles[:120]
+    return smiles, molecules.y[:120], fingerprint_descriptors(smiles)
+
+
+def test_partner_round_trips_through_a_folder(small, tmp_path):
+    smiles, y, x = small
+    texts = fit_boosters(x[:80], y[:80], seeds=(0, 1), n_rounds=20)
+    partner = Partner(texts, 0.6, {"served": 0.1, "ensemble": 0.2, "partner": 0.3})
+    entry = partner.save(tmp_path)
+    again = Partner.load(tmp_path, json.loads(json.dumps(entry)))
+    ensemble = np.linspace(0, 1, 40)
+    blended = again.blend(ensemble, smiles[80:])
+    np.testing.assert_allclose(blended, 0.6 * ensemble + 0.4 * predict(texts, x[80:]))
+    assert entry["files"] == ["partner/lightgbm-0.txt", "partner/lightgbm-1.txt"]
+    assert Partner(texts, 1.0, {}).blend(ensemble, smiles[80:]) is ensemble
+
+
+def test_other_features_are_refused(small):
+    _, y, x = small
+    texts = fit_boosters(x[:80], y[:80], seeds=(0,), n_rounds=5)
+    with pytest.raises(ConfigError, match="fitted on 2265 features"):
+        predict(texts, x[80:, :100])
+
+
+def test_bundle_calibrates_on_what_it_serves(molecules, tmp_path, monkeypatch):
+    monkeypatch.setenv("LIPO_PARTNER_ROUNDS", "20")
+    monkeypatch.setenv("LIPO_HOME", str(tmp_path / "home"))  # a cold partner cache
+    train, val = np.arange(0, 150), np.arange(150, 200)
+    members = []
+    for seed, shift in ((0, 0.3), (1, -0.1)):
+        folder = tmp_path / "bundle" / "members" / f"seed-{seed}"
+        folder.mkdir(parents=True)
+        pd.DataFrame(
+            {
+                "row": val,
+                "smiles": [molecules.smiles[i] for i in val],
+                "y_true": molecules.y[val],
+                "y_pred": molecules.y[val] + shift + RNG.normal(0, 0.5, len(val)),
+            }
+        ).to_csv(folder / "predictions_val.csv", index=False)
+        members.append(Member(seed, f"run{seed}", folder))
+    bundle = tmp_path / "bundle"
+    write_bundle(bundle, members, [molecules.smiles[i] for i in train], train_y=molecules.y[train])
+    manifest = json.loads((bundle / MANIFEST).read_text())
+    entry = manifest["partner"]
+    assert summary(bundle)["partner"] == entry and entry["params"]["n_estimators"] == 20
+    val = entry["val_mse"]
+    assert val["served"] <= min(val["ensemble"], val["partner"])
+    # the interval's residuals are the served prediction's on validation
+    served_mse = np.mean(np.square(manifest["calibration"]["abs_residuals"]))
+    assert served_mse == pytest.approx(entry["val_mse"]["served"], rel=1e-4)
+    without = write_bundle(tmp_path / "bundle", members, [molecules.smiles[i] for i in train])
+    assert "partner" not in json.loads((without / MANIFEST).read_text())
