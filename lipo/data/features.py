@@ -159,15 +159,17 @@ def feature_clip(kind: str) -> float | None:
     return CLIP if kind in ROBUST else None
 
 
-# The gradient-boosting features (the report's reference models and a served ensemble's
-# descriptor partner, ``lipo.inference.partner``): Morgan bits then every RDKit 2D descriptor.
-MORGAN_RADIUS, MORGAN_BITS = 2, 2048
+# The gradient-boosting features: Morgan bits then every RDKit 2D descriptor (the report's
+# reference models), or Morgan counts, feature-Morgan (pharmacophoric atom types) counts and the
+# descriptors (a served ensemble's descriptor partner, ``lipo.inference.partner``).
+MORGAN_RADIUS, MORGAN_BITS, FEATURE_MORGAN_BITS = 2, 2048, 1024
 TREE_CLIP = 1e10  # a few descriptors (Ipc) reach 1e30; trees work in float32
 PARALLEL_FROM = 500  # fewer molecules are featurised faster in this process than in two
 
 
-def fingerprint_descriptors(smiles: list[str]) -> np.ndarray:
-    """(molecules x 2048 + descriptors) float32: Morgan bits (radius 2), then RDKit's 2D
+def fingerprint_descriptors(smiles: list[str], counts: bool = False) -> np.ndarray:
+    """(molecules x fingerprint + descriptors) float32: Morgan bits (radius 2, 2048), or with
+    ``counts`` Morgan counts (2048) and feature-Morgan counts (1024), then RDKit's 2D
     descriptors (non-finite values -> 0). The descriptors cost ~15 ms a molecule, so two
     processes share a long list."""
     from joblib import Parallel, delayed
@@ -175,37 +177,52 @@ def fingerprint_descriptors(smiles: list[str]) -> np.ndarray:
     parts = 2 if len(smiles) >= PARALLEL_FROM else 1
     chunks = [list(c) for c in np.array_split(np.asarray(smiles, dtype=object), parts) if len(c)]
     if len(chunks) > 1:
-        blocks = Parallel(n_jobs=len(chunks))(delayed(fingerprint_chunk)(c) for c in chunks)
+        work = (delayed(fingerprint_chunk)(c, counts) for c in chunks)
+        blocks = Parallel(n_jobs=len(chunks))(work)
     else:
-        blocks = [fingerprint_chunk(c) for c in chunks]
-    x = np.vstack(blocks) if blocks else np.empty((0, MORGAN_BITS + len(RDKIT_2D)))
+        blocks = [fingerprint_chunk(c, counts) for c in chunks]
+    width = MORGAN_BITS + (FEATURE_MORGAN_BITS if counts else 0) + len(RDKIT_2D)
+    x = np.vstack(blocks) if blocks else np.empty((0, width))
     x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
     return np.clip(x, -TREE_CLIP, TREE_CLIP).astype(np.float32)
 
 
-def fingerprint_chunk(smiles: list[str]) -> np.ndarray:
-    from rdkit.Chem import rdFingerprintGenerator
+def fingerprint_chunk(smiles: list[str], counts: bool = False) -> np.ndarray:
+    from rdkit.Chem import rdFingerprintGenerator as generators
 
-    generator = rdFingerprintGenerator.GetMorganGenerator(radius=MORGAN_RADIUS, fpSize=MORGAN_BITS)
+    morgan = generators.GetMorganGenerator(radius=MORGAN_RADIUS, fpSize=MORGAN_BITS)
+    feature_morgan = generators.GetMorganGenerator(
+        radius=MORGAN_RADIUS,
+        fpSize=FEATURE_MORGAN_BITS,
+        atomInvariantsGenerator=generators.GetMorganFeatureAtomInvGen(),
+    )
     rows = []
     RDLogger.DisableLog("rdApp.*")
     try:
         for smi in smiles:
             mol = Chem.MolFromSmiles(smi)
-            bits = generator.GetFingerprintAsNumPy(mol).astype(np.float64)
-            desc = np.array([f(mol) for _, f in Descriptors.descList], dtype=np.float64)
-            rows.append(np.concatenate([bits, desc]))
+            if counts:
+                prints = [
+                    morgan.GetCountFingerprintAsNumPy(mol),
+                    feature_morgan.GetCountFingerprintAsNumPy(mol),
+                ]
+            else:
+                prints = [morgan.GetFingerprintAsNumPy(mol)]
+            desc = [f(mol) for _, f in Descriptors.descList]
+            rows.append(np.concatenate([*(p.astype(np.float64) for p in prints), desc]))
     finally:
         RDLogger.EnableLog("rdApp.*")
     return np.vstack(rows)
 
 
-def cached_fingerprint_descriptors(smiles: list[str]) -> np.ndarray:
+def cached_fingerprint_descriptors(smiles: list[str], counts: bool = False) -> np.ndarray:
     """``fingerprint_descriptors``, kept on disk per SMILES list as ``rdkit2d`` is."""
-    names = [f"morgan{MORGAN_RADIUS}-{MORGAN_BITS}", *RDKIT_2D]
-    path = disk_cache_path("fingerprint_descriptors", names, smiles)
+    prints = f"morgan{MORGAN_RADIUS}-{MORGAN_BITS}" + (
+        f"-counts,feature-morgan{MORGAN_RADIUS}-{FEATURE_MORGAN_BITS}-counts" if counts else ""
+    )
+    path = disk_cache_path("fingerprint_descriptors", [prints, *RDKIT_2D], smiles)
     if path.is_file():
         return np.load(path)
-    x = fingerprint_descriptors(smiles)
+    x = fingerprint_descriptors(smiles, counts)
     save_atomically(path, x)
     return x

@@ -200,7 +200,8 @@ def partner_lines(partner: dict | None, served: dict | None) -> list[str]:
     w, val = partner["weight"], partner["val_mse"]
     line = (
         f"- Descriptor partner: `logd_pred` = {w:.2f} x the seeds' mean + {1 - w:.2f} x "
-        f"LightGBM on Morgan bits and RDKit 2D descriptors ({len(partner['files'])} seeds, "
+        f"LightGBM on Morgan counts, feature-Morgan counts and RDKit 2D descriptors "
+        f"({len(partner['files'])} seeds, "
         f"fitted on the training set), the weight chosen on validation: val MSE "
         f"{val['served']:.4f} served, {val['ensemble']:.4f} the seeds alone, "
         f"{val['partner']:.4f} the partner alone"

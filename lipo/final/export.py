@@ -127,10 +127,9 @@ def served_metrics(tracker: Tracker, runs: list, folder: Path, into: Path) -> di
     import numpy as np
     import pandas as pd
 
-    from lipo.data.features import cached_fingerprint_descriptors
     from lipo.inference.bundle import MANIFEST
     from lipo.inference.conformal import ensemble_mean
-    from lipo.inference.partner import Partner, predict
+    from lipo.inference.partner import Partner, partner_features, predict
     from lipo.metrics import regression_metrics
 
     tables = []
@@ -141,7 +140,7 @@ def served_metrics(tracker: Tracker, runs: list, folder: Path, into: Path) -> di
     y, mean, smiles = test["y_true"].to_numpy(), test["mean"].to_numpy(), list(test["smiles"])
     entry = json.loads((folder / MANIFEST).read_text())["partner"]
     partner = Partner.load(folder, entry)
-    partner_test = predict(partner.texts, cached_fingerprint_descriptors(smiles))
+    partner_test = predict(partner.texts, partner_features(smiles, cached=True))
     served = partner.weight * mean + (1 - partner.weight) * partner_test
     metrics = regression_metrics(y, served, "test")
     return {

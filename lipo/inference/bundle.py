@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lipo.data.features import cached_fingerprint_descriptors
 from lipo.inference import similarity
 from lipo.inference.conformal import (
     DEFAULT_COVERAGE,
@@ -32,7 +31,13 @@ from lipo.inference.conformal import (
     interval,
 )
 from lipo.inference.ensemble import combine, mc_dropout
-from lipo.inference.partner import Partner, cached_boosters, choose_weight, predict
+from lipo.inference.partner import (
+    Partner,
+    cached_boosters,
+    choose_weight,
+    partner_features,
+    predict,
+)
 from lipo.inference.predict import parse, predict_logd, table
 from lipo.models.checkpoint import load_checkpoint
 
@@ -109,7 +114,7 @@ def fit_partner(train_smiles: list[str], train_y, val: pd.DataFrame) -> Partner:
     """The partner's boosters on the training molecules, and its weight chosen on ``val``
     (``ensemble_mean`` of the members' validation tables)."""
     texts = cached_boosters(train_smiles, np.asarray(train_y, float))
-    partner_val = predict(texts, cached_fingerprint_descriptors(list(val["smiles"])))
+    partner_val = predict(texts, partner_features(list(val["smiles"]), cached=True))
     weight, val_mse = choose_weight(val["mean"], partner_val, val["y_true"])
     return Partner(texts, weight, val_mse)
 

@@ -34,10 +34,10 @@ def test_equal_parts_keep_the_fine_tuned_seeds():
 
 @pytest.fixture(scope="module")
 def small(molecules):
-    from lipo.data.features import fingerprint_descriptors
+    from lipo.inference.partner import partner_features
 
     smiles = molecules.smiles[:120]
-    return smiles, molecules.y[:120], fingerprint_descriptors(smiles)
+    return smiles, molecules.y[:120], partner_features(smiles)
 
 
 def test_partner_round_trips_through_a_folder(small, tmp_path):
@@ -56,7 +56,7 @@ def test_partner_round_trips_through_a_folder(small, tmp_path):
 def test_other_features_are_refused(small):
     _, y, x = small
     texts = fit_boosters(x[:80], y[:80], seeds=(0,), n_rounds=5)
-    with pytest.raises(ConfigError, match="fitted on 2265 features"):
+    with pytest.raises(ConfigError, match="fitted on 3289 features"):
         predict(texts, x[80:, :100])
 
 
