@@ -85,7 +85,7 @@ def cached_boosters(smiles: list[str], y: np.ndarray, seeds=SEEDS) -> list:
             list(seeds),
             rounds(),
             RECIPE,
-            LIGHTGBM,
+            PARTNER,
             lightgbm.__version__,
         ]
     )
