@@ -13,7 +13,12 @@ import pandas as pd
 
 from lipo.errors import LipoError
 from lipo.inference import similarity
-from lipo.inference.conformal import DEFAULT_COVERAGE, conformal_quantile, ensemble_residuals
+from lipo.inference.conformal import (
+    DEFAULT_COVERAGE,
+    conformal_quantile,
+    ensemble_mean,
+    ensemble_residuals,
+)
 from lipo.report import plots as report_plots
 from lipo.report.references import rebuild_split
 
@@ -22,17 +27,7 @@ BANDS_CSV = "similarity_bands.csv"
 
 def test_frame(tests: list[pd.DataFrame], half_width: float) -> pd.DataFrame:
     """Per test molecule every member predicted: SMILES, |error| of the mean, covered."""
-    stacked = pd.concat(tests)
-    grouped = stacked.groupby("row")
-    frame = pd.DataFrame(
-        {
-            "smiles": grouped["smiles"].first(),
-            "y_true": grouped["y_true"].first(),
-            "mean": grouped["y_pred"].mean(),
-            "members": grouped["y_pred"].count(),
-        }
-    )
-    frame = frame[frame["members"] == len(tests)].copy()
+    frame = ensemble_mean(tests).copy()
     frame["abs_error"] = (frame["mean"] - frame["y_true"]).abs()
     frame["covered"] = frame["abs_error"] <= half_width
     return frame
