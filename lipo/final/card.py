@@ -161,7 +161,7 @@ def ensemble_card(
         "",
         f"- Model: `{model_uri}`; members: final runs "
         + ", ".join(f"`{r}`" for r in summary["run_ids"]),
-        f"- Interval: mean ± {summary['half_width']:.3f} logD, calibrated on "
+        f"- Interval: `logd_pred` ± {summary['half_width']:.3f} logD, calibrated on "
         f"{summary['calibration_molecules']} validation molecules (never test). Its coverage "
         "holds for molecules like the validation ones: check `similarity` (the report gives "
         "the error by similarity band and the coverage measured on test)",
@@ -201,11 +201,15 @@ def partner_lines(partner: dict | None, served: dict | None) -> list[str]:
     line = (
         f"- Descriptor partner: `logd_pred` = {w:.2f} x the seeds' mean + {1 - w:.2f} x "
         f"LightGBM on Morgan counts, feature-Morgan counts and RDKit 2D descriptors "
-        f"({len(partner['files'])} seeds, "
-        f"fitted on the training set), the weight chosen on validation: val MSE "
-        f"{val['served']:.4f} served, {val['ensemble']:.4f} the seeds alone, "
-        f"{val['partner']:.4f} the partner alone"
+        f"({len(partner['files'])} seeds), the weight chosen on validation with the partner "
+        f"fitted on the training set: val MSE {val['served']:.4f} served, "
+        f"{val['ensemble']:.4f} the seeds alone, {val['partner']:.4f} the partner alone"
     )
+    if partner.get("fitted_on_molecules"):
+        line += (
+            f"; the partner served is refitted on training + validation "
+            f"({partner['fitted_on_molecules']} molecules)"
+        )
     if served:
         line += (
             f"; test MSE {served['served/test_mse']:.4f} served, "

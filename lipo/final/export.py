@@ -162,6 +162,7 @@ def served_line(served: dict) -> str:
     )
     return (
         f"served: {w:.2f} x the seeds' mean + {1 - w:.2f} x the descriptor partner, chosen on "
+        f"validation with the partner fitted on training molecules, then refitted on training + "
         f"validation; val/mse {val[0]:.4f}, test/mse {test[0]:.4f} (the seeds' mean alone "
         f"{val[1]:.4f} and {test[1]:.4f}, the partner alone {val[2]:.4f} and {test[2]:.4f})"
     )

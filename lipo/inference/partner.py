@@ -1,13 +1,14 @@
 """A served ensemble's descriptor partner: LightGBM on Morgan counts, feature-Morgan counts and
-RDKit 2D descriptors (one fit per seed), fitted on the training split only and blended with the
-fine-tuned seeds' mean by one weight chosen on the validation split:
+RDKit 2D descriptors (one fit per seed), blended with the fine-tuned seeds' mean by one weight
+chosen on the validation split:
 
     logd_pred = weight * mean(fine-tuned seeds) + (1 - weight) * mean(LightGBM seeds)
 
 The two err on different molecules (their test residuals correlate at 0.78-0.84 on the
 canonical splits), so the blend beats either alone where validation says it does; a weight of 1
 serves the fine-tuned seeds alone. Test never takes part: the weight is the one of WEIGHTS with
-the lowest validation MSE.
+the lowest validation MSE, for boosters fitted on the training split; the boosters served are
+then refitted on training + validation (``lipo.inference.bundle.fit_partner``).
 
 The fitted boosters are plain LightGBM model text (no pickles), and are cached on disk per
 training set, rounds and seeds, so ``predict --study NAME --final`` does not refit them."""
@@ -72,8 +73,9 @@ def fit_boosters(x: np.ndarray, y: np.ndarray, seeds=SEEDS, n_rounds: int | None
     return texts
 
 
-def cached_boosters(smiles: list[str], y: np.ndarray, seeds=SEEDS) -> list:
-    """``fit_boosters`` on the training molecules, kept on disk per training set."""
+def cached_boosters(smiles: list[str], y: np.ndarray, seeds=SEEDS, rows=None) -> list:
+    """``fit_boosters`` on the molecules, kept on disk per molecule set. ``rows``, called only
+    when the cache has none, gives their feature rows (default: ``partner_features``)."""
     import lightgbm
 
     from lipo.data.molecules import cache_dir
@@ -92,7 +94,8 @@ def cached_boosters(smiles: list[str], y: np.ndarray, seeds=SEEDS) -> list:
     path = cache_dir() / "partner" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    texts = fit_boosters(partner_features(smiles, cached=True), np.asarray(y, float), seeds)
+    x = rows() if rows is not None else partner_features(smiles, cached=True)
+    texts = fit_boosters(x, np.asarray(y, float), seeds)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -149,7 +152,8 @@ class Partner:
 
     texts: list
     weight: float  # the fine-tuned seeds' share
-    val_mse: dict
+    val_mse: dict  # of the blend whose boosters saw the training split only
+    molecules: int | None = None  # the boosters were fitted on (training + validation)
 
     def blend(self, ensemble_pred: np.ndarray, smiles: list[str]) -> np.ndarray:
         if self.weight >= 1.0 or not len(smiles):
@@ -177,9 +181,11 @@ class Partner:
             "files": files,
             "weight": self.weight,
             "val_mse": self.val_mse,
+            "fitted_on_molecules": self.molecules,
         }
 
     @classmethod
     def load(cls, folder: Path, entry: dict) -> Partner:
         texts = [(folder / name).read_text() for name in entry["files"]]
-        return cls(texts, float(entry["weight"]), dict(entry["val_mse"]))
+        molecules = entry.get("fitted_on_molecules")  # absent from bundles before the refit
+        return cls(texts, float(entry["weight"]), dict(entry["val_mse"]), molecules)

@@ -56,7 +56,7 @@ def attach_reliability(
         # a study's rows on two splits (or backbones) are two series of the figure
         name = " · ".join(part for part in (row.label, row.backbone, row.split) if part)
         notes.append(
-            f"{coverage:.0%} conformal interval (mean ± {q:.3f}, calibrated on "
+            f"{coverage:.0%} conformal interval (served prediction ± {q:.3f}, calibrated on "
             f"validation), {name}: covers {row.interval_coverage:.1%} of "
             f"{len(frame)} test molecules"
         )

@@ -35,8 +35,7 @@ def served_tables(rows: list, runs: list, val_tables: dict, test_tables: dict, n
             notes.append(f"served blend skipped for {row.label} on {row.split}: {exc}")
             continue
         val, test = ensemble_mean(vals), ensemble_mean(tests)
-        partner = fit_partner(*train_sets[row.split_sha256], val)
-        val_pred = partner.blend(val["mean"].to_numpy(), list(val["smiles"]))
+        partner, val_pred = fit_partner(*train_sets[row.split_sha256], val)
         test_pred = partner.blend(test["mean"].to_numpy(), list(test["smiles"]))
         row.served_mse = float(np.mean((test_pred - test["y_true"].to_numpy()) ** 2))
         row.served_weight = partner.weight

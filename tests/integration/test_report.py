@@ -181,7 +181,7 @@ def test_interval_coverage_and_error_by_similarity(store):
     row = pd.read_csv(cwd / "reports" / "report.csv").query("study == 'baseline'").iloc[0]
     assert 0.5 < row.test_interval_coverage <= 1.0  # ~0.9 for exchangeable val and test
     line = (
-        r"90% conformal interval \(mean ± \d\.\d{3}, calibrated on validation\), "
+        r"90% conformal interval \(served prediction ± \d\.\d{3}, calibrated on validation\), "
         r"baseline · tiny · [\w.-]+: covers (\d+\.\d)% of (\d+) test molecules"
     )
     found = re.search(line, stdout)

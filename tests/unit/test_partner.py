@@ -1,6 +1,6 @@
 """The descriptor partner of a served ensemble: the blend weight is chosen on validation,
-the boosters round-trip through a bundle folder, and a bundle calibrates its interval on what
-it serves."""
+the boosters round-trip through a bundle folder, a bundle calibrates its interval on the blend
+fitted on training molecules, and serves boosters refitted on training + validation."""
 
 import json
 
@@ -10,7 +10,14 @@ import pytest
 
 from lipo.errors import ConfigError
 from lipo.inference.bundle import MANIFEST, Member, summary, write_bundle
-from lipo.inference.partner import WEIGHTS, Partner, choose_weight, fit_boosters, predict
+from lipo.inference.partner import (
+    WEIGHTS,
+    Partner,
+    choose_weight,
+    fit_boosters,
+    partner_features,
+    predict,
+)
 
 RNG = np.random.default_rng(0)
 
@@ -34,8 +41,6 @@ def test_equal_parts_keep_the_fine_tuned_seeds():
 
 @pytest.fixture(scope="module")
 def small(molecules):
-    from lipo.inference.partner import partner_features
-
     smiles = molecules.smiles[:120]
     return smiles, molecules.y[:120], partner_features(smiles)
 
@@ -82,10 +87,19 @@ def test_bundle_calibrates_on_what_it_serves(molecules, tmp_path, monkeypatch):
     manifest = json.loads((bundle / MANIFEST).read_text())
     entry = manifest["partner"]
     assert summary(bundle)["partner"] == entry and entry["params"]["n_estimators"] == 20
-    val = entry["val_mse"]
-    assert val["served"] <= min(val["ensemble"], val["partner"])
+    scores = entry["val_mse"]
+    assert scores["served"] <= min(scores["ensemble"], scores["partner"])
     # the interval's residuals are the served prediction's on validation
     served_mse = np.mean(np.square(manifest["calibration"]["abs_residuals"]))
     assert served_mse == pytest.approx(entry["val_mse"]["served"], rel=1e-4)
+    # ... of the blend fitted on training molecules; the boosters served add validation's
+    seen = np.concatenate([train, val])
+    assert entry["fitted_on_molecules"] == seen.size
+    refit = fit_boosters(partner_features([molecules.smiles[i] for i in seen]), molecules.y[seen])
+    assert Partner.load(bundle, entry).texts == refit
+    on_train = fit_boosters(
+        partner_features([molecules.smiles[i] for i in train]), molecules.y[train]
+    )
+    assert refit != on_train
     without = write_bundle(tmp_path / "bundle", members, [molecules.smiles[i] for i in train])
     assert "partner" not in json.loads((without / MANIFEST).read_text())
