@@ -129,7 +129,7 @@ def served_metrics(tracker: Tracker, runs: list, folder: Path, into: Path) -> di
 
     from lipo.inference.bundle import MANIFEST
     from lipo.inference.conformal import ensemble_mean
-    from lipo.inference.partner import Partner, partner_features, predict
+    from lipo.inference.partner import Partner, mix, partner_features, predict
     from lipo.metrics import regression_metrics
 
     tables = []
@@ -141,7 +141,7 @@ def served_metrics(tracker: Tracker, runs: list, folder: Path, into: Path) -> di
     entry = json.loads((folder / MANIFEST).read_text())["partner"]
     partner = Partner.load(folder, entry)
     partner_test = predict(partner.texts, partner_features(smiles, cached=True))
-    served = partner.weight * mean + (1 - partner.weight) * partner_test
+    served = mix(partner.weight, mean, partner_test)
     metrics = regression_metrics(y, served, "test")
     return {
         **{f"served/test_{k.split('/')[1]}": v for k, v in metrics.items()},

@@ -35,6 +35,7 @@ from lipo.inference.partner import (
     Partner,
     cached_boosters,
     choose_weight,
+    mix,
     partner_features,
     predict,
 )
@@ -123,7 +124,7 @@ def fit_partner(train_smiles: list[str], train_y, val: pd.DataFrame) -> tuple[Pa
     texts = cached_boosters(train_smiles, np.asarray(train_y, float))
     partner_val = predict(texts, partner_features(val_smiles, cached=True))
     weight, val_mse = choose_weight(val["mean"], partner_val, val_y)
-    served_val = weight * val["mean"].to_numpy() + (1 - weight) * partner_val
+    served_val = mix(weight, val["mean"], partner_val)
     refit = cached_boosters(
         list(train_smiles) + val_smiles,
         np.concatenate([np.asarray(train_y, float), val_y]),

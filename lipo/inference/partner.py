@@ -11,7 +11,7 @@ the lowest validation MSE, for boosters fitted on the training split; the booste
 then refitted on training + validation (``lipo.inference.bundle.fit_partner``).
 
 The fitted boosters are plain LightGBM model text (no pickles), and are cached on disk per
-training set, rounds and seeds, so ``predict --study NAME --final`` does not refit them."""
+molecule set, rounds and seeds, so ``predict --study NAME --final`` does not refit them."""
 
 from __future__ import annotations
 
@@ -132,6 +132,12 @@ def predict(texts: list, x: np.ndarray) -> np.ndarray:
     return np.mean([b.predict(x) for b in boosters], axis=0)
 
 
+def mix(weight: float, ensemble_pred, partner_pred):
+    """The served prediction: ``weight`` of the fine-tuned seeds' mean, the rest the partner's."""
+    ensemble_pred, partner_pred = (np.asarray(a, float) for a in (ensemble_pred, partner_pred))
+    return weight * ensemble_pred + (1 - weight) * partner_pred
+
+
 def choose_weight(ensemble_val, partner_val, y_val) -> tuple[float, dict]:
     """The fine-tuned seeds' share with the lowest validation MSE (ties: the larger share),
     and the validation MSE of the seeds alone, the partner alone and the blend."""
@@ -140,7 +146,7 @@ def choose_weight(ensemble_val, partner_val, y_val) -> tuple[float, dict]:
     )
 
     def mse(w: float) -> float:
-        return float(np.mean((w * ensemble_val + (1 - w) * partner_val - y_val) ** 2))
+        return float(np.mean((mix(w, ensemble_val, partner_val) - y_val) ** 2))
 
     best = min(reversed(WEIGHTS), key=mse)  # min keeps the first of equals: the larger share
     return best, {"ensemble": mse(1.0), "partner": mse(0.0), "served": mse(best)}
@@ -159,7 +165,7 @@ class Partner:
         if self.weight >= 1.0 or not len(smiles):
             return ensemble_pred
         partner_pred = predict(self.texts, partner_features(smiles))
-        return self.weight * ensemble_pred + (1 - self.weight) * partner_pred
+        return mix(self.weight, ensemble_pred, partner_pred)
 
     def save(self, folder: Path) -> dict:
         """Writes the boosters under ``folder/FOLDER``; returns the manifest's entry."""
