@@ -21,7 +21,7 @@ class RunConfig:
     split: str = "random"  # random | scaffold | FILE.json
     split_seed: int = 0  # seeds the random split; the same in search and final phases
     seed: int = 0  # seeds initialisation, dropout and batch order
-    phase: str = "search"  # search | final
+    phase: str = "search"  # search | final | refit (a final seed on training + validation)
     epochs: int = 10  # at most; early stopping may end sooner
     patience: int = 3  # epochs without a better val/mse before stopping
     batch_size: int = 32

@@ -182,6 +182,14 @@ def final_flags(g) -> None:
         "variance; the settings still come from the search on --split",
     )
     g.add_argument(
+        "--no-refit",
+        action="store_true",
+        help="with --final: serve the final seeds themselves; by default, once the seeds "
+        "have finished, each is refitted on training + validation molecules for the epochs "
+        "it kept, and the served ensemble predicts with those refits (strategy 'all' only: "
+        "baseline, lora, bitfit, ia3)",
+    )
+    g.add_argument(
         "--register",
         metavar="NAME",
         help="with --final: register the seeds' ensemble (mean, spread, 90%% "

@@ -43,6 +43,7 @@ class Invocation:
     pruner: str = "median"  # --pruner: median, hyperband or none (search.storage.make_pruner)
     warm_start: str = ""  # --warm-start STUDY: queue that study's best settings first
     split_per_seed: bool = False  # --final --split-per-seed: seed S on split random_seed<S>
+    refit: bool = True  # --final: refit plain fits on training + validation (--no-refit: not)
 
     def optuna_name_of(self, study: str) -> str:
         """The Optuna study of ``study`` on this backbone, split, data and head features."""
@@ -166,6 +167,7 @@ def build(args) -> Invocation:
         pruner=getattr(args, "pruner", None) or "median",
         warm_start=getattr(args, "warm_start", None) or "",
         split_per_seed=bool(getattr(args, "split_per_seed", False)),
+        refit=not getattr(args, "no_refit", False),
     )
 
 

@@ -65,6 +65,7 @@ def search_left(inv) -> Left:
 def final_left(inv, seeds: tuple, trials: int) -> Left:
     """``trials``: the search's total (the campaign's, else the study's own)."""
     from lipo.final.phase import finished
+    from lipo.final.refit import refitted
     from lipo.search.book import TrialBook
     from lipo.tracking.store import Tracker
 
@@ -89,5 +90,10 @@ def final_left(inv, seeds: tuple, trials: int) -> Left:
             + ("" if best else ", none completed"),
         )
     tracker = Tracker(inv.tracking_uri, inv.study)
-    todo = [s for s in seeds if not finished(tracker, inv, best.number, s)]
+    todo = [
+        s
+        for s in seeds
+        if not finished(tracker, inv, best.number, s)
+        or not refitted(tracker, inv, best.number, s)  # stopped between the seeds and export
+    ]
     return Left(len(todo), len(seeds))

@@ -166,6 +166,7 @@ def ensemble_card(
         "holds for molecules like the validation ones: check `similarity` (the report gives "
         "the error by similarity band and the coverage measured on test)",
         f"- Training set: {summary['training_molecules']} molecules",
+        *refit_lines(summary, served),
         *partner_lines(summary.get("partner"), served),
         "",
         "## Test metrics of the members",
@@ -191,6 +192,25 @@ def ensemble_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def refit_lines(summary: dict, served: dict | None) -> list[str]:
+    """Which members are refits on training + validation (``lipo.final.refit``)."""
+    refits = [r for r in summary.get("refit_run_ids", []) if r]
+    if not refits:
+        return []
+    line = (
+        f"- Refitted members: {len(refits)} of {len(summary['run_ids'])} serve a refit of "
+        "their final run on training + validation molecules, for the epochs that run kept "
+        "(runs " + ", ".join(f"`{r}`" for r in refits) + "); the weight and the interval are "
+        "the final runs' (their validation predictions)"
+    )
+    if served and "served/unrefitted_test_mse" in served:
+        line += (
+            f"; test MSE of the members' mean {served['served/ensemble_test_mse']:.4f}, "
+            f"of the final runs' own {served['served/unrefitted_test_mse']:.4f}"
+        )
+    return [line]
 
 
 def partner_lines(partner: dict | None, served: dict | None) -> list[str]:

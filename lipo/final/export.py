@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from lipo.final.card import METRICS, CardFacts, render
-from lipo.tracking.finals import final_query, newest_per_seed
+from lipo.tracking.finals import final_query, newest_per_seed, newest_refits
 from lipo.tracking.store import RunRecord, Tracker
 
 MODEL = "model"  # the artifact path of the pyfunc model in each final run
@@ -49,6 +49,13 @@ def group_runs(inv, tracker: Tracker, trial_number: int) -> list:
     return newest_per_seed(same_control(inv, tracker.runs(query)))
 
 
+def refit_runs(inv, tracker: Tracker, trial_number: int) -> dict[str, str]:
+    """The newest finished refit (``lipo.final.refit``) of each final run of this best trial
+    (and control): its run id, by the final run's."""
+    query = final_query(inv.optuna_name, trial_number, phase="refit")
+    return newest_refits(same_control(inv, tracker.runs(query)))
+
+
 def export_models(
     inv,
     tracker: Tracker,
@@ -78,7 +85,9 @@ def export_models(
     )
     if parent is None:
         return
-    card = export_ensemble(inv, tracker, runs, parent, per_seed, register)
+    card = export_ensemble(
+        inv, tracker, runs, parent, per_seed, register, refit_runs(inv, tracker, trial_number)
+    )
     print(f"the ensemble of the {len(runs)} seeds: runs:/{parent}/{ENSEMBLE}")
     if register:
         version = tracker.register_model(register, parent, ENSEMBLE, card, alias=ALIAS)
@@ -90,11 +99,18 @@ def export_models(
 
 
 def export_ensemble(
-    inv, tracker: Tracker, runs: list, parent: str, per_seed: dict, register: str | None
+    inv,
+    tracker: Tracker,
+    runs: list,
+    parent: str,
+    per_seed: dict,
+    register: str | None,
+    refits: dict[str, str] | None = None,
 ) -> str:
     """Logs the seeds' ensemble with its descriptor partner (``lipo.inference.bundle``) as the
     parent's ``ensemble/`` pyfunc model, and what it serves on test as ``served/*``; its card.
-    The training molecules are the split's train part."""
+    The training molecules are the split's train part. ``refits``: a final run's refit run by
+    its id (``lipo.final.refit``), whose checkpoint the ensemble serves in its place."""
     from lipo.final.card import ensemble_card
     from lipo.inference.bundle import gather_members, summary, write_bundle
     from lipo.mlflow_model import save_ensemble_pyfunc
@@ -104,10 +120,10 @@ def export_ensemble(
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "bundle"
         members = gather_members(
-            tracker.download, [(int(r.tags["lipo.seed"]), r.run_id) for r in runs], folder
+            tracker.download, [(int(r.tags["lipo.seed"]), r.run_id) for r in runs], folder, refits
         )
         write_bundle(folder, members, train, train_y=inv.ws.mols.y[train_rows])
-        served = served_metrics(tracker, runs, folder, Path(tmp) / "test")
+        served = served_metrics(tracker, runs, folder, Path(tmp) / "test", refits)
         tracker.log_metrics(parent, served)
         card = ensemble_card(
             inv.study, summary(folder), per_seed, f"runs:/{parent}/{ENSEMBLE}", register, served
@@ -120,10 +136,13 @@ def export_ensemble(
     return card
 
 
-def served_metrics(tracker: Tracker, runs: list, folder: Path, into: Path) -> dict:
-    """The ensemble's test metrics as the bundle serves them, from the seeds' test
-    predictions (the final phase's one test evaluation) and the partner's on the same
-    molecules; beside them the seeds' mean and the partner alone."""
+def served_metrics(
+    tracker: Tracker, runs: list, folder: Path, into: Path, refits: dict | None = None
+) -> dict:
+    """The ensemble's test metrics as the bundle serves them, from its members' test
+    predictions (the final phase's one test evaluation; a refitted seed's refit's) and the
+    partner's on the same molecules; beside them the members' mean, the partner alone and,
+    where members are refits, the final seeds' own mean."""
     import numpy as np
     import pandas as pd
 
@@ -132,18 +151,30 @@ def served_metrics(tracker: Tracker, runs: list, folder: Path, into: Path) -> di
     from lipo.inference.partner import Partner, mix, partner_features, predict
     from lipo.metrics import regression_metrics
 
-    tables = []
-    for run in runs:
-        tracker.download(run.run_id, "predictions_test.csv", into / run.run_id)
-        tables.append(pd.read_csv(into / run.run_id / "predictions_test.csv"))
-    test = ensemble_mean(tables)
+    def test_mean(run_ids: list[str]):
+        tables = []
+        for run_id in run_ids:
+            tracker.download(run_id, "predictions_test.csv", into / run_id)
+            tables.append(pd.read_csv(into / run_id / "predictions_test.csv"))
+        return ensemble_mean(tables)
+
+    refits = refits or {}
+    test = test_mean([refits.get(r.run_id, r.run_id) for r in runs])
     y, mean, smiles = test["y_true"].to_numpy(), test["mean"].to_numpy(), list(test["smiles"])
     entry = json.loads((folder / MANIFEST).read_text())["partner"]
     partner = Partner.load(folder, entry)
     partner_test = predict(partner.texts, partner_features(smiles, cached=True))
     served = mix(partner.weight, mean, partner_test)
     metrics = regression_metrics(y, served, "test")
+    refitted = {}
+    if any(r.run_id in refits for r in runs):
+        seeds = test_mean([r.run_id for r in runs])["mean"].to_numpy()
+        refitted = {
+            "served/refit_members": float(sum(r.run_id in refits for r in runs)),
+            "served/unrefitted_test_mse": float(np.mean((seeds - y) ** 2)),
+        }
     return {
+        **refitted,
         **{f"served/test_{k.split('/')[1]}": v for k, v in metrics.items()},
         "served/val_mse": partner.val_mse["served"],
         "served/ensemble_test_mse": float(np.mean((mean - y) ** 2)),
@@ -160,11 +191,18 @@ def served_line(served: dict) -> str:
         [served[f"served/{who}{part}_mse"] for who in ("", "ensemble_", "partner_")]
         for part in ("val", "test")
     )
+    refit = ""
+    if "served/refit_members" in served:
+        refit = (
+            f" ({int(served['served/refit_members'])} members refitted on training + "
+            f"validation; the final seeds' own mean: test/mse "
+            f"{served['served/unrefitted_test_mse']:.4f})"
+        )
     return (
         f"served: {w:.2f} x the seeds' mean + {1 - w:.2f} x the descriptor partner, chosen on "
         f"validation with the partner fitted on training molecules, then refitted on training + "
         f"validation; val/mse {val[0]:.4f}, test/mse {test[0]:.4f} (the seeds' mean alone "
-        f"{val[1]:.4f} and {test[1]:.4f}, the partner alone {val[2]:.4f} and {test[2]:.4f})"
+        f"{val[1]:.4f} and {test[1]:.4f}, the partner alone {val[2]:.4f} and {test[2]:.4f})" + refit
     )
 
 

@@ -13,15 +13,15 @@ from tqdm.auto import tqdm
 
 from lipo.errors import ConfigError
 from lipo.final.export import command_line, export_models, group_runs, same_control
+from lipo.final.recorded import train_and_test
+from lipo.final.refit import refit_seeds, refits
 from lipo.invocation import Invocation
 from lipo.runtime.devices import release
 from lipo.runtime.distributed import broadcast
 from lipo.search.book import TrialBook
 from lipo.search.claims import SeedClaims
 from lipo.tracking.finals import final_query
-from lipo.tracking.recorder import EpochReporter, Recorder, describe_error
 from lipo.tracking.store import Tracker
-from lipo.training.trial_run import TrialRun, train_trial
 
 
 def final(
@@ -79,6 +79,8 @@ def final(
                 )
                 one_seed(inv, accelerator, seed_cfg, tracker, parent, trial_number)
             release(accelerator)  # this seed's model and optimiser, before the next seed
+        if refits(inv, cfg):
+            refit_seeds(inv, accelerator, cfg, tracker, parent, trial_number, seeds, claims)
     except KeyboardInterrupt:
         if main:
             tracker.finish(parent, "KILLED")
@@ -130,60 +132,21 @@ def fail_stale_runs(tracker: Tracker, inv: Invocation, trial_number: int, seed: 
 
 def one_seed(inv, accelerator, cfg, tracker, parent, trial_number) -> None:
     main = accelerator.is_main_process
-    recorder = None
     ws = inv.seed_workspace(cfg.seed)  # every rank reads the same split
-    if main:
-        recorder = Recorder(
-            inv,
-            tracker,
-            parent,
-            cfg,
-            f"final seed {cfg.seed}",
-            {
-                "lipo.best_trial": trial_number,
-                "optuna.trial_number": trial_number,
-                **inv.seed_tags(ws),
-            },
-        )
+    tags = {"lipo.best_trial": trial_number, "optuna.trial_number": trial_number}
     state_root = broadcast(
         accelerator, inv.final_state_root(trial_number, cfg.seed) if main else None
     )
-    reporter = EpochReporter(accelerator, None, recorder.log if main else None)
-    run = TrialRun(
-        cfg,
-        ws,
-        accelerator,
-        reporter,
-        recorder.log if main else None,
-        state_root=state_root,
-        save_every=inv.save_every,
+    name = f"final seed {cfg.seed}"
+    done = train_and_test(
+        inv, accelerator, cfg, ws, tracker, parent, name, {**tags, **inv.seed_tags(ws)}, state_root
     )
-    try:
-        result = train_trial(run)
-    except KeyboardInterrupt:
-        if main:  # a re-run resumes this seed from its saved state; FINISHED seeds are skipped
-            recorder.end("FAIL", "interrupted by the user; a re-run resumes this seed", run)
-        raise
-    except Exception as exc:
-        if main:
-            recorder.end("FAIL", describe_error(exc), run)
-            tqdm.write(f"seed {cfg.seed} failed: {describe_error(exc).splitlines()[0]}")
-        run.discard_state()
-        return
-    val_table = run.val_table(result)  # the best epoch's, kept by the fit
-    test_metrics, test_table = run.evaluate(result.model, "test")  # the only test evaluation
-    if main:
-        recorder.complete(
-            run,
-            result,
-            extra_metrics=test_metrics,
-            tables={"predictions_val": val_table, "predictions_test": test_table, **run.tables},
-        )
+    if main and done is not None:
+        result, test = done
         tqdm.write(
             f"seed {cfg.seed}: val/mse {result.best['val/mse']:.4f}  "
-            f"test/mse {test_metrics['test/mse']:.4f}  test/r2 {test_metrics['test/r2']:.3f}"
+            f"test/mse {test['test/mse']:.4f}  test/r2 {test['test/r2']:.3f}"
         )
-    run.discard_state()  # recorded: nothing left to resume
 
 
 def summarise(inv: Invocation, tracker: Tracker, trial_number: int) -> None:

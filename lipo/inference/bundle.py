@@ -2,7 +2,7 @@
 NAME --final`` both load, so the two give the same columns from the same code.
 
     ensemble.json             members (seed, run id), the calibration residuals, the coverage
-    members/seed-S/checkpoint a final run's checkpoint (lipo.models.checkpoint)
+    members/seed-S/checkpoint a final run's checkpoint, or its refit's (lipo.models.checkpoint)
     members/seed-S/predictions_val.csv  its validation predictions (the calibration set)
     train_fingerprints.npz    the training molecules' Morgan fingerprints, packed
     partner/lightgbm-I.txt    the descriptor partner's boosters (lipo.inference.partner)
@@ -51,26 +51,31 @@ COLUMNS = ("logd_pred", "logd_std", "logd_lo", "logd_hi", "similarity", "error")
 @dataclass(frozen=True)
 class Member:
     seed: int
-    run_id: str
+    run_id: str  # the final run: its validation predictions
     folder: Path  # holds checkpoint/ and predictions_val.csv
+    refit_run_id: str | None = None  # the run whose checkpoint it serves, where refitted
 
 
 def gather_members(
-    download: Callable[[str, str, Path], Path], runs: list[tuple[int, str]], folder: Path
+    download: Callable[[str, str, Path], Path],
+    runs: list[tuple[int, str]],
+    folder: Path,
+    refits: dict[str, str] | None = None,
 ) -> list[Member]:
     """Each (seed, run id)'s checkpoint and validation predictions, fetched with
-    ``download(run_id, artifact, into)`` into ``folder/members/seed-S``."""
-    members = []
+    ``download(run_id, artifact, into)`` into ``folder/members/seed-S``. ``refits``: a final
+    run's refit run (``lipo.final.refit``) by its id, whose checkpoint is served instead."""
+    members, refits = [], refits or {}
     for seed, run_id in runs:
         into = folder / "members" / f"seed-{seed}"
         into.mkdir(parents=True, exist_ok=True)
-        download(run_id, "checkpoint", into)
+        download(refits.get(run_id, run_id), "checkpoint", into)
         if download(run_id, VAL_TABLE, into) is None or not (into / VAL_TABLE).is_file():
             raise ValueError(
                 f"final run {run_id} (seed {seed}) has no {VAL_TABLE}: the "
                 "conformal interval is calibrated on it"
             )
-        members.append(Member(seed, run_id, into))
+        members.append(Member(seed, run_id, into, refits.get(run_id)))
     return members
 
 
@@ -89,10 +94,17 @@ def write_bundle(
     if train_y is not None:
         partner, served = fit_partner(train_smiles, train_y, val)
     residuals = np.abs(val["y_true"].to_numpy() - served)
-    similarity.save(folder / FINGERPRINTS, similarity.fingerprints(train_smiles))
+    # refitted members were trained on the validation molecules too: similarity is to those
+    seen = list(train_smiles) + (list(val["smiles"]) if any_refit(members) else [])
+    similarity.save(folder / FINGERPRINTS, similarity.fingerprints(seen))
     manifest = {
         "members": [
-            {"seed": m.seed, "run_id": m.run_id, "folder": m.folder.relative_to(folder).as_posix()}
+            {
+                "seed": m.seed,
+                "run_id": m.run_id,
+                "folder": m.folder.relative_to(folder).as_posix(),
+                "refit_run_id": m.refit_run_id,
+            }
             for m in members
         ],
         "coverage": coverage,
@@ -101,13 +113,17 @@ def write_bundle(
             "molecules": int(residuals.size),
             "abs_residuals": sorted(round(float(r), 6) for r in residuals),
         },
-        "training_molecules": len(train_smiles),
+        "training_molecules": len(seen),
         "fingerprint": {"kind": "morgan", "radius": similarity.RADIUS, "bits": similarity.BITS},
     }
     if partner is not None:
         manifest["partner"] = partner.save(folder)
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return folder
+
+
+def any_refit(members: list[Member]) -> bool:
+    return any(m.refit_run_id for m in members)
 
 
 def fit_partner(train_smiles: list[str], train_y, val: pd.DataFrame) -> tuple[Partner, np.ndarray]:
@@ -208,6 +224,7 @@ def summary(folder: Path) -> dict:
     return {
         "seeds": [m["seed"] for m in manifest["members"]],
         "run_ids": [m["run_id"] for m in manifest["members"]],
+        "refit_run_ids": [m.get("refit_run_id") for m in manifest["members"]],
         "coverage": manifest["coverage"],
         "half_width": conformal_quantile(residuals, manifest["coverage"]),
         "calibration_molecules": len(residuals),

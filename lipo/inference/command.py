@@ -147,9 +147,10 @@ def study_ensemble(args, raw: list[str], device):
     from lipo.report.references import rebuild_split
     from lipo.tracking.store import download_artifacts
 
-    runs = final_member_runs(args.tracking_uri, args.study)
+    runs, refits = final_member_runs(args.tracking_uri, args.study)
     print(
-        f"ensemble of {len(runs)} final runs of {args.study}: {', '.join(r.run_id for r in runs)}",
+        f"ensemble of {len(runs)} final runs of {args.study}: {', '.join(r.run_id for r in runs)}"
+        + (f" ({sum(r.run_id in refits for r in runs)} served as their refits)" if refits else ""),
         file=sys.stderr,
     )
     mols, split = rebuild_split(runs[0].params, runs[0].tags.get("lipo.split_sha256", ""))
@@ -159,6 +160,7 @@ def study_ensemble(args, raw: list[str], device):
             partial(download_artifacts, args.tracking_uri),
             [(int(r.tags["lipo.seed"]), r.run_id) for r in runs],
             folder,
+            refits,
         )
         train = split.part("train")
         write_bundle(folder, members, [mols.smiles[i] for i in train], args.coverage, mols.y[train])

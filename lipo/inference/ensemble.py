@@ -16,27 +16,22 @@ from lipo.models.dropout import mc_dropout as draw_with_dropout
 MC_SEED = 0  # dropout masks are drawn from this seed: the same command gives the same spread
 
 
-def final_members(uri: str, study: str) -> list[str]:
-    """Run ids of the newest final phase of ``study`` (its controls excluded), one per seed."""
-    return [r.run_id for r in final_member_runs(uri, study)]
-
-
-def final_member_runs(uri: str, study: str) -> list:
-    """The ``RunRecord``s of ``final_members``, by seed."""
-    from lipo.tracking.finals import final_runs, newest_group
+def final_member_runs(uri: str, study: str) -> tuple[list, dict[str, str]]:
+    """The ``RunRecord``s of the newest final phase of ``study`` (its controls excluded), one
+    per seed in seed order, and the newest refit of each (``finals.newest_refits``)."""
+    from lipo.tracking.finals import final_runs, newest_group, newest_refits
     from lipo.tracking.reader import StoreReader
 
+    every = StoreReader(uri).study_runs()
     runs = [
-        r
-        for r in final_runs(StoreReader(uri).study_runs())
-        if r.experiment == study and not r.tags.get("lipo.control")
+        r for r in final_runs(every) if r.experiment == study and not r.tags.get("lipo.control")
     ]
     if not runs:
         raise ConfigError(
             f"--study {study} --final: no finished final run of study {study!r} "
             f"at {uri}; run 'python launch.py --study {study} --final' first"
         )
-    return newest_group(runs)  # one per seed, in seed order
+    return newest_group(runs), newest_refits(r for r in every if r.experiment == study)
 
 
 def mc_dropout(

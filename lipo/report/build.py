@@ -23,7 +23,7 @@ from lipo.report.reliability import (
     band_figure,
     band_notes,
 )
-from lipo.report.served import served_tables
+from lipo.report.served import served_tables, served_test_tables
 from lipo.report.table import NOT_KNOBS, Row, compare, matches, search_trials, study_rows
 from lipo.runtime import workdir
 from lipo.search.importance import param_importances
@@ -59,7 +59,8 @@ def report(args) -> None:
     tables = final_tables(store, rows)
     attach_ensembles(rows, tables)
     val_tables = final_tables(store, rows, "predictions_val.csv")
-    served = served_tables(rows, runs, val_tables, tables, notes)
+    served_tests = served_test_tables(store, rows, runs, tables)
+    served = served_tables(rows, runs, val_tables, served_tests, notes)
     vals, tests = reliability_tables(rows, val_tables, tables, served)
     bands = attach_reliability(rows, runs, vals, tests, notes)
     notes += band_notes(bands)

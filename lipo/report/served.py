@@ -1,12 +1,17 @@
 """What each final row's ensemble serves: the seeds' mean blended with the descriptor partner
 (``lipo.inference.partner``) by the weight its validation predictions choose, as the final
 phase's exported model and ``predict --study NAME --final`` compute it (the same code, and the
-partner's boosters from the same cache: refitted identically where the cache is cold).
+partner's boosters from the same cache: refitted identically where the cache is cold), with the
+test predictions of the members it serves (the final runs' refits on training + validation
+where they have them).
 
 Per final row it gives the served validation and test predictions as one-member tables, so
 that the interval's coverage and the error by similarity are measured on what is served."""
 
 from __future__ import annotations
+
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +20,7 @@ from lipo.errors import LipoError
 from lipo.inference.bundle import fit_partner
 from lipo.inference.conformal import ensemble_mean
 from lipo.report.references import rebuild_split
+from lipo.tracking.finals import newest_refits
 
 
 def served_tables(rows: list, runs: list, val_tables: dict, test_tables: dict, notes: list):
@@ -40,6 +46,21 @@ def served_tables(rows: list, runs: list, val_tables: dict, test_tables: dict, n
         row.served_mse = float(np.mean((test_pred - test["y_true"].to_numpy()) ** 2))
         row.served_weight = partner.weight
         served[key] = (one_member(val, val_pred), one_member(test, test_pred))
+    return served
+
+
+def served_test_tables(store, rows: list, runs: list, tables: dict) -> dict:
+    """Per final row (keyed as ``tables``), the test tables of what its ensemble serves: the
+    newest finished refit of each of its runs (``lipo.final.refit``) where every run has one,
+    else the runs' own (``tables``)."""
+    refits, served = newest_refits(runs), dict(tables)
+    with tempfile.TemporaryDirectory() as tmp:
+        for row in (r for r in rows if r.kind == "final" and r.run_ids):
+            if all(run_id in refits for run_id in row.run_ids):
+                ids = [refits[run_id] for run_id in row.run_ids]
+                paths = [store.download(i, "predictions_test.csv", Path(tmp) / i) for i in ids]
+                if all(p is not None for p in paths):
+                    served[tuple(row.run_ids)] = [pd.read_csv(p) for p in paths]
     return served
 
 

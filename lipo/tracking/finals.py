@@ -8,13 +8,18 @@ from lipo.tracking import schema
 
 
 def final_query(
-    optuna_study: str, trial_number: int, seed: int | None = None, status: str = "FINISHED"
+    optuna_study: str,
+    trial_number: int,
+    seed: int | None = None,
+    status: str = "FINISHED",
+    phase: str = "final",
 ) -> str:
     """MLflow filter for the final runs of one best trial (and one seed), finished unless
-    ``status`` says otherwise."""
+    ``status`` says otherwise; ``phase="refit"``: their refits on training + validation
+    (``lipo.final.refit``), which no reader counts as final runs."""
     seed_clause = f"AND tags.`{schema.SEED}` = '{seed}' " if seed is not None else ""
     return (
-        f"tags.`{schema.PHASE}` = 'final' AND tags.`{schema.OPTUNA_STUDY}` = '{optuna_study}' "
+        f"tags.`{schema.PHASE}` = '{phase}' AND tags.`{schema.OPTUNA_STUDY}` = '{optuna_study}' "
         f"AND tags.`{schema.BEST_TRIAL}` = '{trial_number}' {seed_clause}"
         f"AND attributes.status = '{status}'"
     )
@@ -52,3 +57,13 @@ def newest_group(finals: list) -> list:
         groups.setdefault(key, []).append(run)
     newest = max(groups.values(), key=lambda g: max(r.start_time for r in g))
     return newest_per_seed(newest)
+
+
+def newest_refits(runs: list) -> dict[str, str]:
+    """The newest finished refit (phase "refit", ``lipo.final.refit``) of each final run among
+    ``runs``: its run id, by the id of the final run it refits."""
+    refits = {}
+    for run in sorted(runs, key=lambda r: r.start_time):
+        if run.tags.get(schema.PHASE) == "refit" and run.status == "FINISHED":
+            refits[run.tags.get(schema.REFIT_OF, "")] = run.run_id
+    return refits

@@ -24,9 +24,18 @@ class Recorder:
     """Rank 0's side of a run: the MLflow run, its epochs, artifacts and end state."""
 
     def __init__(
-        self, inv, tracker: Tracker, parent: str, cfg: RunConfig, name: str, extra_tags: dict
+        self,
+        inv,
+        tracker: Tracker,
+        parent: str,
+        cfg: RunConfig,
+        name: str,
+        extra_tags: dict,
+        split=None,
     ):
+        """``split``: the split the run trains on, where it is not the search's (a refit's)."""
         self.inv, self.tracker, self.cfg = inv, tracker, cfg
+        self.split = split if split is not None else inv.ws.split
         self.run_id = tracker.start_run(
             name, {**inv.tags(cfg), **extra_tags}, parent, cfg.flat(), system_metrics=True
         )
@@ -43,8 +52,8 @@ class Recorder:
         inv, cfg = self.inv, self.cfg
         self.tracker.log_metrics(self.run_id, {"data/invalid_rows": len(inv.ws.mols.dropped)})
         # What it trains and is scored on; a search trial never sees the test part.
-        split = inv.ws.split
-        parts = PARTS if cfg.phase == "final" else ("train", "val")
+        split = self.split
+        parts = ("train", "val") if cfg.phase == "search" else PARTS
         self.tracker.log_data_inputs(
             self.run_id,
             inv.ws.mols.source,
@@ -63,7 +72,8 @@ class Recorder:
         metrics = {
             **count_params(result.model),
             "best_epoch": result.best_epoch,
-            **best_val_metrics(result.best),
+            # a refit trained on its validation molecules: their scores chose nothing
+            **(best_val_metrics(result.best) if self.cfg.phase != "refit" else {}),
             "wall_time_s": time.time() - self.started,
             **result.seconds,
             **(extra_metrics or {}),

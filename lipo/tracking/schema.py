@@ -13,7 +13,7 @@ STUDY = "lipo.study"
 STRATEGY = "lipo.strategy"
 ADAPTER = "lipo.adapter"
 BACKBONE = "lipo.backbone"
-PHASE = "lipo.phase"  # "search" | "final" (and "report" on the report's own run)
+PHASE = "lipo.phase"  # "search" | "final" | "refit" (and "report" on the report's own run)
 SEED = "lipo.seed"
 SPLIT = "lipo.split"
 SPLIT_SHA256 = "lipo.split_sha256"
@@ -39,7 +39,8 @@ CONTROL = "lipo.control"  # the control's name, on a control's final runs only
 BEST_TRIAL = "lipo.best_trial"
 MODEL = "lipo.model"  # the artifact path of the run's pyfunc model
 SPLIT_PER_SEED = "lipo.split_per_seed"  # "1" on --split-per-seed runs (their own random split)
-FINAL_TAGS = (CONTROL, BEST_TRIAL, MODEL, SPLIT_PER_SEED)
+REFIT_OF = "lipo.refit_of"  # on a refit run (phase "refit"): the final run it refits
+FINAL_TAGS = (CONTROL, BEST_TRIAL, MODEL, SPLIT_PER_SEED, REFIT_OF)
 
 # How a run ended
 STATE = "lipo.state"  # COMPLETE | PRUNED | FAIL
@@ -76,6 +77,8 @@ SERVED_METRICS = (
     "served/partner_test_mse",
     "served/partner_val_mse",
     "served/partner_weight",
+    "served/refit_members",
+    "served/unrefitted_test_mse",
 )
 TIME_METRICS = ("wall_time_s", "time/train_s", "time/eval_s", "time/save_s")
 # What strategies and masked-LM training log beside them (step = epoch, round or MLM step)

@@ -100,7 +100,7 @@ def fit(
                 metrics = {"train/loss": steps.epoch_loss(progress), **val_metrics}
                 if cfg.aux_descriptors > 0:
                     metrics["train/aux_loss"] = steps.epoch_aux_loss(progress)
-            if record_epoch(progress, epoch, metrics, counts=epoch >= full_from):
+            if record_epoch(progress, epoch, metrics, epoch >= full_from, keeps_last(cfg)):
                 steps.best_state = trainable_state(accelerator.unwrap_model(steps.model))
                 best_predictions = predictions
         steps.end_epoch(progress)
@@ -154,11 +154,19 @@ def schedule_length(cfg: RunConfig, train_loader, pools) -> int:
     return sum(-(-len(pool) // size) for pool in pools)
 
 
-def record_epoch(progress: Progress, epoch: int, metrics: dict[str, float], counts: bool) -> bool:
-    """Whether ``epoch`` is the best so far; ``counts``: a worse epoch counts towards early
-    stopping (not while a curriculum's pool still grows)."""
+def keeps_last(cfg: RunConfig) -> bool:
+    """A refit (``lipo.final.refit``) trains on its validation molecules, so their score
+    cannot choose an epoch: it runs the epochs it was given and keeps the last."""
+    return cfg.phase == "refit"
+
+
+def record_epoch(
+    progress: Progress, epoch: int, metrics: dict[str, float], counts: bool, last: bool = False
+) -> bool:
+    """Whether ``epoch`` is the best so far (with ``last``: always); ``counts``: a worse epoch
+    counts towards early stopping (not while a curriculum's pool still grows)."""
     progress.history.append(metrics)
-    if not progress.best or metrics["val/mse"] < progress.best["val/mse"]:
+    if last or not progress.best or metrics["val/mse"] < progress.best["val/mse"]:
         progress.best_epoch, progress.best, progress.waited = epoch, metrics, 0
         return True
     if counts:

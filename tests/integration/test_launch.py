@@ -1,5 +1,8 @@
 """End to end through launch.py: MLflow and Optuna are read back as a user would."""
 
+import json
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
@@ -76,9 +79,13 @@ def test_search_resume_and_final(tmp_path):
         k.startswith("test/") for r in trial_runs(tmp_path, "baseline") for k in r.data.metrics
     )
 
+    refits = check_refits(tmp_path, finals)
+
     again = launch(tmp_path, *TINY, "--final", "--seeds", "0,1")  # nothing to redo
     assert "already finished" in again.stdout + again.stderr
+    assert "already refitted" in again.stdout + again.stderr
     assert len(trial_runs(tmp_path, "baseline", phase="final")) == 2
+    assert {r.info.run_id for r in trial_runs(tmp_path, "baseline", phase="refit")} == refits
 
     # a seed another launch is training (it holds the seed's claim in the shared Optuna
     # storage) is left to that launch
@@ -91,6 +98,34 @@ def test_search_resume_and_final(tmp_path):
         busy = launch(tmp_path, *TINY, "--final", "--seeds", "2")
     assert "another launch is training it" in busy.stdout + busy.stderr
     assert len(trial_runs(tmp_path, "baseline", phase="final")) == 2
+
+
+def check_refits(cwd, finals) -> set[str]:
+    """Each final seed was refitted on training + validation for the epochs it kept, the last
+    kept; the parent's ensemble serves the refits. Returns the refit runs' ids."""
+    client = MlflowClient(f"sqlite:///{cwd}/mlruns/mlflow.db")
+    refits = {r.data.tags["lipo.refit_of"]: r for r in trial_runs(cwd, "baseline", phase="refit")}
+    assert set(refits) == {r.info.run_id for r in finals}
+    for final in finals:
+        refit, kept = refits[final.info.run_id], final.data.metrics["best_epoch"]
+        assert refit.data.tags["lipo.seed"] == final.data.tags["lipo.seed"]
+        assert refit.data.params["epochs"] == str(int(kept))
+        assert refit.data.metrics["best_epoch"] == kept  # the last epoch, chosen by nothing
+        assert len(metric_history(cwd, refit.info.run_id, "val/mse")) == kept
+        assert "test/mse" in refit.data.metrics and "best/val_mse" not in refit.data.metrics
+        sizes = {d.tags[0].value: d.dataset.profile for d in refit.inputs.dataset_inputs}
+        trained = json.loads(sizes["train"])["num_rows"]
+        validated = json.loads(sizes["val"])["num_rows"]
+        final_sizes = {d.tags[0].value: d.dataset.profile for d in final.inputs.dataset_inputs}
+        assert trained == json.loads(final_sizes["train"])["num_rows"] + validated
+    (parent,) = {r.data.tags["mlflow.parentRunId"] for r in finals}
+    bundle = client.download_artifacts(parent, "ensemble/artifacts/bundle", str(cwd))
+    manifest = json.loads(Path(bundle, "ensemble.json").read_text())
+    assert {m["run_id"]: m["refit_run_id"] for m in manifest["members"]} == {
+        k: r.info.run_id for k, r in refits.items()
+    }
+    assert client.get_run(parent).data.metrics["served/refit_members"] == 2
+    return {r.info.run_id for r in refits.values()}
 
 
 FAILING_STUDY = '''"""Trial 0 cannot build its head; the study must go on."""

@@ -55,10 +55,19 @@ def finals(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def members(finals) -> dict:
-    """`launch.py predict --run` of each seed's run: what every other way must reproduce."""
+def refits(finals) -> dict:
+    """Each seed's refit on training + validation (lipo.final.refit): what the ensemble serves."""
     cwd, runs = finals
-    return {seed: predict(cwd, "--run", run.info.run_id) for seed, run in runs.items()}
+    by_final = {r.data.tags["lipo.refit_of"]: r for r in trial_runs(cwd, "lora", "refit")}
+    return {seed: by_final[run.info.run_id] for seed, run in runs.items()}
+
+
+@pytest.fixture(scope="module")
+def members(finals, refits) -> dict:
+    """`launch.py predict --run` of each seed's refit run, the members the ensemble serves:
+    what every other way must reproduce."""
+    cwd, _ = finals
+    return {seed: predict(cwd, "--run", run.info.run_id) for seed, run in refits.items()}
 
 
 def client(cwd):
@@ -113,13 +122,14 @@ def test_peft_alone_reproduces_the_run(finals, tmp_path):
     np.testing.assert_allclose(got, expected["y_pred"], rtol=0, atol=1e-5)
 
 
-def test_pyfunc_matches_predict(finals, members, monkeypatch):
+def test_pyfunc_matches_predict(finals, monkeypatch):
     import mlflow
 
     cwd, runs = finals
+    run_id = runs[1].info.run_id
+    expected = predict(cwd, "--run", run_id)
     monkeypatch.chdir(cwd)
     mlflow.set_tracking_uri(TRACKING)
-    run_id, expected = runs[1].info.run_id, members[1]
     model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
     got = model.predict(pd.DataFrame({"smiles": SMILES}))
     assert list(got.columns) == ["logd_pred", "error"]
@@ -199,6 +209,7 @@ def test_registered_model_is_the_ensemble(finals, members, champion):
     assert "ensemble of seeds 0, 1" in card and "| test/mse |" in card
     assert "validation molecules (never test)" in card
     assert "Descriptor partner: `logd_pred` = " in card
+    assert "Refitted members: 2 of 2" in card
     requirements = open(
         client(cwd).download_artifacts(version.run_id, "ensemble/requirements.txt", str(cwd))
     ).read()
@@ -268,7 +279,7 @@ def wait_until_up(url: str, server: subprocess.Popen, timeout: float) -> None:
     raise AssertionError(f"mlflow models serve did not answer {url} within {timeout} s")
 
 
-def test_study_ensemble_serves_what_the_registered_model_serves(finals, members, champion):
+def test_study_ensemble_serves_what_the_registered_model_serves(finals, refits, members, champion):
     cwd, runs = finals
     ensemble = predict(cwd, "--study", "lora", "--final", "--mc-dropout", "3")
     stacked = np.stack([members[s]["logd_pred"].to_numpy() for s in (0, 1)])
@@ -290,5 +301,5 @@ def test_study_ensemble_serves_what_the_registered_model_serves(finals, members,
         <= (ensemble["logd_hi"] - ensemble["logd_lo"])[valid] + 1e-12
     ).all()
     # runs named one by one: their plain mean, no partner
-    by_ids = predict(cwd, "--run", runs[0].info.run_id, runs[1].info.run_id)
+    by_ids = predict(cwd, "--run", refits[0].info.run_id, refits[1].info.run_id)
     np.testing.assert_allclose(by_ids["logd_pred"], stacked.mean(axis=0), atol=1e-9)
