@@ -85,9 +85,8 @@ def export_models(
     )
     if parent is None:
         return
-    card = export_ensemble(
-        inv, tracker, runs, parent, per_seed, register, refit_runs(inv, tracker, trial_number)
-    )
+    refits = refit_runs(inv, tracker, trial_number) if inv.refit else {}  # --no-refit: none
+    card = export_ensemble(inv, tracker, runs, parent, per_seed, register, refits)
     print(f"the ensemble of the {len(runs)} seeds: runs:/{parent}/{ENSEMBLE}")
     if register:
         version = tracker.register_model(register, parent, ENSEMBLE, card, alias=ALIAS)
