@@ -85,14 +85,14 @@ def test_trials_free_their_models_and_record_precision(
     ]  # bf16 autocast runs on a CPU too
     assert main([*common, "--trials", "3"]) == 0
     assert main([*common, "--final", "--seeds", "0,1"]) == 0
-    assert len(trial_models) == 5
+    assert len(trial_models) == 7  # 3 trials, 2 final seeds, their 2 refits
     # Before the fix the earlier trials' models stayed alive: 0, 1, 2 of them (then the
     # final phase's own seed 0), and the live parameters grew by one model per trial.
-    assert [alive for alive, _ in trial_models] == [0, 0, 0, 0, 0]
+    assert [alive for alive, _ in trial_models] == [0] * 7
     params = [count for _, count in trial_models]
-    assert params[2] <= params[1] and params[4] <= params[3]
+    assert params[2] <= params[1] and params[4] <= params[3] and params[6] <= params[5]
     runs = mlflow_runs(tmp_path, "baseline")
-    assert len(runs) == 3 + 1 + 2 + 1  # trials, search parent, seeds, final parent
+    assert len(runs) == 3 + 1 + 2 + 2 + 1  # trials, search parent, seeds, refits, final parent
     assert {r.data.tags.get("lipo.precision") for r in runs} == {"bf16"}
 
 
