@@ -77,14 +77,21 @@ class Invocation:
         retry (same settings, new number) resumes it."""
         return self.state_folder / f"trial-{trial.origin}"
 
-    def final_state_root(self, trial_number: int, seed: int) -> Path:
-        """Where a final seed's training state lives, so that a final phase stopped mid-seed
-        resumes that seed instead of re-training it from its first batch."""
+    def final_state_root(self, trial_number: int, seed: int, phase: str = "final") -> Path:
+        """Where a final seed's training state lives (``phase="refit"``: its refit's), so that
+        a final phase stopped mid-seed resumes that seed instead of re-training it from its
+        first batch. Its name also keys the seed's claim."""
         splits = "-splits" if self.split_per_seed else ""
+        refit = "-refit" if phase == "refit" else ""
         return (
             self.state_folder
-            / f"final-{trial_number}-{self.control or 'strategy'}{splits}-seed{seed}"
+            / f"final-{trial_number}-{self.control or 'strategy'}{splits}-seed{seed}{refit}"
         )
+
+    def seed_config(self, cfg: RunConfig, seed: int) -> RunConfig:
+        """``cfg`` for final seed ``seed``: its seed, and with ``split_per_seed`` its split."""
+        per_seed = {"split": "random", "split_seed": seed} if self.split_per_seed else {}
+        return cfg.replace(seed=seed, **per_seed)
 
     def seed_workspace(self, seed: int) -> Workspace:
         """The molecules and split a final seed trains on: the search's, or with

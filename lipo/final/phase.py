@@ -12,15 +12,14 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from lipo.errors import ConfigError
-from lipo.final.export import command_line, export_models, group_runs, same_control
-from lipo.final.recorded import train_and_test
+from lipo.final.export import command_line, export_models, group_runs
+from lipo.final.recorded import fail_stale_runs, seed_runs, train_and_test
 from lipo.final.refit import refit_seeds, refits
 from lipo.invocation import Invocation
 from lipo.runtime.devices import release
 from lipo.runtime.distributed import broadcast
 from lipo.search.book import TrialBook
 from lipo.search.claims import SeedClaims
-from lipo.tracking.finals import final_query
 from lipo.tracking.store import Tracker
 
 
@@ -73,10 +72,7 @@ def final(
                     continue
                 if main:
                     fail_stale_runs(tracker, inv, trial_number, seed)
-                seed_cfg = cfg.replace(
-                    seed=seed,
-                    **({"split": "random", "split_seed": seed} if inv.split_per_seed else {}),
-                )
+                seed_cfg = inv.seed_config(cfg, seed)
                 one_seed(inv, accelerator, seed_cfg, tracker, parent, trial_number)
             release(accelerator)  # this seed's model and optimiser, before the next seed
         if refits(inv, cfg):
@@ -105,29 +101,8 @@ def best_settings(inv: Invocation) -> tuple[int, dict]:
     return best.number, best.settings
 
 
-def seed_runs(
-    tracker: Tracker, inv: Invocation, trial_number: int, seed: int, status: str = "FINISHED"
-) -> list:
-    """The seed's final runs of this best trial and control, in MLflow state ``status``."""
-    query = final_query(inv.optuna_name, trial_number, seed, status)
-    return same_control(inv, tracker.runs(query))
-
-
 def finished(tracker: Tracker, inv: Invocation, trial_number: int, seed: int) -> bool:
     return bool(seed_runs(tracker, inv, trial_number, seed))
-
-
-def fail_stale_runs(tracker: Tracker, inv: Invocation, trial_number: int, seed: int) -> None:
-    """This launch holds the seed's claim, so a run of the seed still RUNNING is one whose
-    launcher died without ending it (killed hard, out of memory, its machine lost): it is
-    marked FAILED with why, as a search trial's lost run is, not left RUNNING in the UI."""
-    for run in seed_runs(tracker, inv, trial_number, seed, status="RUNNING"):
-        tracker.fail_lost_run(
-            run.run_id,
-            "its launcher stopped without ending it (killed or lost); a later launch "
-            "trains this seed again",
-        )
-        tqdm.write(f"seed {seed}: an earlier launch's run {run.run_id} was left running, failed")
 
 
 def one_seed(inv, accelerator, cfg, tracker, parent, trial_number) -> None:

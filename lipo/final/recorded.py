@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from tqdm.auto import tqdm
 
+from lipo.final.export import same_control
+from lipo.tracking.finals import final_query
 from lipo.tracking.recorder import EpochReporter, Recorder, describe_error
 from lipo.training.trial_run import TrialRun, Workspace, train_trial
 
@@ -45,3 +47,26 @@ def train_and_test(inv, accelerator, cfg, ws: Workspace, tracker, parent, name, 
         recorder.complete(run, result, extra_metrics=test_metrics, tables=tables)
     run.discard_state()  # recorded: nothing left to resume
     return result, test_metrics
+
+
+def seed_runs(
+    tracker, inv, trial_number: int, seed: int, status: str = "FINISHED", phase: str = "final"
+) -> list:
+    """The seed's runs of this best trial and control in ``phase`` (its final runs, or their
+    refits), in MLflow state ``status``."""
+    query = final_query(inv.optuna_name, trial_number, seed, status, phase)
+    return same_control(inv, tracker.runs(query))
+
+
+def fail_stale_runs(tracker, inv, trial_number: int, seed: int, phase: str = "final") -> None:
+    """This launch holds the seed's claim (for ``phase``), so a run of the seed still RUNNING
+    is one whose launcher died without ending it (killed hard, out of memory, its machine
+    lost): it is marked FAILED with why, as a search trial's lost run is, not left RUNNING in
+    the UI."""
+    redo = "refits this seed" if phase == "refit" else "trains this seed again"
+    for run in seed_runs(tracker, inv, trial_number, seed, status="RUNNING", phase=phase):
+        tracker.fail_lost_run(
+            run.run_id,
+            f"its launcher stopped without ending it (killed or lost); a later launch {redo}",
+        )
+        tqdm.write(f"seed {seed}: an earlier launch's run {run.run_id} was left running, failed")

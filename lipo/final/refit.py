@@ -20,12 +20,12 @@ from contextlib import nullcontext
 import numpy as np
 from tqdm.auto import tqdm
 
-from lipo.final.export import refit_runs, same_control
-from lipo.final.recorded import train_and_test
+from lipo.final.export import refit_runs
+from lipo.final.recorded import fail_stale_runs, seed_runs, train_and_test
 from lipo.runtime.devices import release
 from lipo.runtime.distributed import broadcast
 from lipo.tracking import schema
-from lipo.tracking.finals import final_query, newest_per_seed
+from lipo.tracking.finals import newest_per_seed
 from lipo.training.trial_run import Workspace
 
 REFITTABLE = ("all",)  # the strategies that train once on every training molecule
@@ -46,15 +46,19 @@ def refit_workspace(ws: Workspace) -> Workspace:
     return dataclasses.replace(ws, split=refit)
 
 
+def newest_final(tracker, inv, trial_number: int, seed: int):
+    """The seed's newest finished final run, or None."""
+    finals = newest_per_seed(seed_runs(tracker, inv, trial_number, seed))
+    return finals[0] if finals else None
+
+
 def refitted(tracker, inv, trial_number: int, seed: int) -> bool:
     """Whether the seed needs no refit now: this phase does not refit, the seed has no
     finished final run, or that run's refit has finished (a campaign's bookkeeping)."""
     if not refits(inv, inv.base):
         return True
-    finals = newest_per_seed(
-        same_control(inv, tracker.runs(final_query(inv.optuna_name, trial_number, seed)))
-    )
-    return not finals or finals[0].run_id in refit_runs(inv, tracker, trial_number)
+    final = newest_final(tracker, inv, trial_number, seed)
+    return final is None or final.run_id in refit_runs(inv, tracker, trial_number)
 
 
 def refit_seeds(inv, accelerator, cfg, tracker, parent, trial_number, seeds, claims) -> None:
@@ -65,14 +69,14 @@ def refit_seeds(inv, accelerator, cfg, tracker, parent, trial_number, seeds, cla
         plan = broadcast(accelerator, to_refit(inv, tracker, trial_number, seed) if main else None)
         if plan is None:
             continue
-        key = inv.final_state_root(trial_number, seed).name + "-refit"
+        key = inv.final_state_root(trial_number, seed, "refit").name
         with claims.hold(key) if main else nullcontext(True) as free:
             if not broadcast(accelerator, free):
                 if main:
                     tqdm.write(f"seed {seed}: another launch is refitting it, skipped")
                 continue
             if main:
-                fail_stale_refits(inv, tracker, trial_number, seed)
+                fail_stale_runs(tracker, inv, trial_number, seed, phase="refit")
             one_refit(inv, accelerator, cfg, tracker, parent, trial_number, seed, plan)
         release(accelerator)
 
@@ -80,26 +84,13 @@ def refit_seeds(inv, accelerator, cfg, tracker, parent, trial_number, seeds, cla
 def to_refit(inv, tracker, trial_number: int, seed: int) -> tuple[str, int] | None:
     """(final run id, epochs) of the seed's newest finished final run, unless it failed or a
     finished refit of that run exists."""
-    finals = newest_per_seed(
-        same_control(inv, tracker.runs(final_query(inv.optuna_name, trial_number, seed)))
-    )
-    if not finals:
+    final = newest_final(tracker, inv, trial_number, seed)
+    if final is None:
         return None
-    run = finals[0]
-    if refitted(tracker, inv, trial_number, seed):
+    if final.run_id in refit_runs(inv, tracker, trial_number):
         tqdm.write(f"seed {seed}: already refitted for trial {trial_number}, skipped")
         return None
-    return run.run_id, int(run.metrics["best_epoch"])
-
-
-def fail_stale_refits(inv, tracker, trial_number: int, seed: int) -> None:
-    """Called holding the seed's refit claim: a refit run still RUNNING is one whose launcher
-    died without ending it; it is marked FAILED with why, not left running in the UI."""
-    query = final_query(inv.optuna_name, trial_number, seed, "RUNNING", phase="refit")
-    for run in same_control(inv, tracker.runs(query)):
-        tracker.fail_lost_run(
-            run.run_id, "its launcher stopped without ending it; a later launch refits this seed"
-        )
+    return final.run_id, int(final.metrics["best_epoch"])
 
 
 def one_refit(inv, accelerator, cfg, tracker, parent, trial_number, seed, plan) -> None:
@@ -107,20 +98,16 @@ def one_refit(inv, accelerator, cfg, tracker, parent, trial_number, seed, plan) 
     main = accelerator.is_main_process
     final_run, epochs = plan
     ws = inv.seed_workspace(seed)
-    refit_cfg = cfg.replace(
-        seed=seed,
-        phase="refit",
-        epochs=epochs,
-        **({"split": "random", "split_seed": seed} if inv.split_per_seed else {}),
-    )
+    refit_cfg = inv.seed_config(cfg, seed).replace(phase="refit", epochs=epochs)
     tags = {
         "lipo.best_trial": trial_number,
         "optuna.trial_number": trial_number,
         schema.REFIT_OF: final_run,
         **inv.seed_tags(ws),
     }
-    root = inv.final_state_root(trial_number, seed)
-    root = broadcast(accelerator, root.with_name(root.name + "-refit") if main else None)
+    root = broadcast(
+        accelerator, inv.final_state_root(trial_number, seed, "refit") if main else None
+    )
     name = f"final seed {seed} refit"
     refit_ws = refit_workspace(ws)
     done = train_and_test(inv, accelerator, refit_cfg, refit_ws, tracker, parent, name, tags, root)
