@@ -50,18 +50,27 @@ def served_tables(rows: list, runs: list, val_tables: dict, test_tables: dict, n
 
 
 def served_test_tables(store, rows: list, runs: list, tables: dict) -> dict:
-    """Per final row (keyed as ``tables``), the test tables of what its ensemble serves: the
-    newest finished refit of each of its runs (``lipo.final.refit``) where every run has one,
-    else the runs' own (``tables``)."""
+    """Per final row (keyed as ``tables``), the test tables of what its ensemble serves: each
+    run's newest finished refit (``lipo.final.refit``) where it has one, else the run's own
+    table, member by member as the exported bundle picks them (``bundle.gather_members``)."""
     refits, served = newest_refits(runs), dict(tables)
     with tempfile.TemporaryDirectory() as tmp:
         for row in (r for r in rows if r.kind == "final" and r.run_ids):
-            if all(run_id in refits for run_id in row.run_ids):
-                ids = [refits[run_id] for run_id in row.run_ids]
-                paths = [store.download(i, "predictions_test.csv", Path(tmp) / i) for i in ids]
-                if all(p is not None for p in paths):
-                    served[tuple(row.run_ids)] = [pd.read_csv(p) for p in paths]
+            own = tables.get(tuple(row.run_ids), [])
+            if len(own) != len(row.run_ids) or not any(i in refits for i in row.run_ids):
+                continue
+            served[tuple(row.run_ids)] = [
+                refit_table(store, refits.get(run_id), Path(tmp), table)
+                for run_id, table in zip(row.run_ids, own)
+            ]
     return served
+
+
+def refit_table(store, refit_id: str | None, tmp: Path, own: pd.DataFrame) -> pd.DataFrame:
+    """The refit's test predictions, or the run's own where it has no refit (or lost its
+    table)."""
+    path = store.download(refit_id, "predictions_test.csv", tmp / refit_id) if refit_id else None
+    return pd.read_csv(path) if path is not None else own
 
 
 def training_set(params: dict, split_sha: str) -> tuple[list[str], np.ndarray]:
