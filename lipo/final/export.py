@@ -147,7 +147,7 @@ def served_metrics(
 
     from lipo.inference.bundle import MANIFEST
     from lipo.inference.conformal import ensemble_mean
-    from lipo.inference.partner import Partner, mix, partner_features, predict
+    from lipo.inference.partner import Partner, mix, partner_features
     from lipo.metrics import regression_metrics
 
     def test_mean(run_ids: list[str]):
@@ -162,7 +162,7 @@ def served_metrics(
     y, mean, smiles = test["y_true"].to_numpy(), test["mean"].to_numpy(), list(test["smiles"])
     entry = json.loads((folder / MANIFEST).read_text())["partner"]
     partner = Partner.load(folder, entry)
-    partner_test = predict(partner.texts, partner_features(smiles, cached=True))
+    partner_test = partner.predict(partner_features(smiles, cached=True))
     served = mix(partner.weight, mean, partner_test)
     metrics = regression_metrics(y, served, "test")
     refitted = {}

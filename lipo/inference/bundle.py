@@ -6,6 +6,7 @@ NAME --final`` both load, so the two give the same columns from the same code.
     members/seed-S/predictions_val.csv  its validation predictions (the calibration set)
     train_fingerprints.npz    the training molecules' Morgan fingerprints, packed
     partner/lightgbm-I.txt    the descriptor partner's boosters (lipo.inference.partner)
+    partner/kernel-svr.npz    its kernel model's support vectors (lipo.inference.kernel)
 
 Per molecule: ``logd_pred`` (mean over members, blended with the descriptor partner by the
 weight validation chose), ``logd_std`` (the members' spread, n-1; missing for a single
@@ -31,13 +32,14 @@ from lipo.inference.conformal import (
     interval,
 )
 from lipo.inference.ensemble import combine, mc_dropout
+from lipo.inference.kernel import cached_kernel
 from lipo.inference.partner import (
     Partner,
     cached_boosters,
     choose_weight,
     mix,
     partner_features,
-    predict,
+    partner_predict,
 )
 from lipo.inference.predict import parse, predict_logd, table
 from lipo.models.checkpoint import load_checkpoint
@@ -130,25 +132,27 @@ def fit_partner(train_smiles: list[str], train_y, val: pd.DataFrame) -> tuple[Pa
     """The partner to serve and the served prediction on ``val`` (``ensemble_mean`` of the
     members' validation tables).
 
-    The weight is chosen with boosters fitted on the training molecules alone; the boosters
-    served are then refitted, same settings, on training + validation molecules, as a model
-    whose settings validation chose is refitted on all it may see (test MSE 0.463 -> 0.422 on
-    scaffold.json for the partner alone, 0.351 -> 0.349 on random_seed0). The validation
+    The weight is chosen with a partner fitted on the training molecules alone; the boosters
+    and kernel model served are then refitted, same settings, on training + validation
+    molecules, as a model whose settings validation chose is refitted on all it may see (test
+    MSE 0.463 -> 0.422 on scaffold.json for the boosters alone, 0.351 -> 0.349 on
+    random_seed0). The validation
     prediction returned is the training-only blend's, so the interval is calibrated, and the
     validation figures reported, on molecules the blend did not see."""
     val_smiles, val_y = list(val["smiles"]), val["y_true"].to_numpy(float)
-    texts = cached_boosters(train_smiles, np.asarray(train_y, float))
-    partner_val = predict(texts, partner_features(val_smiles, cached=True))
+    train_y = np.asarray(train_y, float)
+    train_rows = partner_features(train_smiles, cached=True)
+    val_rows = partner_features(val_smiles, cached=True)
+    texts = cached_boosters(train_smiles, train_y, rows=lambda: train_rows)
+    kernel = cached_kernel(train_smiles, train_y, rows=lambda: train_rows)
+    partner_val = partner_predict(texts, kernel, val_rows)
     weight, val_mse = choose_weight(val["mean"], partner_val, val_y)
     served_val = mix(weight, val["mean"], partner_val)
-    refit = cached_boosters(
-        list(train_smiles) + val_smiles,
-        np.concatenate([np.asarray(train_y, float), val_y]),
-        rows=lambda: np.vstack(  # the two parts' cached rows: no featurising afresh
-            [partner_features(train_smiles, cached=True), partner_features(val_smiles, cached=True)]
-        ),
-    )
-    return Partner(refit, weight, val_mse, len(train_smiles) + len(val_smiles)), served_val
+    seen, seen_y = list(train_smiles) + val_smiles, np.concatenate([train_y, val_y])
+    both = lambda: np.vstack([train_rows, val_rows])  # noqa: E731 - the two parts' cached rows
+    refit = cached_boosters(seen, seen_y, rows=both)
+    refit_kernel = cached_kernel(seen, seen_y, rows=both)
+    return Partner(refit, weight, val_mse, len(seen), refit_kernel), served_val
 
 
 class Bundle:

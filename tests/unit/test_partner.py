@@ -1,6 +1,7 @@
 """The descriptor partner of a served ensemble: the blend weight is chosen on validation,
-the boosters round-trip through a bundle folder, a bundle calibrates its interval on the blend
-fitted on training molecules, and serves boosters refitted on training + validation."""
+the boosters and kernel model round-trip through a bundle folder, a bundle calibrates its
+interval on the blend fitted on training molecules, and serves a partner refitted on training +
+validation."""
 
 import json
 
@@ -10,6 +11,7 @@ import pytest
 
 from lipo.errors import ConfigError
 from lipo.inference.bundle import MANIFEST, Member, summary, write_bundle
+from lipo.inference.kernel import fit_kernel
 from lipo.inference.partner import (
     WEIGHTS,
     Partner,
@@ -56,6 +58,22 @@ def test_partner_round_trips_through_a_folder(small, tmp_path):
     np.testing.assert_allclose(blended, 0.6 * ensemble + 0.4 * predict(texts, x[80:]))
     assert entry["files"] == ["partner/lightgbm-0.txt", "partner/lightgbm-1.txt"]
     assert Partner(texts, 1.0, {}).blend(ensemble, smiles[80:]) is ensemble
+    assert "kernel" not in entry and entry["kind"] == "lightgbm"  # a bundle's from before it
+
+
+def test_partner_averages_its_boosters_and_kernel_model(small, tmp_path):
+    smiles, y, x = small
+    texts = fit_boosters(x[:80], y[:80], seeds=(0,), n_rounds=20)
+    kernel = fit_kernel(x[:80], y[:80])
+    entry = Partner(texts, 0.6, {}, 80, kernel).save(tmp_path)
+    assert entry["kind"] == "lightgbm+svr" and entry["kernel"]["file"] == "partner/kernel-svr.npz"
+    again = Partner.load(tmp_path, json.loads(json.dumps(entry)))
+    alone = (predict(texts, x[80:]) + kernel.predict(x[80:])) / 2
+    np.testing.assert_allclose(again.predict(x[80:]), alone, atol=1e-5)
+    ensemble = np.linspace(0, 1, 40)
+    np.testing.assert_allclose(
+        again.blend(ensemble, smiles[80:]), 0.6 * ensemble + 0.4 * alone, atol=1e-5
+    )
 
 
 def test_other_features_are_refused(small):
@@ -95,8 +113,13 @@ def test_bundle_calibrates_on_what_it_serves(molecules, tmp_path, monkeypatch):
     # ... of the blend fitted on training molecules; the boosters served add validation's
     seen = np.concatenate([train, val])
     assert entry["fitted_on_molecules"] == seen.size
-    refit = fit_boosters(partner_features([molecules.smiles[i] for i in seen]), molecules.y[seen])
-    assert Partner.load(bundle, entry).texts == refit
+    seen_rows = partner_features([molecules.smiles[i] for i in seen])
+    refit = fit_boosters(seen_rows, molecules.y[seen])
+    served = Partner.load(bundle, entry)
+    assert served.texts == refit
+    kernel = fit_kernel(seen_rows, molecules.y[seen])
+    np.testing.assert_allclose(served.kernel.dual, kernel.dual, atol=1e-5)
+    assert len(served.kernel.support) == len(kernel.support) <= seen.size
     on_train = fit_boosters(
         partner_features([molecules.smiles[i] for i in train]), molecules.y[train]
     )
