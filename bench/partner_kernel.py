@@ -25,6 +25,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common import headline, machine  # noqa: E402
+
 from lipo.data.molecules import data_dir  # noqa: E402
 from lipo.inference.kernel import KERNEL, fit_kernel  # noqa: E402
 from lipo.inference.partner import cached_boosters, partner_features, predict  # noqa: E402
@@ -83,6 +85,7 @@ def main() -> None:
         {**KERNEL, "C": float(c), "descriptor_share": float(s)}
         for c, s in itertools.product(args.c.split(","), args.share.split(","))
     ]
+    print(machine(), flush=True)
     start, table = time.time(), {}
     for split in splits:
         table[split] = score_split(parts(split), candidates)
@@ -98,7 +101,7 @@ def main() -> None:
         print(f"| {names[k]} | {vals} | {mean_val[k]:.4f} | {tests} |")
     chosen = min(range(len(candidates)), key=mean_val.get)
     print(f"chosen on validation: {names[chosen]}")
-    print(f"val_mse_chosen_over_boosters={mean_val[chosen] / mean_val['boosters']:.3g}")
+    headline("val_mse_chosen_over_boosters", mean_val[chosen] / mean_val["boosters"])
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ REQUIREMENTS = (
     "safetensors",
     "rdkit",
     "lightgbm",
+    "scikit-learn",  # the partner's kernel model is fitted with it (bundle.fit_partner)
     "joblib",
     "numpy",
     "pandas",
