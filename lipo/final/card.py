@@ -218,10 +218,17 @@ def partner_lines(partner: dict | None, served: dict | None) -> list[str]:
     if partner is None:
         return []
     w, val = partner["weight"], partner["val_mse"]
+    models = f"LightGBM ({len(partner['files'])} seeds)"
+    if "kernel" in partner:  # absent from bundles before the kernel model
+        params = partner["kernel"]["params"]
+        models = (
+            f"the mean of {models} and a kernel SVR (C {params['C']:g}; Tanimoto on the counts + "
+            f"RBF on the descriptors, {params['descriptor_share']:g} of it)"
+        )
     line = (
         f"- Descriptor partner: `logd_pred` = {w:.2f} x the seeds' mean + {1 - w:.2f} x "
-        f"LightGBM on Morgan counts, feature-Morgan counts and RDKit 2D descriptors "
-        f"({len(partner['files'])} seeds), the weight chosen on validation with the partner "
+        f"{models} on Morgan counts, feature-Morgan counts and RDKit 2D descriptors, "
+        f"the weight chosen on validation with the partner "
         f"fitted on the training set: val MSE {val['served']:.4f} served, "
         f"{val['ensemble']:.4f} the seeds alone, {val['partner']:.4f} the partner alone"
     )

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from lipo.errors import ConfigError
+from lipo.final.card import partner_lines
 from lipo.inference.bundle import MANIFEST, Member, summary, write_bundle
 from lipo.inference.kernel import fit_kernel
 from lipo.inference.partner import (
@@ -67,6 +68,8 @@ def test_partner_averages_its_boosters_and_kernel_model(small, tmp_path):
     kernel = fit_kernel(x[:80], y[:80])
     entry = Partner(texts, 0.6, {}, 80, kernel).save(tmp_path)
     assert entry["kind"] == "lightgbm+svr" and entry["kernel"]["file"] == "partner/kernel-svr.npz"
+    (card,) = partner_lines({**entry, "val_mse": {"served": 1, "ensemble": 1, "partner": 1}}, None)
+    assert "0.60 x the seeds' mean + 0.40 x the mean of LightGBM (1 seeds) and a kernel SVR" in card
     again = Partner.load(tmp_path, json.loads(json.dumps(entry)))
     alone = (predict(texts, x[80:]) + kernel.predict(x[80:])) / 2
     np.testing.assert_allclose(again.predict(x[80:]), alone, atol=1e-5)
