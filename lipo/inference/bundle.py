@@ -136,9 +136,9 @@ def fit_partner(train_smiles: list[str], train_y, val: pd.DataFrame) -> tuple[Pa
     and kernel model served are then refitted, same settings, on training + validation
     molecules, as a model whose settings validation chose is refitted on all it may see (test
     MSE 0.463 -> 0.422 on scaffold.json for the boosters alone, 0.351 -> 0.349 on
-    random_seed0). The validation
-    prediction returned is the training-only blend's, so the interval is calibrated, and the
-    validation figures reported, on molecules the blend did not see."""
+    random_seed0). The validation prediction returned is the training-only blend's, so the
+    interval is calibrated, and the validation figures reported, on molecules the blend did
+    not see."""
     val_smiles, val_y = list(val["smiles"]), val["y_true"].to_numpy(float)
     train_y = np.asarray(train_y, float)
     train_rows = partner_features(train_smiles, cached=True)

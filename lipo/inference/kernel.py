@@ -5,9 +5,10 @@ descriptors (the partner's own feature rows, ``partner.partner_features``):
     k(a, b) = (1 - share) * tanimoto(counts_a, counts_b) + share * exp(-|d_a - d_b|^2 / 2D)
 
 Its errors are less like the fine-tuned seeds' than the boosters' are (test residuals correlate
-at about 0.80 with the seeds', the boosters' 0.82), and it extrapolates to new scaffolds more
-smoothly than trees. Served as the support vectors' rows and dual coefficients (numbers only,
-no pickles), cached on disk per molecule set as the boosters are."""
+at 0.79-0.80 with the seeds' on random_seed0 and scaffold.json, the boosters' at 0.82), and it
+extrapolates to new scaffolds more smoothly than trees. Served as the support vectors' rows and
+dual coefficients (numbers only, no pickles), cached on disk per molecule set as the boosters
+are."""
 
 from __future__ import annotations
 
