@@ -52,3 +52,20 @@ def test_other_features_are_refused(small):
     model = fit_kernel(x[:40], y[:40])
     with pytest.raises(ConfigError, match="fitted on 3289 features"):
         model.predict(x[40:, :100])
+
+
+def test_kept_on_disk_per_molecule_set(small, molecules, tmp_path, monkeypatch):
+    from lipo.inference.kernel import cached_kernel
+
+    monkeypatch.setenv("LIPO_HOME", str(tmp_path))  # a cold cache
+    y, x = small
+    smiles = molecules.smiles[:60]
+    first = cached_kernel(smiles, y[:60], rows=lambda: x[:60])
+
+    def refit():
+        raise AssertionError("the cached model should have been read")
+
+    again = cached_kernel(smiles, y[:60], rows=refit)
+    np.testing.assert_allclose(again.predict(x[60:]), first.predict(x[60:]), atol=1e-5)
+    other = cached_kernel(smiles, y[:60] + 1, rows=lambda: x[:60])  # other labels: a new fit
+    np.testing.assert_allclose(other.predict(x[60:]), first.predict(x[60:]) + 1, atol=0.05)
