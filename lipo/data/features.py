@@ -124,11 +124,16 @@ def disk_cache_path(kind: str, names: list[str], smiles: list[str]):
 
 
 def save_atomically(path, matrix: np.ndarray) -> None:
-    """Parallel workers may compute the same matrix: each writes its own file, then renames."""
+    write_atomically(path, lambda f: np.save(f, matrix))
+
+
+def write_atomically(path, write) -> None:
+    """``write(file)`` fills a file beside ``path``, then it is renamed to it: parallel workers
+    may compute the same cached result, and each writes its own file."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy", delete=False) as tmp:
-            np.save(tmp, matrix)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=path.suffix, delete=False) as tmp:
+            write(tmp)
         os.replace(tmp.name, path)
     except OSError:  # a read-only or full cache only costs the recomputation next time
         pass

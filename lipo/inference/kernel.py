@@ -13,15 +13,13 @@ are."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from lipo.data.features import FEATURE_MORGAN_BITS, MORGAN_BITS
+from lipo.data.features import FEATURE_MORGAN_BITS, MORGAN_BITS, write_atomically
 
 FINGERPRINT_COLUMNS = MORGAN_BITS + FEATURE_MORGAN_BITS  # the rows' counts; then descriptors
 # Chosen on validation among C 10 and 30 and descriptor shares 0, 0.3 and 0.5
@@ -130,13 +128,5 @@ def cached_kernel(smiles: list[str], y: np.ndarray, rows) -> KernelModel:
     if path.is_file():
         return KernelModel.load(path)
     model = fit_kernel(rows(), np.asarray(y, float))
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        model.save(buffer)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(buffer.getvalue())
-        os.replace(tmp, path)
-    except OSError:  # a read-only or full cache only costs the refit next time
-        pass
+    write_atomically(path, model.save)
     return model

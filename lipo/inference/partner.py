@@ -102,13 +102,7 @@ def cached_boosters(smiles: list[str], y: np.ndarray, seeds=SEEDS, rows=None) ->
         return json.loads(path.read_text())
     x = rows() if rows is not None else partner_features(smiles, cached=True)
     texts = fit_boosters(x, np.asarray(y, float), seeds)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(texts))
-        os.replace(tmp, path)
-    except OSError:  # a read-only or full cache only costs the refit next time
-        pass
+    features.write_atomically(path, lambda f: f.write(json.dumps(texts).encode()))
     return texts
 
 
